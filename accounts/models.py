@@ -1,0 +1,80 @@
+"""Accounts: the user (auth data and profile in one row; the seed's auth_db + user_profiles)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+username_validator = RegexValidator(
+    r"^[A-Za-z0-9_.]{3,32}$", "3 to 32 characters: letters, digits, '_' and '.'.", code="invalid_username"
+)
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, username: str, password: str | None, **extra: Any) -> User:
+        user = self.model(email=self.normalize_email(email), username=username, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, username: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, username, password, **extra)
+
+    def create_superuser(self, email: str, username: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True, role=User.Role.ADMIN, is_verified=True)
+        return self._create(email, username, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Admin login accepts the email or the username, in any case.
+        login = username or ""
+        field = "email__iexact" if "@" in login else "username__iexact"
+        return self.get(**{field: login})
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        MODERATOR = "moderator", "Moderator"
+        ADMIN = "admin", "Admin"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254)
+    username = models.CharField(max_length=32, unique=True, validators=[username_validator])
+    public_key = models.TextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    is_verified = models.BooleanField(default=False)
+    is_staff = models.BooleanField(default=False, help_text="May log in to the admin site.")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    full_name = models.CharField(max_length=150, blank=True, default="")
+    avatar_url = models.URLField(max_length=500, blank=True, default="")
+    bio = models.CharField(max_length=500, blank=True, default="")
+    last_seen = models.DateTimeField(null=True, blank=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        db_table = "users"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="users_email_ci_unique"),
+            models.UniqueConstraint(Lower("username"), name="users_username_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username

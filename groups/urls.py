@@ -1,0 +1,3 @@
+"""Routes of the groups app, mounted under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the messaging app, mounted under /api/v1/."""
+
+urlpatterns: list = []

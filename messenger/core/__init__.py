@@ -1,0 +1,1 @@
+"""What every app stands on: errors, pagination, fields, throttles, the realtime publisher."""

@@ -1,0 +1,55 @@
+"""Serializer fields shared by the apps."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from rest_framework import serializers
+
+from messenger.core.exceptions import PayloadTooLargeAPIException
+
+
+class Base64BytesField(serializers.Field):
+    """Standard base64 (with padding) in, `bytes` out; `bytes` rendered back as base64.
+
+    Invalid base64 is a 400 on the field; more than `max_bytes` decoded bytes is a 413 for the
+    whole request. The length is checked before decoding, so an oversized value costs no decode.
+    """
+
+    default_error_messages = {
+        "invalid": "Not valid standard base64.",
+        "empty": "Must not be empty.",
+        "type": "Must be a base64 string.",
+    }
+
+    def __init__(self, *, max_bytes: int | None = None, allow_empty: bool = False, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes
+        self.allow_empty = allow_empty
+        super().__init__(**kwargs)
+
+    def _limit(self) -> int | None:
+        return self.max_bytes() if callable(self.max_bytes) else self.max_bytes
+
+    def to_internal_value(self, data: Any) -> bytes:
+        if not isinstance(data, str):
+            self.fail("type")
+        limit = self._limit()
+        # 4 base64 characters carry 3 bytes; padding makes this an upper bound on the decoded size.
+        if limit is not None and (len(data) // 4) * 3 - data[-2:].count("=") > limit:
+            raise PayloadTooLargeAPIException(
+                f"Field '{self.field_name}' is larger than {limit} bytes once decoded."
+            )
+        try:
+            decoded = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            self.fail("invalid")
+        if not decoded and not self.allow_empty:
+            self.fail("empty")
+        return decoded
+
+    def to_representation(self, value: bytes | memoryview | str) -> str:
+        if isinstance(value, str):
+            return value
+        return base64.b64encode(bytes(value)).decode("ascii")

@@ -1,0 +1,3 @@
+"""REST routes owned by the realtime layer (the WebSocket ticket comes with its issue)."""
+
+urlpatterns: list = []

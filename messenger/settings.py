@@ -1,0 +1,322 @@
+"""Settings for Messenger, read from the environment.
+
+Two modes (DESIGN.md, "Settings and the two modes"):
+
+- embedded: nothing set. SQLite, the in-memory channel layer, a local-memory cache, files under
+  ./var/media, Celery tasks run eagerly, email printed to the console. Runs on a bare machine.
+- real: DATABASE_URL (PostgreSQL), REDIS_URL (cache, channel layer, relay, rate limits, Celery
+  broker), S3_BUCKET + S3_ENDPOINT_URL (S3 or MinIO through django-storages), EMAIL_URL (SMTP).
+
+Production guard: with DEBUG off (the default) the process refuses to start on the development
+SECRET_KEY or an empty ALLOWED_HOSTS. `make run` sets DEBUG=1 for the local server.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+DEV_SECRET_KEY = "dev-insecure-only-for-local-runs-never-in-production"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser origins allowed to open /ws/ (apps and scripts send no Origin and are let through).
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
+
+if not DEBUG:
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off: set SECRET_KEY to a random value of 32+ characters."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("Refusing to start with DEBUG off: set ALLOWED_HOSTS.")
+
+INSTALLED_APPS = [
+    "daphne",  # before staticfiles: `runserver` serves ASGI (HTTP and WebSocket)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "storages",
+    "messenger.core",
+    "messenger.realtime",
+    "notifications",
+    "accounts",
+    "media",
+    "relay",
+    "contacts",
+    "groups",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "messenger.core.middleware.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "messenger.urls"
+WSGI_APPLICATION = "messenger.wsgi.application"
+ASGI_APPLICATION = "messenger.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if not env.str("DATABASE_URL", default=""):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASE_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
+if DATABASE_VENDOR == "postgresql":
+    # psycopg 3's pool: one connection per request would cost more than the request.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DATABASE_POOL", default=True):
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})
+    # Wait for SQLite's write lock instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (DESIGN.md)
+
+# --- Redis: cache, channel layer, Celery broker, relay store, rate limits ----------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="messenger")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
+                "expiry": 60,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# No broker configured: run tasks in-process, so the embedded mode needs no worker.
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish to an unreachable broker must fail fast (the outbox re-dispatches later), not hang.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks below, in its own section
+
+# --- Storage ------------------------------------------------------------------------------------
+S3_BUCKET = env.str("S3_BUCKET", default="")
+MEDIA_ROOT = VAR_DIR / "media"
+WHITENOISE_USE_FINDERS = DEBUG  # `make run` serves assets without collectstatic
+MEDIA_URL = "/media-files/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_URL = "/static/"
+if S3_BUCKET:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "endpoint_url": env.str("S3_ENDPOINT_URL", default=None),
+                "access_key": env.str("S3_ACCESS_KEY", default=None),
+                "secret_key": env.str("S3_SECRET_KEY", default=None),
+                "region_name": env.str("S3_REGION", default="us-east-1"),
+                "default_acl": None,
+                "querystring_auth": True,
+                "querystring_expire": env.int("MEDIA_URL_TTL_SECONDS", default=300),
+                "file_overwrite": False,
+                "signature_version": "s3v4",
+                "addressing_style": "path",
+            },
+        },
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+else:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+
+# --- Email --------------------------------------------------------------------------------------
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+for _key in ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_FILE_PATH"):
+    if _email.get(_key):
+        globals()[_key] = _email[_key]
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Messenger <no-reply@localhost>")
+FRONTEND_URL = env.str("FRONTEND_URL", default="http://127.0.0.1:8000")
+
+# --- Auth ---------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "messenger.core.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 50,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+# Rates for messenger.core.throttling classes, read at request time so tests and operators can
+# change them without a restart of the class cache. Format: "<count>/<second|minute|hour|day>"
+# or "<count>/<n><s|m|h|d>" (e.g. "5/30m").
+THROTTLE_RATES = {
+    "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/30m"),
+    "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
+    "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
+    "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Messenger API",
+    "DESCRIPTION": "End-to-end-encrypted messaging: the server stores and routes ciphertext.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["messenger.core.schema.drop_trailing_slash_twins"],
+}
+
+# --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# messaging
+MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
+MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
+# groups
+GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=1000)
+# media
+MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)
+# relay
+RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)
+RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
+RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
+RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+
+# --- Security (check --deploy is clean with DEBUG off) -----------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the network
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+X_FRAME_OPTIONS = "DENY"
+APPEND_SLASH = False  # API routes accept both forms themselves; no redirects
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # daphne/uvicorn access lines carry the query string; the realtime layer redacts tickets.
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,32 @@
+"""The project's routes: each app mounts its own under /api/v1/."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from messenger.core.health import healthz, readyz
+from messenger.core.middleware import api_not_found
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    path("", include("contacts.urls")),
+    path("", include("messaging.urls")),
+    path("", include("groups.urls")),
+    path("", include("media.urls")),
+    path("", include("relay.urls")),
+    path("", include("messenger.realtime.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    # Last: any other /api/ path is a JSON 404 whatever DEBUG says.
+    re_path(r"^api/", api_not_found),
+]
+
+handler404 = "messenger.core.middleware.handler404"
+handler500 = "messenger.core.middleware.handler500"

@@ -1,0 +1,124 @@
+"""Fixtures for every test: API clients, event capture, and a clean cache per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from messenger.core import events
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # .ci/run sets this: a CI run that silently fell back to SQLite or no Redis proves nothing.
+    if os.environ.get("CI_REQUIRE_REAL_SERVICES") and (
+        settings.DATABASE_VENDOR != "postgresql" or not settings.REDIS_URL
+    ):
+        raise pytest.UsageError("CI_REQUIRE_REAL_SERVICES is set but DATABASE_URL/REDIS_URL are not real")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Printed at session start: which real services this run talks to (CI checks this)."""
+    db = settings.DATABASES["default"]
+    return [
+        f"messenger: database vendor={settings.DATABASE_VENDOR} name={db.get('NAME')} host={db.get('HOST') or '-'}",
+        f"messenger: redis={settings.REDIS_URL or 'none (embedded: locmem cache, in-memory layer)'}",
+        f"messenger: channel layer={settings.CHANNEL_LAYERS['default']['BACKEND']}",
+        f"messenger: storage={settings.STORAGES['default']['BACKEND']}",
+        f"messenger: celery eager={settings.CELERY_TASK_ALWAYS_EAGER} broker={settings.CELERY_BROKER_URL}",
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    """Throttle counters, denylists and tickets live in the cache: no test sees another's."""
+    _clear_cache()
+    yield
+    _clear_cache()
+
+
+def _clear_cache() -> None:
+    if settings.REDIS_URL:
+        # RedisCache.clear() is FLUSHDB, which would also drop the broker's and layer's keys.
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        prefix = settings.CACHES["default"]["KEY_PREFIX"]
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run in-process unless a test is marked `real_celery` (it starts a real worker).
+
+    Set on the Celery app's conf: overriding Django settings after the app is configured would
+    not reach it (DESIGN.md).
+    """
+    from messenger.celery import app
+
+    if request.node.get_closest_marker("real_celery"):
+        yield
+        return
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any):
+    """`with capture_events() as sent:` runs on-commit callbacks and records each publish.
+
+    Each record: {"groups": [...channel-layer group names], "type": ..., "data": {...}}.
+    The real send still happens, so sockets listening in the test get the event too.
+    """
+    real_send = events._send
+
+    @contextmanager
+    def capture() -> Iterator[list[dict[str, Any]]]:
+        sent: list[dict[str, Any]] = []
+
+        def record(group_names: list[str], message: dict[str, Any]) -> None:
+            sent.append({"groups": list(group_names), **message["event"]})
+            real_send(group_names, message)
+
+        monkeypatch.setattr(events, "_send", record)
+        with django_capture_on_commit_callbacks(execute=True):
+            yield sent
+        monkeypatch.setattr(events, "_send", real_send)
+
+    return capture
+
+
+@pytest.fixture
+async def _close_thread_connections():
+    """Async tests reach the database from asgiref's worker thread; close that thread's
+    connection afterwards, or PostgreSQL refuses to drop the test database at the end."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            item.fixturenames.append("_close_thread_connections")

@@ -1,0 +1,86 @@
+"""Every error under /api/ is the JSON envelope of API.md, never HTML or a traceback."""
+
+import base64
+
+import pytest
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.core.urls")]
+
+
+def assert_envelope(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert "Traceback" not in response.content.decode()
+    return body
+
+
+def test_unknown_api_route_is_json_404(api_client):
+    body = assert_envelope(api_client.get("/api/v1/no/such/route"), 404, "not_found")
+    assert body == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_unknown_api_route_outside_v1_is_json_404(api_client):
+    assert_envelope(api_client.get("/api/v2/messages"), 404, "not_found")
+
+
+def test_wrong_method_is_json_405(api_client):
+    body = assert_envelope(api_client.delete("/api/v1/test/echo"), 405, "method_not_allowed")
+    assert "DELETE" in body["detail"]
+
+
+def test_malformed_json_is_400_parse_error(api_client):
+    response = api_client.post("/api/v1/test/echo", data='{"blob": "AAAA",', content_type="application/json")
+    assert_envelope(response, 400, "parse_error")
+
+
+def test_validation_error_lists_fields(api_client):
+    response = api_client.post("/api/v1/test/echo", {"blob": "not base64!!"}, format="json")
+    body = assert_envelope(response, 400, "invalid")
+    assert body["errors"]["blob"] == ["Not valid standard base64."]
+    assert body["errors"]["name"] == ["This field is required."]
+
+
+def test_base64_within_limit_round_trips(api_client):
+    blob = base64.b64encode(b"x" * 16).decode()
+    response = api_client.post("/api/v1/test/echo/", {"blob": blob, "name": "a"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"length": 16, "blob": blob}
+
+
+def test_base64_over_limit_is_413(api_client):
+    blob = base64.b64encode(b"x" * 17).decode()
+    response = api_client.post("/api/v1/test/echo", {"blob": blob, "name": "a"}, format="json")
+    body = assert_envelope(response, 413, "payload_too_large")
+    assert "blob" in body["detail"]
+
+
+def test_base64_without_padding_is_400(api_client):
+    response = api_client.post("/api/v1/test/echo", {"blob": "eHh4eA", "name": "a"}, format="json")
+    assert_envelope(response, 400, "invalid")
+
+
+def test_body_over_django_limit_is_413(api_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = api_client.post("/api/v1/test/echo", {"blob": "AAAA", "name": "x" * 200}, format="json")
+    assert_envelope(response, 413, "payload_too_large")
+
+
+def test_unhandled_exception_is_json_500_without_internals(api_client, caplog):
+    response = api_client.get("/api/v1/test/boom")
+    body = assert_envelope(response, 500, "server_error")
+    assert "secret internals" not in response.content.decode()
+    assert body == {"detail": "Internal server error.", "code": "server_error"}
+    # ...but the operator's log has it.
+    assert any("secret internals" in str(record.exc_info) for record in caplog.records if record.exc_info)
+
+
+def test_throttle_is_429_with_retry_after_and_rate_from_settings(api_client, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "test_echo": "2/30m"}
+    assert api_client.get("/api/v1/test/throttled").status_code == 200
+    assert api_client.get("/api/v1/test/throttled").status_code == 200
+    response = api_client.get("/api/v1/test/throttled")
+    assert_envelope(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 1800

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from messenger.core.urls import slash_optional
+from messenger.urls import urlpatterns as project_urlpatterns
+from tests.core.views import BoomView, EchoView, ThrottledView
+
+urlpatterns = [
+    *slash_optional("api/v1/test/echo", EchoView.as_view()),
+    path("api/v1/test/boom", BoomView.as_view()),
+    path("api/v1/test/throttled", ThrottledView.as_view()),
+    *project_urlpatterns,
+]
+
+handler404 = "messenger.core.middleware.handler404"
+handler500 = "messenger.core.middleware.handler500"

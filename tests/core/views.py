@@ -1,0 +1,46 @@
+"""Views that exist only in tests, to drive messenger.core's error handling end to end."""
+
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messenger.core.fields import Base64BytesField
+from messenger.core.throttling import IPRateThrottle
+
+
+class EchoInput(serializers.Serializer):
+    blob = Base64BytesField(max_bytes=16)
+    name = serializers.CharField(max_length=10)
+
+
+class EchoView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def post(self, request):
+        data = EchoInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        blob = data.validated_data["blob"]
+        return Response({"length": len(blob), "blob": EchoInput().fields["blob"].to_representation(blob)})
+
+
+class BoomView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get(self, request):
+        raise RuntimeError("secret internals that must not leak")
+
+
+class EchoThrottle(IPRateThrottle):
+    scope = "test_echo"
+
+
+class ThrottledView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [EchoThrottle]
+
+    def get(self, request):
+        return Response({"ok": True})
