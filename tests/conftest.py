@@ -80,6 +80,45 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
+def make_user(db):
+    """`make_user(username="ann")` -> a saved, active user with DEFAULT_PASSWORD."""
+    from tests.factories import UserFactory
+
+    return UserFactory
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user()
+
+
+def bearer_client(user) -> APIClient:
+    """An APIClient authenticated as `user` with a real access JWT."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def client_for():
+    """`client_for(user)` -> an APIClient sending that user's Bearer token."""
+    return bearer_client
+
+
+@pytest.fixture
+def user_client(user):
+    return bearer_client(user)
+
+
+@pytest.fixture
 def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any):
     """`with capture_events() as sent:` runs on-commit callbacks and records each publish.
 

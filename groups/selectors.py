@@ -1,0 +1,14 @@
+"""Reads of groups.
+
+FOUNDATION STUB for `group_ids_for_user`: realtime joins a socket to each of these chat groups;
+the groups issue (#6) implements it (and the rest).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+def group_ids_for_user(*, user_id: UUID | str) -> list[UUID]:
+    """Ids of the chat groups the user is currently a member of."""
+    return []
