@@ -13,3 +13,8 @@ user_registered = django.dispatch.Signal()
 # Sent inside the deletion transaction, after the user is deactivated and scrubbed.
 # kwargs: user_id (UUID). contacts, relay and media subscribe and remove what they own.
 user_deleted = django.dispatch.Signal()
+
+# Sent on commit when access must end now: logout (jti = that session's access-token id) or a
+# ban / account deletion (jti = None: every session). kwargs: user_id (UUID), jti (str | None).
+# messenger.realtime subscribes and closes the matching sockets.
+access_revoked = django.dispatch.Signal()
