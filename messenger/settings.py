@@ -288,6 +288,16 @@ GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=1000)
 # media
 MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)
+MEDIA_MAX_THUMBNAIL_BYTES = env.int("MEDIA_MAX_THUMBNAIL_BYTES", default=1024 * 1024)
+# Thumbnails: images whose header claims more pixels than this are refused undecoded (bombs).
+MEDIA_THUMBNAIL_MAX_PIXELS = env.int("MEDIA_THUMBNAIL_MAX_PIXELS", default=40_000_000)
+MEDIA_THUMBNAIL_MAX_SIDE = env.int("MEDIA_THUMBNAIL_MAX_SIDE", default=320)
+# Uploads never attached to a message are purged after this long (media.tasks.purge_unattached_media).
+MEDIA_UNATTACHED_TTL_SECONDS = env.int("MEDIA_UNATTACHED_TTL_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["media-purge-unattached"] = {
+    "task": "media.tasks.purge_unattached_media",
+    "schedule": env.int("MEDIA_PURGE_INTERVAL_SECONDS", default=3600),
+}
 # relay
 RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
