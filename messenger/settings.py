@@ -237,7 +237,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # simplejwt's JWTAuthentication plus the logout denylist and the active-user check.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -270,6 +271,7 @@ THROTTLE_RATES = {
     "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/30m"),
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
+    "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
@@ -291,6 +293,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# accounts
+ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
+ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
