@@ -223,7 +223,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # simplejwt's JWTAuthentication plus the logout denylist and the active-user check.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -256,6 +257,7 @@ THROTTLE_RATES = {
     "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/30m"),
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
+    "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
 }
 
@@ -275,6 +277,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# accounts
+ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
+ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
@@ -289,6 +294,16 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 # media
 MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)
+MEDIA_MAX_THUMBNAIL_BYTES = env.int("MEDIA_MAX_THUMBNAIL_BYTES", default=1024 * 1024)
+# Thumbnails: images whose header claims more pixels than this are refused undecoded (bombs).
+MEDIA_THUMBNAIL_MAX_PIXELS = env.int("MEDIA_THUMBNAIL_MAX_PIXELS", default=40_000_000)
+MEDIA_THUMBNAIL_MAX_SIDE = env.int("MEDIA_THUMBNAIL_MAX_SIDE", default=320)
+# Uploads never attached to a message are purged after this long (media.tasks.purge_unattached_media).
+MEDIA_UNATTACHED_TTL_SECONDS = env.int("MEDIA_UNATTACHED_TTL_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["media-purge-unattached"] = {
+    "task": "media.tasks.purge_unattached_media",
+    "schedule": env.int("MEDIA_PURGE_INTERVAL_SECONDS", default=3600),
+}
 # relay
 RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
