@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -93,6 +94,15 @@ def iso(value: Any) -> str:
     return _datetime.to_representation(value)
 
 
+def _plain(value: Any) -> Any:
+    """JSON-ready, written as DRF writes it: REST, /sync and the socket carry the same text."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -113,8 +123,8 @@ def group_message_data(
     attachments = []
     for media_id in message.attachment_ids or []:
         metadata = attachments_by_id.get(UUID(str(media_id)))
-        if metadata is not None:
-            attachments.append(metadata)
+        if metadata is not None:  # a deleted upload simply drops out
+            attachments.append({key: _plain(value) for key, value in metadata.items()})
     return {
         "id": str(message.id),
         "group_id": str(message.group_id),
