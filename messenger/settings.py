@@ -164,6 +164,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks below, in its own section
+# notifications: the outbox's safety net and its retention
+CELERY_BEAT_SCHEDULE["notifications-redispatch-overdue-emails"] = {
+    "task": "notifications.redispatch_overdue_emails",
+    "schedule": env.float("EMAIL_OUTBOX_REDISPATCH_EVERY_SECONDS", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["notifications-purge-sent-emails"] = {
+    "task": "notifications.purge_sent_emails",
+    "schedule": 6 * 3600.0,
+}
+# contacts
+CELERY_BEAT_SCHEDULE["contacts-expire-invitations"] = {
+    "task": "contacts.expire_invitations",
+    "schedule": env.float("INVITATION_EXPIRE_EVERY_SECONDS", default=3600.0),
+}
 
 # --- Storage ------------------------------------------------------------------------------------
 S3_BUCKET = env.str("S3_BUCKET", default="")
@@ -259,6 +273,8 @@ THROTTLE_RATES = {
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
+    # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
+    "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -309,6 +325,15 @@ RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
 RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
 RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+# contacts
+INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
+# notifications (the email outbox)
+EMAIL_OUTBOX_MAX_ATTEMPTS = env.int("EMAIL_OUTBOX_MAX_ATTEMPTS", default=5)
+EMAIL_OUTBOX_RETRY_BASE_SECONDS = env.int("EMAIL_OUTBOX_RETRY_BASE_SECONDS", default=30)
+EMAIL_OUTBOX_RETRY_MAX_SECONDS = env.int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", default=3600)
+# A pending email whose attempt is overdue by this much was lost on the way to a worker.
+EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=300)
+EMAIL_OUTBOX_RETENTION_DAYS = env.int("EMAIL_OUTBOX_RETENTION_DAYS", default=7)
 
 # --- Security (check --deploy is clean with DEBUG off) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
