@@ -167,8 +167,9 @@ def group_create(
 ) -> ChatGroup:
     """Create a group owned by `creator_id` with `member_ids` as members.
 
-    Every initial member must be an active user who has not blocked the creator, and the group
-    must fit the cap: otherwise a 400 naming the ids, and nothing is created.
+    Every initial member must be an active user with no block between them and the creator
+    (contacts' rule: whoever holds the block), and the group must fit the cap: otherwise a 400
+    naming the ids, and nothing is created.
     """
     wanted = {UUID(str(uid)) for uid in member_ids} - {UUID(str(creator_id))}
     cap = settings.GROUP_MAX_MEMBERS
@@ -257,8 +258,8 @@ def group_member_add(
 ) -> GroupMember:
     """Add `user_id`. Owner or admin; only the owner may add an admin.
 
-    Errors: outsider 404; member 403; an admin adding an admin 403; unknown user 404; a user who
-    blocked the adder 403 (`blocked`); already a member 409; the group at its cap 409.
+    Errors: outsider 404; member 403; an admin adding an admin 403; unknown user 404; a block
+    between the user and the adder 403 (`blocked`); already a member 409; the group at its cap 409.
     """
     group, actor = _locked_membership(group_id=group_id, user_id=actor_id)
     if actor.role not in MANAGER_ROLES:

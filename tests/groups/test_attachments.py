@@ -6,20 +6,12 @@ import pytest
 
 from groups import services
 from groups.models import GroupMessage
-from tests.media.conftest import upload
+from tests.media.conftest import local_media_storage, upload
+
+# Each test stores files under its own temporary folder, as media's own tests do.
+__all__ = ["local_media_storage"]
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def local_media_storage(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
 
 
 def test_attachments_are_granted_to_members_and_rendered(make_user, make_group, client_for, send):

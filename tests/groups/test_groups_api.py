@@ -74,13 +74,18 @@ def test_create_with_unknown_or_inactive_users_is_400_naming_them(make_user, use
     assert ChatGroup.objects.count() == 0
 
 
-def test_create_refuses_users_who_blocked_the_creator_naming_them(make_user, client_for, monkeypatch):
-    owner, ann, blocker = make_user(), make_user(), make_user()
-    # contacts' blocked_by_any is a stub until the contacts issue lands: stand in for a block.
-    monkeypatch.setattr(
-        "groups.services.blocked_by_any",
-        lambda *, actor_id, target_ids: {t for t in target_ids if t == blocker.pk},
+def block(client_for, blocker, blocked) -> None:
+    """A real block through the contacts API: `blocked` asks, `blocker` blocks."""
+    contact = client_for(blocked).post("/api/v1/contacts", {"user_id": str(blocker.pk)}, format="json")
+    response = client_for(blocker).patch(
+        f"/api/v1/contacts/{contact.json()['id']}", {"status": "blocked"}, format="json"
     )
+    assert response.status_code == 200, response.content
+
+
+def test_create_refuses_users_who_blocked_the_creator_naming_them(make_user, client_for):
+    owner, ann, blocker = make_user(), make_user(), make_user()
+    block(client_for, blocker, owner)
     response = client_for(owner).post(
         "/api/v1/groups", {"name": "x", "member_ids": [str(ann.pk), str(blocker.pk)]}, format="json"
     )
@@ -89,6 +94,11 @@ def test_create_refuses_users_who_blocked_the_creator_naming_them(make_user, cli
     assert str(blocker.pk) in response.json()["detail"]
     assert str(ann.pk) not in response.json()["detail"]
     assert ChatGroup.objects.count() == 0
+    # Without them the group is created.
+    retry = client_for(owner).post(
+        "/api/v1/groups", {"name": "x", "member_ids": [str(ann.pk)]}, format="json"
+    )
+    assert retry.status_code == 201
 
 
 def test_create_respects_the_member_cap(make_user, user_client, settings):
@@ -196,16 +206,20 @@ def test_add_member_errors(make_user, make_group, client_for, settings):
     assert len(roles(group)) == 2
 
 
-def test_adding_a_user_who_blocked_the_adder_is_403(make_user, make_group, client_for, monkeypatch):
-    owner, blocker = make_user(), make_user()
-    group = make_group(owner)
-    # contacts' is_blocked is a stub until the contacts issue lands: stand in for a block.
-    monkeypatch.setattr("groups.services.is_blocked", lambda *, actor_id, target_id: target_id == blocker.pk)
-    response = client_for(owner).post(
+def test_adding_a_user_who_blocked_the_adder_is_403(make_user, make_group, client_for):
+    owner, admin, blocker = make_user(), make_user(), make_user()
+    group = make_group(owner, admins=[admin])
+    block(client_for, blocker, admin)
+    response = client_for(admin).post(
         f"/api/v1/groups/{group.pk}/members", {"user_id": str(blocker.pk)}, format="json"
     )
     assert response.status_code == 403 and response.json()["code"] == "blocked"
     assert blocker.pk not in roles(group)
+    # The block is between those two only: the owner may still add them.
+    response = client_for(owner).post(
+        f"/api/v1/groups/{group.pk}/members", {"user_id": str(blocker.pk)}, format="json"
+    )
+    assert response.status_code == 201
 
 
 def test_remove_member_publishes_to_the_group_then_the_removed_user(
