@@ -29,8 +29,13 @@ from notifications.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
-# Each name has notifications/email/<name>/{subject.txt, body.txt, body.html}.
-EMAIL_TEMPLATES = frozenset({"verify_email", "invitation"})
+# Each name has notifications/email/<name>/{subject.txt, body.txt, body.html}. Contexts:
+# - verify_email: username, verify_url, token
+# - invitation: inviter_name, accept_url, token, expires_at (an aware datetime)
+# - unread_messages: username, unread_count, sender_names (list of str), open_url. For the
+#   messaging app's "you have unread messages" email: it delays the email and re-checks the read
+#   state before calling email_enqueue (the check is messaging's; this app knows no messages).
+EMAIL_TEMPLATES = frozenset({"verify_email", "invitation", "unread_messages"})
 
 
 @dataclass(frozen=True)

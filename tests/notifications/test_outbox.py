@@ -163,3 +163,31 @@ def test_purge_drops_old_sent_rows_only():
     OutboundEmail.objects.filter(pk__in=[old, failed.pk]).update(sent_at=timezone.now() - timedelta(days=30))
     assert emails_purge_sent(older_than_days=7) == 1
     assert set(OutboundEmail.objects.values_list("pk", flat=True)) == {fresh, failed.pk}
+
+
+def test_unread_messages_template_shows_counts_and_senders_but_no_content():
+    email_id = email_enqueue(
+        to="ann@example.com",
+        template="unread_messages",
+        context={
+            "username": "ann",
+            "unread_count": 3,
+            "sender_names": ["Bob", "Cid <x>"],
+            "open_url": "https://app.example/",
+        },
+    )
+    row = OutboundEmail.objects.get(pk=email_id)
+    assert row.subject == "3 unread messages on Messenger"
+    assert "You have 3 unread messages from Bob, Cid <x>." in row.body_text
+    assert "Cid &lt;x&gt;" in row.body_html
+    one = email_enqueue(
+        to="ann@example.com",
+        template="unread_messages",
+        context={
+            "username": "ann",
+            "unread_count": 1,
+            "sender_names": [],
+            "open_url": "https://app.example/",
+        },
+    )
+    assert OutboundEmail.objects.get(pk=one).subject == "1 unread message on Messenger"
