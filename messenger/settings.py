@@ -257,6 +257,8 @@ THROTTLE_RATES = {
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
+    # messaging: per sender, REST sends (a spam brake well above any human's pace)
+    "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
 }
 
 SPECTACULAR_SETTINGS = {
