@@ -62,6 +62,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_seen = models.DateTimeField(null=True, blank=True)
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # A ban is a deactivation with a reason (admin action); deletion scrubs the row instead.
+    banned_at = models.DateTimeField(null=True, blank=True)
+    ban_reason = models.CharField(max_length=500, blank=True, default="")
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -78,3 +82,60 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.username
+
+
+class DeletedUser(models.Model):
+    """One row per deleted account (the seed's `deleted_users`): what remains is a keyed hash of
+    the address, never the address itself, so abuse handling can recognise a returning address
+    without the server keeping it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    former_user_id = models.UUIDField(unique=True)
+    email_hash = models.CharField(max_length=64, db_index=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "deleted_users"
+
+    def __str__(self) -> str:
+        return f"deleted {self.former_user_id}"
+
+
+class IdentityKeys(models.Model):
+    """The long-lived half of a user's prekey bundle (Signal/X3DH): the identity key and the
+    current signed prekey. One per user: the API has no device dimension."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="identity_keys"
+    )
+    identity_key = models.BinaryField()
+    signed_prekey_id = models.PositiveIntegerField()
+    signed_prekey = models.BinaryField()
+    signed_prekey_signature = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "identity_keys"
+
+    def __str__(self) -> str:
+        return f"keys of {self.user_id}"
+
+
+class OneTimePrekey(models.Model):
+    """A one-time prekey: handed out at most once, deleted in the same statement that claims it."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="one_time_prekeys")
+    key_id = models.PositiveIntegerField()
+    public_key = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "one_time_prekeys"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key_id"], name="one_time_prekeys_user_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"prekey {self.key_id} of {self.user_id}"

@@ -1,3 +1,15 @@
-"""Routes of the accounts app, mounted under /api/v1/."""
+"""Routes of the accounts app, mounted under /api/v1/ (trailing slash optional on each)."""
 
-urlpatterns: list = []
+from accounts import api
+from messenger.core.urls import slash_optional
+
+urlpatterns = [
+    *slash_optional("auth/register", api.RegisterView.as_view(), "auth-register"),
+    *slash_optional("auth/login", api.LoginView.as_view(), "auth-login"),
+    *slash_optional("auth/refresh", api.RefreshView.as_view(), "auth-refresh"),
+    *slash_optional("auth/logout", api.LogoutView.as_view(), "auth-logout"),
+    *slash_optional("auth/verify-email", api.VerifyEmailView.as_view(), "auth-verify-email"),
+    *slash_optional("auth/me", api.MeView.as_view(), "auth-me"),
+    *slash_optional("users/search", api.UserSearchView.as_view(), "user-search"),
+    *slash_optional("users/<uuid:user_id>", api.UserDetailView.as_view(), "user-detail"),
+]

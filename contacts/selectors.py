@@ -1,26 +1,94 @@
-"""Reads of contacts, and the blocking rules other apps ask about.
+"""Reads of contacts and invitations, and the blocking rules other apps ask about.
 
-FOUNDATION STUB: the signatures are the contract messaging, groups and realtime code against;
-the contacts issue (#4) replaces the bodies with real queries on its Contact model.
+The blocking model: a block is held by one side (`Contact.blocked_by`) and cuts the pair off
+both ways. Neither side may message, add, invite or see the presence of the other, and only the
+blocker can lift it. So `is_blocked(actor, target)` is True when the target blocked the actor
+(API.md's rule) and also when the actor blocked the target (you cannot message someone you
+blocked, who could not answer you).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from uuid import UUID
 
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from contacts.exceptions import ContactNotFound
+from contacts.models import Contact, Invitation
+
+
+def _pair(a: UUID | str, b: UUID | str) -> Q:
+    return Q(requester_id=a, addressee_id=b) | Q(requester_id=b, addressee_id=a)
+
 
 def is_blocked(*, actor_id: UUID | str, target_id: UUID | str) -> bool:
-    """True when `target` has blocked `actor` (so `actor` may not message, add, invite or see
-    the presence of `target`)."""
-    return False
+    """True when a block stands between `actor` and `target`, whoever holds it (so `actor` may
+    not message, add, invite or see the presence of `target`). One indexed query."""
+    return Contact.objects.filter(_pair(actor_id, target_id), status=Contact.Status.BLOCKED).exists()
 
 
 def blocked_by_any(*, actor_id: UUID | str, target_ids: Iterable[UUID | str]) -> set[UUID]:
-    """The subset of `target_ids` who have blocked `actor` (one query; for group creation)."""
-    return set()
+    """The subset of `target_ids` with a block between them and `actor` (one query; for group
+    creation and member adds)."""
+    targets = [str(target) for target in target_ids]
+    if not targets:
+        return set()
+    rows = Contact.objects.filter(
+        Q(requester_id=actor_id, addressee_id__in=targets)
+        | Q(addressee_id=actor_id, requester_id__in=targets),
+        status=Contact.Status.BLOCKED,
+    ).values_list("requester_id", "addressee_id")
+    actor = UUID(str(actor_id))
+    return {addressee if requester == actor else requester for requester, addressee in rows}
 
 
 def accepted_contact_ids(*, user_id: UUID | str) -> set[UUID]:
-    """Ids of the user's accepted contacts (presence goes to these)."""
-    return set()
+    """Ids of the user's accepted contacts (presence goes to these). One query."""
+    rows = Contact.objects.filter(
+        Q(requester_id=user_id) | Q(addressee_id=user_id), status=Contact.Status.ACCEPTED
+    ).values_list("requester_id", "addressee_id")
+    user = UUID(str(user_id))
+    return {addressee if requester == user else requester for requester, addressee in rows}
+
+
+def contacts_for_user(*, user_id: UUID | str, status: str | None = None) -> QuerySet[Contact]:
+    """The caller's contacts, both directions, with both users joined (no query per row)."""
+    queryset = Contact.objects.filter(Q(requester_id=user_id) | Q(addressee_id=user_id)).select_related(
+        "requester", "addressee"
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def contact_for_participant(*, contact_id: UUID | str, user_id: UUID | str) -> Contact:
+    """The contact if `user` is one of its two sides; otherwise not found (no existence oracle)."""
+    contact = contacts_for_user(user_id=user_id).filter(pk=contact_id).first()
+    if contact is None:
+        raise ContactNotFound()
+    return contact
+
+
+def active_user_id_by_email(*, email: str) -> UUID | None:
+    """The active account with this address (case-insensitive), if any.
+
+    Goes through the configured user model rather than accounts' internals; the day accounts
+    offers a selector for it, use that.
+    """
+    user_model = get_user_model()
+    return user_model.objects.filter(email__iexact=email, is_active=True).values_list("pk", flat=True).first()
+
+
+def hash_invitation_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    return (
+        Invitation.objects.select_related("inviter")
+        .filter(token_hash=hash_invitation_token(token), inviter__is_active=True)
+        .first()
+    )

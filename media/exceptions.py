@@ -1,4 +1,4 @@
-from messenger.core.exceptions import ApplicationError
+from messenger.core.exceptions import ApplicationError, NotFound, PayloadTooLarge
 
 
 class MediaNotOwned(ApplicationError):
@@ -6,3 +6,27 @@ class MediaNotOwned(ApplicationError):
 
     default_code = "invalid_attachment"
     default_message = "Attachments must be media you uploaded."
+
+
+class MediaNotFound(NotFound):
+    default_code = "media_not_found"
+    default_message = "Media not found."
+
+
+class MediaTooLarge(PayloadTooLarge):
+    default_code = "media_too_large"
+    default_message = "The file is larger than allowed."
+
+
+class InvalidUpload(ApplicationError):
+    """A malformed multipart body (an unexpected file field, say): 400."""
+
+    default_code = "invalid_upload"
+    default_message = "The upload is not valid."
+
+
+class UploadIncomplete(ApplicationError):
+    """A direct upload's "complete" call found no object, or one of the wrong size or checksum."""
+
+    default_code = "upload_incomplete"
+    default_message = "The uploaded object does not match what was announced."

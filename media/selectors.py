@@ -1,8 +1,4 @@
-"""Reads of media.
-
-FOUNDATION STUB for `attachments_metadata`: the contract messaging and groups render
-`attachments` with; the media issue (#7) implements it.
-"""
+"""Reads of media, and the access checks: who may see a media object."""
 
 from __future__ import annotations
 
@@ -10,7 +6,102 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+
+from media.exceptions import MediaNotFound
+from media.models import Media, MediaGrant
+from media.storage import object_download_url, verify_download
+from messenger.core.exceptions import Forbidden
+
+_METADATA_FIELDS = (
+    "id",
+    "file_name",
+    "file_type",
+    "file_size",
+    "sha256",
+    "thumbnail_key",
+    "thumbnail_state",
+    "created_at",
+)
+
+
+def thumbnail_url(media: Media) -> str | None:
+    """The stable app route of the thumbnail (Bearer auth or a signed ?sig=), or None."""
+    if media.thumbnail_state != Media.ThumbnailState.READY or not media.thumbnail_key:
+        return None
+    return reverse("media-thumbnail", kwargs={"media_id": media.pk})
+
+
+def media_metadata(media: Media) -> dict[str, Any]:
+    """`<media>` without download_url: what a message's `attachments` carry."""
+    return {
+        "id": media.pk,
+        "file_name": media.file_name,
+        "file_type": media.file_type,
+        "file_size": media.file_size,
+        "sha256": media.sha256,
+        "thumbnail_url": thumbnail_url(media),
+        "created_at": media.created_at,
+    }
+
+
+def media_representation(media: Media) -> dict[str, Any]:
+    """`<media>` with a short-lived `download_url` (presigned in S3 mode, signed app URL locally)."""
+    return {
+        **media_metadata(media),
+        "download_url": object_download_url(
+            media_id=media.pk,
+            object_key=media.object_key,
+            file_name=media.file_name,
+            file_type=media.file_type,
+            route="media-download",
+        ),
+    }
+
 
 def attachments_metadata(*, media_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
     """`<media>` metadata (no download_url) for each id, in one query; missing ids are absent."""
-    return {}
+    ids = list(media_ids)
+    if not ids:
+        return {}
+    rows = Media.objects.filter(pk__in=ids, state=Media.State.READY).only(*_METADATA_FIELDS)
+    return {media.pk: media_metadata(media) for media in rows}
+
+
+def _visible_to(user_id: UUID) -> Q:
+    granted = MediaGrant.objects.filter(media=OuterRef("pk"), user_id=user_id)
+    return Q(uploader_id=user_id) | Q(Exists(granted))
+
+
+def get_visible_media(*, media_id: UUID, user_id: UUID) -> Media:
+    """The media if `user_id` uploaded it or was granted it; MediaNotFound otherwise (no oracle)."""
+    media = Media.objects.filter(_visible_to(user_id), pk=media_id, state=Media.State.READY).first()
+    if media is None:
+        raise MediaNotFound()
+    return media
+
+
+def get_deletable_media(*, media_id: UUID, user_id: UUID) -> Media:
+    """Only the uploader deletes: 404 for whoever cannot see it, 403 for a grantee."""
+    media = get_visible_media(media_id=media_id, user_id=user_id)
+    if media.uploader_id != user_id:
+        raise Forbidden("Only the uploader can delete this media.", code="not_media_owner")
+    return media
+
+
+def get_media_by_signed_url(*, media_id: UUID, token: str, thumbnail: bool = False) -> Media:
+    """The media a signed local-mode URL names, if the signature is valid and unexpired."""
+    media = Media.objects.filter(pk=media_id, state=Media.State.READY).first()
+    key = (media.thumbnail_key if thumbnail else media.object_key) if media else ""
+    if media is None or not key or not verify_download(token=token, media_id=media.pk, object_key=key):
+        raise MediaNotFound()
+    return media
+
+
+def get_own_uploading_media(*, media_id: UUID, user_id: UUID) -> Media:
+    """A direct upload awaiting its "complete" call, by its uploader only."""
+    media = Media.objects.filter(pk=media_id, uploader_id=user_id, state=Media.State.UPLOADING).first()
+    if media is None:
+        raise MediaNotFound()
+    return media

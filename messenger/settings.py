@@ -164,6 +164,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks below, in its own section
+# notifications: the outbox's safety net and its retention
+CELERY_BEAT_SCHEDULE["notifications-redispatch-overdue-emails"] = {
+    "task": "notifications.redispatch_overdue_emails",
+    "schedule": env.float("EMAIL_OUTBOX_REDISPATCH_EVERY_SECONDS", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["notifications-purge-sent-emails"] = {
+    "task": "notifications.purge_sent_emails",
+    "schedule": 6 * 3600.0,
+}
+# contacts
+CELERY_BEAT_SCHEDULE["contacts-expire-invitations"] = {
+    "task": "contacts.expire_invitations",
+    "schedule": env.float("INVITATION_EXPIRE_EVERY_SECONDS", default=3600.0),
+}
 
 # --- Storage ------------------------------------------------------------------------------------
 S3_BUCKET = env.str("S3_BUCKET", default="")
@@ -223,7 +237,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # simplejwt's JWTAuthentication plus the logout denylist and the active-user check.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -256,9 +271,12 @@ THROTTLE_RATES = {
     "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/30m"),
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
+    "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
+    # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
+    "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -277,6 +295,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# accounts
+ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
+ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
@@ -285,11 +306,30 @@ GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=1000)
 # media
 MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)
+MEDIA_MAX_THUMBNAIL_BYTES = env.int("MEDIA_MAX_THUMBNAIL_BYTES", default=1024 * 1024)
+# Thumbnails: images whose header claims more pixels than this are refused undecoded (bombs).
+MEDIA_THUMBNAIL_MAX_PIXELS = env.int("MEDIA_THUMBNAIL_MAX_PIXELS", default=40_000_000)
+MEDIA_THUMBNAIL_MAX_SIDE = env.int("MEDIA_THUMBNAIL_MAX_SIDE", default=320)
+# Uploads never attached to a message are purged after this long (media.tasks.purge_unattached_media).
+MEDIA_UNATTACHED_TTL_SECONDS = env.int("MEDIA_UNATTACHED_TTL_SECONDS", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["media-purge-unattached"] = {
+    "task": "media.tasks.purge_unattached_media",
+    "schedule": env.int("MEDIA_PURGE_INTERVAL_SECONDS", default=3600),
+}
 # relay
 RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
 RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
 RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+# contacts
+INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
+# notifications (the email outbox)
+EMAIL_OUTBOX_MAX_ATTEMPTS = env.int("EMAIL_OUTBOX_MAX_ATTEMPTS", default=5)
+EMAIL_OUTBOX_RETRY_BASE_SECONDS = env.int("EMAIL_OUTBOX_RETRY_BASE_SECONDS", default=30)
+EMAIL_OUTBOX_RETRY_MAX_SECONDS = env.int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", default=3600)
+# A pending email whose attempt is overdue by this much was lost on the way to a worker.
+EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=300)
+EMAIL_OUTBOX_RETENTION_DAYS = env.int("EMAIL_OUTBOX_RETENTION_DAYS", default=7)
 
 # --- Security (check --deploy is clean with DEBUG off) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

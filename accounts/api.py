@@ -1,0 +1,235 @@
+"""Thin views of accounts: parse with an input serializer, call one service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.serializers import (
+    LoginSerializer,
+    MeSerializer,
+    PasswordConfirmSerializer,
+    ProfileUpdateSerializer,
+    PublicUserSerializer,
+    RefreshInputSerializer,
+    RegisterSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+    VerifyEmailSerializer,
+)
+from messenger.core.exceptions import Forbidden
+from messenger.core.pagination import CursorPagination
+from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `{detail, code, errors}`."),
+    401: OpenApiResponse(description="Missing, malformed, expired or revoked token."),
+}
+
+
+class LoginIPThrottle(IPRateThrottle):
+    scope = "login_ip"
+
+
+class RegisterIPThrottle(IPRateThrottle):
+    scope = "register_ip"
+
+
+class RegisterAccountThrottle(SettingsRateThrottle):
+    """Registration attempts per requested address: probing one address for an account is slow."""
+
+    scope = "register_account"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()}
+
+
+def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
+    return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
+
+
+class RegisterView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RegisterIPThrottle, RegisterAccountThrottle]
+
+    @extend_schema(
+        operation_id="auth_register",
+        request=RegisterSerializer,
+        responses={201: SessionSerializer, 400: ERRORS[400], 429: OpenApiResponse(description="Throttled.")},
+        description="Create an account (email and username unique in any case). A verification email "
+        "goes out through the task queue. `invitation_token` makes the inviter a contact.",
+    )
+    def post(self, request: Request) -> Response:
+        data = RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        tokens = services.session_open(user=user)
+        return Response(_session_body(user, tokens.access, tokens.refresh), status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(
+        operation_id="auth_login",
+        request=LoginSerializer,
+        responses={
+            200: SessionSerializer,
+            400: ERRORS[400],
+            401: OpenApiResponse(description="Wrong login or password (one body for both)."),
+            429: OpenApiResponse(description="Too many attempts (per IP or per account); see Retry-After."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.user_login(**data.validated_data)
+        return Response(_session_body(session.user, session.tokens.access, session.tokens.refresh))
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_refresh",
+        request=RefreshInputSerializer,
+        responses={200: TokenPairSerializer, 401: ERRORS[401]},
+        description="Rotates: the refresh token sent is spent; using it again is 401.",
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tokens = services.session_refresh(refresh=data.validated_data["refresh"])
+        return Response({"access": tokens.access, "refresh": tokens.refresh})
+
+
+class LogoutView(APIView):
+    @extend_schema(
+        operation_id="auth_logout",
+        request=RefreshInputSerializer,
+        responses={204: None, 401: ERRORS[401]},
+        description="Ends the session: the refresh token, the access token sent and every access "
+        "token of the same session are refused from now on.",
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.session_logout(
+            user=request.user, refresh=data.validated_data["refresh"], access_payload=request.auth.payload
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VerifyEmailView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_verify_email",
+        request=VerifyEmailSerializer,
+        responses={200: MeSerializer, 400: OpenApiResponse(description="Invalid, expired or used token.")},
+    )
+    def post(self, request: Request) -> Response:
+        data = VerifyEmailSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_verify_email(token=data.validated_data["token"])
+        return Response(MeSerializer(user).data)
+
+
+class MeView(APIView):
+    @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(
+        operation_id="auth_me_delete",
+        request=PasswordConfirmSerializer,
+        responses={204: None, 401: ERRORS[401], 400: ERRORS[400]},
+        description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
+        "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
+    )
+    def delete(self, request: Request) -> Response:
+        data = PasswordConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.account_delete(user=request.user, password=data.validated_data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserDetailView(APIView):
+    @extend_schema(operation_id="users_retrieve", responses={200: PublicUserSerializer, 404: None})
+    def get(self, request: Request, user_id: UUID) -> Response:
+        return Response(PublicUserSerializer(selectors.get_active_user(user_id=user_id)).data)
+
+    def _update(self, request: Request, user_id: UUID) -> Response:
+        target = selectors.get_active_user(user_id=user_id)  # 404 before 403: no existence oracle
+        if target.pk != request.user.pk:
+            raise Forbidden("You can only change your own profile.")
+        data = ProfileUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update_profile(user_id=target.pk, data=data.validated_data)
+        return Response(MeSerializer(user).data)
+
+    @extend_schema(
+        operation_id="users_update",
+        request=ProfileUpdateSerializer,
+        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+        description="The user themself only. Fields given are replaced; fields omitted are kept.",
+    )
+    def put(self, request: Request, user_id: UUID) -> Response:
+        return self._update(request, user_id)
+
+    @extend_schema(
+        operation_id="users_partial_update",
+        request=ProfileUpdateSerializer,
+        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+    )
+    def patch(self, request: Request, user_id: UUID) -> Response:
+        return self._update(request, user_id)
+
+
+class UserSearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(min_length=selectors.SEARCH_MIN_LENGTH, max_length=150, trim_whitespace=True)
+
+
+class UserSearchPagination(CursorPagination):
+    page_size = 20
+    max_page_size = 100
+    ordering = ("username",)  # unique, so the cursor is exact
+
+
+class UserSearchView(APIView):
+    pagination_class = UserSearchPagination
+
+    @extend_schema(
+        operation_id="users_search",
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="At least 2 characters."),
+            OpenApiParameter("limit", int, required=False, description="Page size (default 20, max 100)."),
+        ],
+        responses={200: PublicUserSerializer(many=True), 400: ERRORS[400]},
+        description="Active users whose username or full name starts with `q` (any case), or whose "
+        "email is exactly `q`. Paginated, by username.",
+    )
+    def get(self, request: Request) -> Response:
+        query = UserSearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.user_search(query=query.validated_data["q"]), request, self
+        )
+        return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)

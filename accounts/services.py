@@ -1,0 +1,337 @@
+"""Every write of accounts: registration, sessions, verification, profiles, keys, bans, deletion.
+
+Services take keyword arguments, never a request, so REST, admin actions and tests share them.
+Signals to the apps above (accounts.events) go out inside the transaction where the higher app
+must act atomically with us (registration, deletion) and on commit where they tell the outside
+world something happened (access_revoked: sockets close only once the change is durable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from accounts import events, ratelimit, selectors
+from accounts.exceptions import InvalidCredentials, TokenInvalid, VerificationTokenInvalid
+from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
+from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
+from messenger.core.exceptions import ApplicationError, Conflict, NotFound
+from notifications.services import email_enqueue
+
+logger = logging.getLogger(__name__)
+
+_VERIFY_SALT = "accounts.verify-email"
+
+
+# --- Registration and email verification ---------------------------------------------------------
+
+
+def _duplicate_errors(*, email: str, username: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if selectors.email_taken(email=email):
+        errors["email"] = ["A user with this email already exists."]
+    if selectors.username_taken(username=username):
+        errors["username"] = ["A user with this username already exists."]
+    return errors
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    username: str,
+    password: str,
+    full_name: str = "",
+    public_key: str = "",
+    invitation_token: str | None = None,
+) -> User:
+    """Create the user, queue the verification email, and tell the higher apps (contacts turns an
+    invitation into a contact) inside the same transaction: all of it happens or none of it."""
+    errors = _duplicate_errors(email=email, username=username)
+    if errors:
+        raise ApplicationError("Invalid input.", code="unique", errors=errors)
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent twin hits the unique indexes
+            user = User.objects.create_user(
+                email=email,
+                username=username,
+                password=password,
+                full_name=full_name,
+                public_key=public_key,
+            )
+    except IntegrityError:
+        errors = _duplicate_errors(email=email, username=username) or {
+            "email": ["A user with this email or username already exists."]
+        }
+        raise ApplicationError("Invalid input.", code="unique", errors=errors) from None
+
+    _send_verification_email(user)
+    events.user_registered.send(
+        sender=User, user_id=user.pk, email=user.email, invitation_token=invitation_token or None
+    )
+    return user
+
+
+def _email_fingerprint(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def email_verification_token(*, user: User) -> str:
+    """Signed (SECRET_KEY), timestamped, bound to the address; dead once the user is verified."""
+    return signing.dumps({"u": str(user.pk), "e": _email_fingerprint(user.email)}, salt=_VERIFY_SALT)
+
+
+def _send_verification_email(user: User) -> None:
+    token = email_verification_token(user=user)
+    verify_url = f"{settings.FRONTEND_URL.rstrip('/')}/verify-email?{urlencode({'token': token})}"
+    # notifications owns delivery: an outbox row in this transaction, a Celery task on commit.
+    email_enqueue(
+        to=user.email,
+        template="verify_email",
+        context={"username": user.username, "verify_url": verify_url, "token": token},
+    )
+
+
+@transaction.atomic
+def user_verify_email(*, token: str) -> User:
+    """Single use: the token names an unverified user; verifying makes it worthless."""
+    try:
+        data = signing.loads(token, salt=_VERIFY_SALT, max_age=settings.ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS)
+        user = User.objects.select_for_update(no_key=True).get(pk=data["u"], is_active=True)
+    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
+        raise VerificationTokenInvalid() from None
+    if user.is_verified or not hmac.compare_digest(data.get("e", ""), _email_fingerprint(user.email)):
+        raise VerificationTokenInvalid()
+    user.is_verified = True
+    user.save(update_fields=["is_verified", "updated_at"])
+    return user
+
+
+# --- Sessions: login, refresh, logout ------------------------------------------------------------
+
+
+def _check_password_or_fail(*, user: User | None, login: str, password: str) -> User:
+    """The same work whether or not the user exists: an unknown login hashes a dummy password."""
+    ratelimit.check_login_allowed(login=login)
+    if user is None:
+        make_password(password)  # as slow as a real check, so timing tells nothing
+        ok = False
+    else:
+        ok = user.check_password(password) and user.is_active
+    if not ok:
+        ratelimit.record_login_failure(login=login)
+        raise InvalidCredentials()
+    ratelimit.clear_login_failures(login=login)
+    return user  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    tokens: TokenPair
+
+
+def user_login(*, login: str, password: str) -> Session:
+    """Email or username, any case. Unknown, wrong password, banned and deleted: one 401."""
+    user = selectors.user_for_login(login=login)
+    user = _check_password_or_fail(user=user, login=login, password=password)
+    return Session(user=user, tokens=issue_token_pair(user_id=user.pk))
+
+
+def session_open(*, user: User) -> TokenPair:
+    """Tokens for a user who just proved who they are another way (registration)."""
+    return issue_token_pair(user_id=user.pk)
+
+
+def _parse_refresh(raw: str) -> RefreshToken:
+    try:
+        return RefreshToken(raw)  # signature, expiry, type, and not blacklisted
+    except TokenError:
+        raise TokenInvalid() from None
+
+
+def _blacklist_once(token: RefreshToken) -> None:
+    """Blacklist `token`, or TokenInvalid if someone already did: of two concurrent refreshes with
+    one token, the unique constraint on BlacklistedToken.token lets exactly one through."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=token[api_settings.JTI_CLAIM],
+        defaults={
+            "user_id": token.get(api_settings.USER_ID_CLAIM),
+            "token": str(token),
+            "created_at": timezone.now(),
+            "expires_at": datetime_from_epoch(token["exp"]),
+        },
+    )
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError:
+        raise TokenInvalid() from None
+
+
+@transaction.atomic
+def session_refresh(*, refresh: str) -> TokenPair:
+    """Rotation: the refresh token is spent (blacklisted) and a new pair of the same session
+    returned. Reusing the old one is 401. A banned or deleted user gets nothing."""
+    token = _parse_refresh(refresh)
+    user = selectors.active_user_for_token_claim(user_id=token.get(api_settings.USER_ID_CLAIM))
+    if user is None:
+        raise TokenInvalid()
+    _blacklist_once(token)
+    return issue_token_pair(user_id=user.pk, session_id=token.get(SESSION_CLAIM))
+
+
+@transaction.atomic
+def session_logout(*, user: User, refresh: str, access_payload: dict[str, Any]) -> None:
+    """Kill the refresh token, the access token presented, and every access token of the session."""
+    token = _parse_refresh(refresh)
+    if str(token.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
+        raise TokenInvalid("This refresh token is not yours.")
+    _blacklist_once(token)
+    jti = access_payload.get(api_settings.JTI_CLAIM)
+    revoke_access(jti=jti, session_id=token.get(SESSION_CLAIM), exp=access_payload.get("exp"))
+    if access_payload.get(SESSION_CLAIM) and access_payload.get(SESSION_CLAIM) != token.get(SESSION_CLAIM):
+        revoke_access(jti=None, session_id=access_payload[SESSION_CLAIM])
+    user_id = user.pk
+    session_id = token.get(SESSION_CLAIM)
+    transaction.on_commit(
+        lambda: events.access_revoked.send(sender=User, user_id=user_id, jti=jti, session_id=session_id)
+    )
+
+
+def _blacklist_all_refresh_tokens(user_id: UUID) -> int:
+    pending = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    ).values_list("pk", flat=True)
+    rows = [BlacklistedToken(token_id=pk) for pk in pending]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _revoke_everything_on_commit(user_id: UUID) -> None:
+    transaction.on_commit(lambda: events.access_revoked.send(sender=User, user_id=user_id, jti=None))
+
+
+# --- Profile -------------------------------------------------------------------------------------
+
+PROFILE_FIELDS = ("full_name", "avatar_url", "bio", "public_key")
+
+
+@transaction.atomic
+def user_update_profile(*, user_id: UUID, data: dict[str, Any]) -> User:
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id, is_active=True)
+    changed = [name for name in PROFILE_FIELDS if name in data and getattr(user, name) != data[name]]
+    for name in changed:
+        setattr(user, name, data[name])
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+    return user
+
+
+# --- Moderation (admin actions) ------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_ban(*, user_id: UUID, reason: str) -> User:
+    """Deactivate with a reason. Takes effect on the user's next request: the access check loads
+    the user and refuses an inactive one; their refresh tokens are blacklisted; sockets close."""
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+    if user.deleted_at is not None:
+        raise Conflict("A deleted account cannot be banned.", code="user_deleted")
+    user.is_active = False
+    user.banned_at = timezone.now()
+    user.ban_reason = reason.strip()
+    user.save(update_fields=["is_active", "banned_at", "ban_reason", "updated_at"])
+    _blacklist_all_refresh_tokens(user.pk)
+    _revoke_everything_on_commit(user.pk)
+    return user
+
+
+@transaction.atomic
+def user_unban(*, user_id: UUID) -> User:
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+    if user.deleted_at is not None:
+        raise Conflict("A deleted account cannot be restored.", code="user_deleted")
+    user.is_active = True
+    user.banned_at = None
+    user.ban_reason = ""
+    user.save(update_fields=["is_active", "banned_at", "ban_reason", "updated_at"])
+    return user
+
+
+@transaction.atomic
+def user_mark_verified(*, user_id: UUID) -> User:
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+    if not user.is_verified:
+        user.is_verified = True
+        user.save(update_fields=["is_verified", "updated_at"])
+    return user
+
+
+# --- Deletion ------------------------------------------------------------------------------------
+
+DELETED_FULL_NAME = "Deleted user"
+
+
+def deleted_email_hash(email: str) -> str:
+    """Keyed (SECRET_KEY) so a leaked deleted_users table does not confirm guessed addresses."""
+    return hmac.new(settings.SECRET_KEY.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def account_delete(*, user: User, password: str) -> None:
+    """DELETE /auth/me: the password again (a stolen access token alone cannot delete an account);
+    failures count toward the same per-account lock-out as logins."""
+    _check_password_or_fail(user=user, login=user.username, password=password)
+    user_delete(user_id=user.pk, reason="user_request")
+
+
+@transaction.atomic
+def user_delete(*, user_id: UUID, reason: str) -> None:
+    """Deactivate and scrub the row, record it in deleted_users, end every session, drop the keys,
+    and let the higher apps remove what they own (contacts, relay queue, media) in this same
+    transaction. The row itself stays, scrubbed, so messages keep pointing at a placeholder."""
+    user = User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
+    if user is None or user.deleted_at is not None:
+        raise NotFound("User not found.", code="user_not_found")
+    DeletedUser.objects.create(
+        former_user_id=user.pk, email_hash=deleted_email_hash(user.email), reason=reason
+    )
+    placeholder = f"deleted_{user.pk.hex[:24]}"
+    user.email = f"{placeholder}@deleted.invalid"
+    user.username = placeholder
+    user.full_name = DELETED_FULL_NAME
+    user.avatar_url = ""
+    user.bio = ""
+    user.public_key = ""
+    user.last_seen = None
+    user.is_active = False
+    user.is_verified = False
+    user.is_staff = False
+    user.is_superuser = False
+    user.role = User.Role.USER
+    user.deleted_at = timezone.now()
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    IdentityKeys.objects.filter(user_id=user.pk).delete()
+    OneTimePrekey.objects.filter(user_id=user.pk).delete()
+    _blacklist_all_refresh_tokens(user.pk)
+    events.user_deleted.send(sender=User, user_id=user.pk)
+    _revoke_everything_on_commit(user.pk)

@@ -1,0 +1,307 @@
+"""Writes of contacts and invitations. Events go to sockets after commit (messenger.core.events).
+
+Realtime events: `contact.request` to the addressee of a new request; `contact.updated` to both
+sides when a contact is accepted, blocked or deleted (each side gets its own view of the row;
+a deleted one carries `status: "deleted"`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.selectors import get_active_user
+from contacts.exceptions import (
+    AlreadyRegistered,
+    CannotContactSelf,
+    CannotInviteSelf,
+    ContactBlocked,
+    ContactBlockedByYou,
+    ContactNotFound,
+    InvitationExpired,
+    InvitationNotFound,
+    InvitationUsed,
+    NotAddressee,
+)
+from contacts.models import Contact, Invitation
+from contacts.selectors import (
+    active_user_id_by_email,
+    hash_invitation_token,
+    invitation_by_token,
+    is_blocked,
+)
+from contacts.serializers import contact_view
+from messenger.core.events import publish
+from notifications.services import email_enqueue
+
+DELETED = "deleted"
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _locked_contacts():  # type: ignore[no-untyped-def]
+    # `of=("self",)`: lock the contact row only, not the joined users' rows.
+    return Contact.objects.select_for_update(no_key=True, of=("self",)).select_related(
+        "requester", "addressee"
+    )
+
+
+def _locked_pair(a: UUID, b: UUID) -> Contact | None:
+    return (
+        _locked_contacts()
+        .filter(Q(requester_id=a, addressee_id=b) | Q(requester_id=b, addressee_id=a))
+        .first()
+    )
+
+
+def _locked_for_participant(contact_id: UUID | str, actor: UUID) -> Contact:
+    """The contact, locked, if `actor` is one of its sides; otherwise not found (no oracle)."""
+    contact = _locked_contacts().filter(Q(requester_id=actor) | Q(addressee_id=actor), pk=contact_id).first()
+    if contact is None:
+        raise ContactNotFound()
+    return contact
+
+
+def _publish_updated(contact: Contact, *, status: str | None = None) -> None:
+    for viewer_id in (contact.requester_id, contact.addressee_id):
+        publish([viewer_id], "contact.updated", contact_view(contact, viewer_id=viewer_id, status=status))
+
+
+@dataclass(frozen=True)
+class ContactRequestResult:
+    contact: Contact
+    created: bool
+
+
+@transaction.atomic
+def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> ContactRequestResult:
+    """Ask `addressee` to be a contact.
+
+    New pair: a `pending` row (created=True). The addressee had already asked: both accepted.
+    Asked before, or already contacts: the row as it is (idempotent). A block either way: refused.
+    """
+    requester, addressee = _uuid(requester_id), _uuid(addressee_id)
+    if requester == addressee:
+        raise CannotContactSelf()
+    get_active_user(user_id=addressee)  # unknown, inactive and deleted: 404 alike
+    contact = _locked_pair(requester, addressee)
+    if contact is None:
+        try:
+            with transaction.atomic():  # a savepoint: the reverse request may be racing us
+                contact = Contact.objects.create(requester_id=requester, addressee_id=addressee)
+        except IntegrityError:
+            contact = _locked_pair(requester, addressee)
+            if contact is None:  # pragma: no cover - the unique violation names this pair
+                raise
+        else:
+            contact = Contact.objects.select_related("requester", "addressee").get(pk=contact.pk)
+            publish([addressee], "contact.request", contact_view(contact, viewer_id=addressee))
+            return ContactRequestResult(contact, created=True)
+
+    if contact.status == Contact.Status.BLOCKED:
+        raise ContactBlockedByYou() if contact.blocked_by_id == requester else ContactBlocked()
+    if contact.status == Contact.Status.PENDING and contact.addressee_id == requester:
+        # They asked first: asking back is accepting (mutual acceptance).
+        contact.status = Contact.Status.ACCEPTED
+        contact.save(update_fields=["status", "updated_at"])
+        _publish_updated(contact)
+    return ContactRequestResult(contact, created=False)
+
+
+@transaction.atomic
+def contact_set_status(*, contact_id: UUID | str, actor_id: UUID | str, status: str) -> Contact:
+    """PATCH by one side. `accepted`: only the addressee of a pending request. `blocked`: either
+    side, from any state; the block is the actor's. The blocked side can change nothing."""
+    actor = _uuid(actor_id)
+    contact = _locked_for_participant(contact_id, actor)
+    if contact.status == Contact.Status.BLOCKED:
+        if contact.blocked_by_id != actor:
+            raise ContactBlocked()
+        if status == Contact.Status.BLOCKED:
+            return contact  # already blocked by the actor: idempotent
+        raise ContactBlockedByYou()
+
+    if status == Contact.Status.ACCEPTED:
+        if contact.status == Contact.Status.ACCEPTED:
+            return contact
+        if contact.addressee_id != actor:
+            raise NotAddressee()
+        contact.status = Contact.Status.ACCEPTED
+        contact.save(update_fields=["status", "updated_at"])
+    elif status == Contact.Status.BLOCKED:
+        contact.status = Contact.Status.BLOCKED
+        contact.blocked_by_id = actor
+        contact.save(update_fields=["status", "blocked_by", "updated_at"])
+    else:  # the serializer allows only the two above
+        raise ValueError(f"Unsupported contact status {status!r}")
+    _publish_updated(contact)
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact_id: UUID | str, actor_id: UUID | str) -> None:
+    """Either side removes the contact; a block can be removed (lifted) only by its holder."""
+    actor = _uuid(actor_id)
+    contact = _locked_for_participant(contact_id, actor)
+    if contact.status == Contact.Status.BLOCKED and contact.blocked_by_id != actor:
+        raise ContactBlocked()
+    _publish_updated(contact, status=DELETED)  # sent on commit; the views are built now
+    contact.delete()
+
+
+@transaction.atomic
+def contacts_remove_user(*, user_id: UUID | str) -> int:
+    """Account deletion: every contact row and every invitation the user sent goes."""
+    user = _uuid(user_id)
+    contacts = list(
+        Contact.objects.select_related("requester", "addressee").filter(
+            Q(requester_id=user) | Q(addressee_id=user)
+        )
+    )
+    for contact in contacts:
+        other = contact.other_id(user)
+        publish([other], "contact.updated", contact_view(contact, viewer_id=other, status=DELETED))
+    Contact.objects.filter(pk__in=[contact.pk for contact in contacts]).delete()
+    Invitation.objects.filter(inviter_id=user).delete()
+    return len(contacts)
+
+
+# --- Invitations --------------------------------------------------------------------------------
+
+
+def _invitation_expiry() -> datetime:
+    return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
+
+
+def _invitation_accept_url(token: str) -> str:
+    return f"{settings.FRONTEND_URL.rstrip('/')}/register?invitation={token}"
+
+
+@dataclass(frozen=True)
+class InvitationSendResult:
+    invitation: Invitation
+    created: bool
+
+
+@transaction.atomic
+def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResult:
+    """Invite an address. One pending invitation per inviter and address: sending again gives it
+    a fresh token and expiry and sends a new email (the old link stops working). The email is
+    written to the outbox in this transaction and leaves after commit."""
+    inviter = get_active_user(user_id=inviter_id)
+    address = email.strip().lower()
+    if address == inviter.email.lower():
+        raise CannotInviteSelf()
+    existing_user_id = active_user_id_by_email(email=address)
+    if existing_user_id is not None:
+        if is_blocked(actor_id=inviter.pk, target_id=existing_user_id):
+            raise ContactBlocked()
+        raise AlreadyRegistered()
+
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    fields = {
+        "token_hash": hash_invitation_token(token),
+        "expires_at": _invitation_expiry(),
+        "last_sent_at": now,
+    }
+    pending = Invitation.objects.select_for_update(no_key=True).filter(
+        inviter_id=inviter.pk, invitee_email=address, status=Invitation.Status.PENDING
+    )
+    invitation = pending.first()
+    created = invitation is None
+    if created:
+        try:
+            with transaction.atomic():  # a racing send to the same address
+                invitation = Invitation.objects.create(inviter_id=inviter.pk, invitee_email=address, **fields)
+        except IntegrityError:
+            invitation = pending.first()
+            created = False
+            if invitation is None:  # pragma: no cover
+                raise
+    if not created:
+        for name, value in fields.items():
+            setattr(invitation, name, value)
+        invitation.save(update_fields=list(fields))
+
+    email_enqueue(
+        to=address,
+        template="invitation",
+        context={
+            "inviter_name": inviter.full_name or inviter.username,
+            "accept_url": _invitation_accept_url(token),
+            "token": token,
+            "expires_at": invitation.expires_at,
+        },
+    )
+    return InvitationSendResult(invitation, created=created)
+
+
+def invitation_check(*, token: str) -> Invitation:
+    """The pending, unexpired invitation for this token: 404 unknown, 410 used or expired."""
+    invitation = invitation_by_token(token=token)
+    if invitation is None:
+        raise InvitationNotFound()
+    if invitation.status == Invitation.Status.ACCEPTED:
+        raise InvitationUsed()
+    if invitation.is_expired:
+        raise InvitationExpired()
+    return invitation
+
+
+@transaction.atomic
+def invitations_accept_for_new_user(
+    *, user_id: UUID | str, email: str, invitation_token: str | None = None
+) -> list[Invitation]:
+    """A user registered: every pending, unexpired invitation to their address (and the one
+    whose token they brought, whatever its address) becomes `accepted`, and each inviter
+    becomes an accepted contact."""
+    user = _uuid(user_id)
+    now = timezone.now()
+    match = Q(invitee_email=email.strip().lower())
+    if invitation_token:
+        match |= Q(token_hash=hash_invitation_token(invitation_token))
+    invitations = list(
+        Invitation.objects.select_for_update(no_key=True)
+        .filter(match, status=Invitation.Status.PENDING, expires_at__gt=now, inviter__is_active=True)
+        .exclude(inviter_id=user)
+    )
+    if not invitations:
+        return []
+    Invitation.objects.filter(pk__in=[invitation.pk for invitation in invitations]).update(
+        status=Invitation.Status.ACCEPTED, accepted_at=now, accepted_by_id=user
+    )
+    for inviter_id in {invitation.inviter_id for invitation in invitations}:
+        contact = _locked_pair(inviter_id, user)
+        if contact is None:
+            contact = Contact.objects.create(
+                requester_id=inviter_id, addressee_id=user, status=Contact.Status.ACCEPTED
+            )
+        elif contact.status == Contact.Status.PENDING:
+            contact.status = Contact.Status.ACCEPTED
+            contact.save(update_fields=["status", "updated_at"])
+        else:
+            continue  # accepted already, or blocked: a block outranks an invitation
+        contact = Contact.objects.select_related("requester", "addressee").get(pk=contact.pk)
+        _publish_updated(contact)
+    for invitation in invitations:
+        invitation.status = Invitation.Status.ACCEPTED
+        invitation.accepted_at = now
+        invitation.accepted_by_id = user
+    return invitations
+
+
+def invitations_expire() -> int:
+    """Mark pending invitations past their expiry `expired` (the periodic task)."""
+    return Invitation.objects.filter(status=Invitation.Status.PENDING, expires_at__lte=timezone.now()).update(
+        status=Invitation.Status.EXPIRED
+    )

@@ -1,0 +1,161 @@
+"""Media endpoints: thin views over media.services and media.selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.http import FileResponse, HttpResponseRedirect
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from media import selectors, services
+from media.exceptions import MediaNotFound
+from media.models import Media
+from media.serializers import MediaSerializer, MediaUploadSerializer
+from media.storage import (
+    attachment_disposition,
+    is_s3,
+    media_storage,
+    object_download_url,
+    served_content_type,
+)
+from media.uploads import MediaMultiPartParser
+
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid input (the error envelope)."),
+    404: OpenApiResponse(description="Unknown, or not visible to the caller."),
+}
+_SIG_PARAM = OpenApiParameter(
+    "sig",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Signature from a `download_url` (local mode); without it, Bearer auth is required.",
+)
+
+
+class MediaUploadView(APIView):
+    parser_classes = [MediaMultiPartParser]
+
+    @extend_schema(
+        operation_id="media_upload",
+        request={"multipart/form-data": MediaUploadSerializer},
+        responses={201: MediaSerializer, 400: _ERRORS[400], 413: OpenApiResponse(description="Too large.")},
+        description="Streams the file to storage (SHA-256 computed on the way); the type is sniffed "
+        "from the bytes. A plain image uploaded without a thumbnail gets one made in the background.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = MediaUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        media = services.media_upload(
+            uploader_id=request.user.pk,
+            upload=serializer.validated_data["file"],
+            file_name=serializer.validated_data.get("file_name"),
+            thumbnail=serializer.validated_data.get("thumbnail"),
+        )
+        return Response(MediaSerializer(selectors.media_representation(media)).data, status=201)
+
+
+class MediaDetailView(APIView):
+    @extend_schema(operation_id="media_retrieve", responses={200: MediaSerializer, 404: _ERRORS[404]})
+    def get(self, request: Request, media_id: UUID) -> Response:
+        media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
+        return Response(MediaSerializer(selectors.media_representation(media)).data)
+
+    @extend_schema(
+        operation_id="media_destroy",
+        responses={
+            204: None,
+            403: OpenApiResponse(description="Visible to the caller, but not theirs."),
+            404: _ERRORS[404],
+        },
+    )
+    def delete(self, request: Request, media_id: UUID) -> Response:
+        services.media_delete(media_id=media_id, user_id=request.user.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _ServeObjectView(APIView):
+    """Serves one stored object of a media: with a valid `?sig=` from a download URL (no
+    Bearer needed, so a browser link works), or to an authenticated caller who may see it."""
+
+    permission_classes = [AllowAny]
+    thumbnail = False
+    route = ""
+
+    def _media(self, request: Request, media_id: UUID) -> Media:
+        token = request.query_params.get("sig")
+        if token:
+            return selectors.get_media_by_signed_url(media_id=media_id, token=token, thumbnail=self.thumbnail)
+        if request.user is None:
+            raise NotAuthenticated()
+        media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
+        if self.thumbnail and not selectors.thumbnail_url(media):
+            raise MediaNotFound("This media has no thumbnail.")
+        return media
+
+    def _serve(self, media: Media) -> Any:
+        key = media.thumbnail_key if self.thumbnail else media.object_key
+        file_type = media.thumbnail_type if self.thumbnail else media.file_type
+        storage = media_storage()
+        if is_s3(storage):
+            url = object_download_url(
+                media_id=media.pk,
+                object_key=key,
+                file_name=media.file_name,
+                file_type=file_type,
+                route=self.route,
+            )
+            response: Any = HttpResponseRedirect(url)
+        else:
+            response = FileResponse(storage.open(key, "rb"), content_type=served_content_type(file_type))
+            response["Content-Disposition"] = attachment_disposition(media.file_name)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def get(self, request: Request, media_id: UUID) -> Any:
+        media = self._media(request, media_id)
+        return self._serve(media)
+
+
+class MediaDownloadView(_ServeObjectView):
+    route = "media-download"
+
+    @extend_schema(
+        operation_id="media_download",
+        parameters=[_SIG_PARAM],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The bytes, as an attachment, with nosniff."
+            ),
+            302: OpenApiResponse(description="S3 mode: a redirect to a presigned URL."),
+            404: _ERRORS[404],
+        },
+    )
+    def get(self, request: Request, media_id: UUID) -> Any:
+        return super().get(request, media_id)
+
+
+class MediaThumbnailView(_ServeObjectView):
+    thumbnail = True
+    route = "media-thumbnail"
+
+    @extend_schema(
+        operation_id="media_thumbnail",
+        parameters=[_SIG_PARAM],
+        responses={
+            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The thumbnail."),
+            302: OpenApiResponse(description="S3 mode: a redirect to a presigned URL."),
+            404: _ERRORS[404],
+        },
+    )
+    def get(self, request: Request, media_id: UUID) -> Any:
+        return super().get(request, media_id)

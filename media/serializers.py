@@ -1,0 +1,57 @@
+"""Input and output shapes of the media endpoints. They validate; they never save."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class MediaUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=False, help_text="The bytes (for E2EE clients: ciphertext)."
+    )
+    thumbnail = serializers.FileField(
+        required=False, allow_empty_file=False, help_text="A thumbnail the client made (it may be encrypted)."
+    )
+    file_name = serializers.CharField(
+        required=False,
+        max_length=255,
+        trim_whitespace=False,
+        help_text="Kept as given (it may be opaque); the multipart file name is used when absent.",
+    )
+
+
+class MediaMetadataSerializer(serializers.Serializer):
+    """`<media>` as message attachments carry it (no download_url)."""
+
+    id = serializers.UUIDField()
+    file_name = serializers.CharField()
+    file_type = serializers.CharField(help_text="Sniffed from the bytes, not taken from the client.")
+    file_size = serializers.IntegerField()
+    sha256 = serializers.CharField(help_text="Hex SHA-256 of the stored bytes.")
+    thumbnail_url = serializers.CharField(
+        allow_null=True, help_text="App route serving the thumbnail (Bearer auth), or null."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class MediaSerializer(MediaMetadataSerializer):
+    """`<media>`"""
+
+    download_url = serializers.CharField(
+        help_text="Short-lived URL of the bytes: presigned S3 URL, or a signed app URL in local mode."
+    )
+
+
+class DirectUploadInputSerializer(serializers.Serializer):
+    file_size = serializers.IntegerField(min_value=1)
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="Hex SHA-256 of the bytes to be PUT.")
+    file_name = serializers.CharField(max_length=255, trim_whitespace=False)
+
+
+class DirectUploadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    upload_url = serializers.CharField(help_text="Presigned PUT URL; send the bytes as the body.")
+    upload_headers = serializers.DictField(
+        child=serializers.CharField(), help_text="Headers the PUT must carry."
+    )
+    expires_in = serializers.IntegerField()

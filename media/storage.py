@@ -1,0 +1,115 @@
+"""Where media bytes live: object keys, signed download URLs, headers, deletes after commit.
+
+Everything goes through Django's storage API (`default_storage`): the local filesystem in the
+embedded mode, S3 (MinIO in deployment) through django-storages in the real mode. The only
+S3-specific parts are presigned URLs, which a filesystem cannot give.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import Storage, default_storage
+from django.db import transaction
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+
+from media.sniff import ACTIVE_CONTENT_TYPES, OCTET_STREAM
+
+logger = logging.getLogger(__name__)
+
+_SIGNING_SALT = "media.download"
+_UNSAFE_NAME_CHARS = re.compile(r'[\\/:*?"<>|]')
+
+
+def media_storage() -> Storage:
+    return default_storage
+
+
+def is_s3(storage: Storage | None = None) -> bool:
+    """S3Storage (django-storages) can presign; the filesystem cannot."""
+    storage = storage or media_storage()
+    return hasattr(storage, "bucket_name") and hasattr(storage, "connection")
+
+
+def new_object_key(kind: str) -> str:
+    """A random key ('media/ab/<token>'); the prefix shards directories on a filesystem."""
+    token = secrets.token_urlsafe(24)
+    return f"{kind}/{token[:2]}/{token}"
+
+
+def safe_file_name(file_name: str) -> str:
+    """The client's name made harmless in a Content-Disposition header and a download dialog."""
+    cleaned = "".join(
+        char for char in unicodedata.normalize("NFC", file_name) if unicodedata.category(char)[0] != "C"
+    )
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", cleaned).strip().lstrip(".").strip()
+    return cleaned[:200] or "download"
+
+
+def served_content_type(file_type: str) -> str:
+    return OCTET_STREAM if file_type in ACTIVE_CONTENT_TYPES else file_type
+
+
+def attachment_disposition(file_name: str) -> str:
+    return content_disposition_header(as_attachment=True, filename=safe_file_name(file_name))
+
+
+def url_ttl_seconds() -> int:
+    return settings.MEDIA_URL_TTL_SECONDS
+
+
+def sign_download(*, media_id: UUID, object_key: str) -> str:
+    """A token naming one stored object, valid for MEDIA_URL_TTL_SECONDS (local-mode URLs)."""
+    return signing.dumps({"m": str(media_id), "k": object_key}, salt=_SIGNING_SALT, compress=True)
+
+
+def verify_download(*, token: str, media_id: UUID, object_key: str) -> bool:
+    try:
+        payload = signing.loads(token, salt=_SIGNING_SALT, max_age=url_ttl_seconds())
+    except signing.BadSignature:  # SignatureExpired is a BadSignature too
+        return False
+    return payload == {"m": str(media_id), "k": object_key}
+
+
+def object_download_url(
+    *, media_id: UUID, object_key: str, file_name: str, file_type: str, route: str
+) -> str:
+    """A short-lived URL for one object: presigned S3 in the S3 mode, a signed app URL otherwise.
+
+    `route` is the app route that serves the bytes locally ("media-download", "media-thumbnail").
+    """
+    storage = media_storage()
+    if is_s3(storage):
+        parameters = {
+            "ResponseContentDisposition": attachment_disposition(file_name),
+            "ResponseContentType": served_content_type(file_type),
+        }
+        return storage.url(object_key, parameters=parameters, expire=url_ttl_seconds())  # type: ignore[call-arg]
+    token = sign_download(media_id=media_id, object_key=object_key)
+    return f"{reverse(route, kwargs={'media_id': media_id})}?sig={token}"
+
+
+def delete_objects(keys: Iterable[str]) -> None:
+    storage = media_storage()
+    for key in keys:
+        if not key:
+            continue
+        try:
+            storage.delete(key)
+        except Exception:  # a leftover object is a cost, not a reason to fail the caller
+            logger.exception("Could not delete stored media object")
+
+
+def delete_objects_on_commit(keys: Iterable[str]) -> None:
+    """Objects go after the rows are gone for good: a rolled-back delete keeps its bytes."""
+    keys = [key for key in keys if key]
+    if keys:
+        transaction.on_commit(lambda: delete_objects(keys))

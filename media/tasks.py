@@ -1,0 +1,32 @@
+"""Background work of media. Tasks take ids (or object keys) and call one service."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True)
+def make_thumbnail(media_id: str) -> str:
+    from media.services import media_thumbnail_make
+
+    return media_thumbnail_make(media_id=UUID(media_id))
+
+
+@shared_task(ignore_result=True)
+def purge_unattached_media() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): uploads never attached, after MEDIA_UNATTACHED_TTL_SECONDS."""
+    from media.services import media_purge_unattached
+
+    return media_purge_unattached()
+
+
+@shared_task(ignore_result=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
+def delete_stored_objects(keys: list[str]) -> None:
+    """Remove objects whose rows are already gone (account deletion can leave many)."""
+    from media.storage import media_storage
+
+    storage = media_storage()
+    for key in keys:
+        storage.delete(key)

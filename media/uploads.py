@@ -1,0 +1,128 @@
+"""Receiving a multipart upload without holding it in memory.
+
+`MediaUploadHandler` is a Django upload handler: each file part arrives in chunks of
+CHUNK_SIZE, and each chunk is counted against the field's cap, fed to SHA-256, kept (the first
+SNIFF_BYTES only) for type sniffing, and written to a temporary file on disk. Memory stays at
+about one chunk whatever the file's size; the bytes reach storage from that file afterwards
+(`storage.save`, which renames on a filesystem and uploads in bounded parts to S3).
+
+A request whose Content-Length already says it is too big is refused before a byte of the body
+is read (`handle_raw_input`); one without a length, or lying about it, is stopped at the first
+chunk past the cap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from rest_framework.parsers import MultiPartParser
+
+from media.exceptions import InvalidUpload, MediaTooLarge
+from media.sniff import SNIFF_BYTES
+
+CHUNK_SIZE = 1024 * 1024
+# Boundaries, part headers and the small text fields (file_name) on top of the files themselves.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+class StagedUpload(TemporaryUploadedFile):
+    """A received file on local disk, with what was learnt while it streamed in."""
+
+    sha256: str = ""
+    head: bytes = b""
+
+
+def upload_limits() -> dict[str, int]:
+    """The file fields an upload may carry, and each one's cap in bytes."""
+    return {"file": settings.MEDIA_MAX_UPLOAD_BYTES, "thumbnail": settings.MEDIA_MAX_THUMBNAIL_BYTES}
+
+
+def too_large(field_name: str, limit: int) -> MediaTooLarge:
+    return MediaTooLarge(f"'{field_name}' is larger than {limit} bytes.")
+
+
+class MediaUploadHandler(FileUploadHandler):
+    chunk_size = CHUNK_SIZE
+
+    def __init__(self, request: Any = None, *, limits: Mapping[str, int]) -> None:
+        super().__init__(request)
+        self.limits = dict(limits)
+        self.seen_fields: set[str] = set()
+        self.file: StagedUpload | None = None
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],
+        content_length: int,
+        boundary: bytes,
+        encoding: str | None = None,
+    ) -> None:
+        # Before the parser reads anything: a declared length past every cap together is a 413.
+        ceiling = sum(self.limits.values()) + MULTIPART_OVERHEAD_BYTES
+        if content_length > ceiling:
+            raise MediaTooLarge(f"The upload is larger than {self.limits.get('file', ceiling)} bytes.")
+        return None
+
+    def new_file(
+        self,
+        field_name: str,
+        file_name: str,
+        content_type: str,
+        content_length: int | None,
+        charset: str | None = None,
+        content_type_extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
+        if field_name not in self.limits:
+            raise InvalidUpload(
+                f"Unexpected file field '{field_name}'.", errors={field_name: ["Not expected."]}
+            )
+        if field_name in self.seen_fields:
+            raise InvalidUpload(f"More than one '{field_name}'.", errors={field_name: ["Send one file."]})
+        self.seen_fields.add(field_name)
+        self.limit = self.limits[field_name]
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.head = bytearray()
+        self.file = StagedUpload(file_name, content_type, 0, charset, content_type_extra)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        assert self.file is not None
+        self.size += len(raw_data)
+        if self.size > self.limit:
+            self.upload_interrupted()
+            raise too_large(self.field_name, self.limit)
+        self.digest.update(raw_data)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += raw_data[: SNIFF_BYTES - len(self.head)]
+        self.file.write(raw_data)
+        return None  # consumed: no later handler sees this chunk
+
+    def file_complete(self, file_size: int) -> StagedUpload:
+        assert self.file is not None
+        staged, self.file = self.file, None
+        staged.seek(0)
+        staged.size = file_size
+        staged.sha256 = self.digest.hexdigest()
+        staged.head = bytes(self.head)
+        return staged
+
+    def upload_interrupted(self) -> None:
+        if self.file is not None:
+            self.file.close()  # NamedTemporaryFile: closing removes it from disk
+            self.file = None
+
+
+class MediaMultiPartParser(MultiPartParser):
+    """DRF's multipart parser with MediaUploadHandler as the only upload handler."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        request = parser_context["request"]
+        request._request.upload_handlers = [MediaUploadHandler(request._request, limits=upload_limits())]
+        return super().parse(stream, media_type, parser_context)

@@ -1,0 +1,120 @@
+"""The functions messaging and groups call, and the account-deletion receiver."""
+
+import uuid
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts.events import user_deleted
+from media.exceptions import MediaNotOwned
+from media.models import Media, MediaGrant
+from media.selectors import attachments_metadata
+from media.services import grant_media_access
+from tests.media.conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_uploads(user_client):
+    return [upload(user_client, f"file {n}".encode(), name=f"f{n}.txt").json() for n in range(2)]
+
+
+def test_grant_lets_grantees_see_and_marks_attached(client_for, user, make_user, two_uploads):
+    ann, bob = make_user(), make_user()
+    ids = [uuid.UUID(item["id"]) for item in two_uploads]
+    grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=[ann.pk, bob.pk, user.pk])
+    for grantee in (ann, bob):
+        for item in two_uploads:
+            assert client_for(grantee).get(f"/api/v1/media/{item['id']}").status_code == 200
+    assert not Media.objects.filter(pk__in=ids, attached_at__isnull=True).exists()
+    assert MediaGrant.objects.count() == 4  # the owner is not granted their own upload
+
+
+def test_grant_twice_is_idempotent_and_keeps_first_attach_time(user, other_user, two_uploads):
+    media_id = uuid.UUID(two_uploads[0]["id"])
+    grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+    first = Media.objects.get(pk=media_id).attached_at
+    grant_media_access(media_ids=[media_id, media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+    assert MediaGrant.objects.filter(media_id=media_id).count() == 1
+    assert Media.objects.get(pk=media_id).attached_at == first
+
+
+def test_someone_elses_media_grants_nothing(client_for, user, other_user, make_user, two_uploads):
+    theirs = upload(client_for(other_user), b"not yours").json()
+    third = make_user()
+    ids = [uuid.UUID(two_uploads[0]["id"]), uuid.UUID(theirs["id"])]
+    with pytest.raises(MediaNotOwned) as caught, transaction.atomic():
+        grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=[third.pk])
+    assert caught.value.status_code == 400 and caught.value.code == "invalid_attachment"
+    assert not MediaGrant.objects.exists()
+    assert not Media.objects.filter(attached_at__isnull=False).exists()
+
+
+def test_unknown_media_id_is_not_owned(user, other_user):
+    with pytest.raises(MediaNotOwned):
+        grant_media_access(media_ids=[uuid.uuid4()], owner_id=user.pk, grantee_ids=[other_user.pk])
+
+
+def test_failed_send_rolls_back_the_grant(user, other_user, two_uploads):
+    media_id = uuid.UUID(two_uploads[0]["id"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+        raise RuntimeError("the message insert failed")
+    assert not MediaGrant.objects.exists()
+
+
+def test_no_media_ids_is_a_no_op(user, other_user, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        grant_media_access(media_ids=[], owner_id=user.pk, grantee_ids=[other_user.pk])
+
+
+def test_grant_query_count_does_not_grow_with_grantees(user, make_user, two_uploads):
+    ids = [uuid.UUID(item["id"]) for item in two_uploads]
+    one = [make_user().pk]
+    many = [make_user().pk for _ in range(200)]
+    with CaptureQueriesContext(connection) as small:
+        grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=one)
+    with CaptureQueriesContext(connection) as large:
+        grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=many)
+    assert len(large.captured_queries) == len(small.captured_queries) <= 4
+    assert MediaGrant.objects.count() == 2 * 201
+
+
+def test_attachments_metadata_one_query(user, two_uploads, django_assert_num_queries):
+    ids = [uuid.UUID(item["id"]) for item in two_uploads]
+    with django_assert_num_queries(1):
+        metadata = attachments_metadata(media_ids=[*ids, uuid.uuid4()])
+    assert set(metadata) == set(ids)
+    first = metadata[ids[0]]
+    assert set(first) == {
+        "id",
+        "file_name",
+        "file_type",
+        "file_size",
+        "sha256",
+        "thumbnail_url",
+        "created_at",
+    }
+    assert first["file_name"] == "f0.txt" and first["file_type"] == "text/plain"
+    assert first["sha256"] == two_uploads[0]["sha256"]
+    with django_assert_num_queries(0):
+        assert attachments_metadata(media_ids=[]) == {}
+
+
+def test_user_deletion_removes_their_media_and_grants(
+    client_for, user, other_user, two_uploads, django_capture_on_commit_callbacks
+):
+    theirs = upload(client_for(other_user), b"kept").json()
+    grant_media_access(media_ids=[theirs["id"]], owner_id=other_user.pk, grantee_ids=[user.pk])
+    keys = list(Media.objects.filter(uploader=user).values_list("object_key", flat=True))
+    assert all(default_storage.exists(key) for key in keys)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        user_deleted.send(sender=None, user_id=user.pk)
+    assert not Media.objects.filter(uploader=user).exists()
+    assert not any(default_storage.exists(key) for key in keys)
+    assert not MediaGrant.objects.filter(user=user).exists()
+    assert Media.objects.filter(pk=theirs["id"]).exists()
+    assert client_for(other_user).get(f"/api/v1/media/{theirs['id']}").status_code == 200

@@ -1,0 +1,150 @@
+"""POST /media/upload: stored under a random key, hashed, sniffed, capped."""
+
+import hashlib
+import io
+import os
+
+import pytest
+from django.core.files.storage import default_storage
+
+from media.exceptions import MediaTooLarge
+from media.models import Media
+from media.uploads import MediaUploadHandler
+from tests.media.conftest import png_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_upload_returns_media_with_checksum_and_sniffed_type(user_client, user):
+    data = os.urandom(300_000)
+    response = upload(user_client, data, name="secret-plans.bin")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == {
+        "id",
+        "file_name",
+        "file_type",
+        "file_size",
+        "sha256",
+        "thumbnail_url",
+        "download_url",
+        "created_at",
+    }
+    assert body["file_name"] == "secret-plans.bin"
+    assert body["file_size"] == len(data)
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["file_type"] == "application/octet-stream"
+    assert body["thumbnail_url"] is None
+    media = Media.objects.get(pk=body["id"])
+    assert media.uploader_id == user.pk
+    # The key is random, never the user's name; the stored bytes are the uploaded ones.
+    assert "secret" not in media.object_key and "plans" not in media.object_key
+    with default_storage.open(media.object_key, "rb") as stored:
+        assert stored.read() == data
+
+
+def test_png_named_txt_is_sniffed_as_png(user_client):
+    response = upload(user_client, png_bytes(), name="notes.txt")
+    assert response.status_code == 201
+    assert response.json()["file_type"] == "image/png"
+    assert response.json()["file_name"] == "notes.txt"
+
+
+def test_file_name_field_is_kept_as_given(user_client):
+    response = upload(user_client, b"ciphertext", name="blob", file_name='8f1c\u2603 opaque "name".enc')
+    assert response.status_code == 201
+    assert response.json()["file_name"] == '8f1c\u2603 opaque "name".enc'
+
+
+def test_two_uploads_of_one_name_get_different_keys(user_client):
+    first = upload(user_client, b"one", name="same.txt").json()
+    second = upload(user_client, b"two", name="same.txt").json()
+    keys = set(Media.objects.filter(pk__in=[first["id"], second["id"]]).values_list("object_key", flat=True))
+    assert len(keys) == 2
+
+
+def test_empty_file_is_400(user_client):
+    response = upload(user_client, b"", name="empty.txt")
+    assert response.status_code == 400
+    assert response.json()["errors"]["file"]
+    assert not Media.objects.exists()
+
+
+def test_missing_file_is_400(user_client):
+    response = user_client.post("/api/v1/media/upload", {"file_name": "x"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()["errors"]
+
+
+def test_unexpected_file_field_is_400(user_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = user_client.post(
+        "/api/v1/media/upload",
+        {"file": SimpleUploadedFile("a", b"a"), "other": SimpleUploadedFile("b", b"b")},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+
+
+def test_json_body_is_415(user_client):
+    response = user_client.post("/api/v1/media/upload", {"file": "x"}, format="json")
+    assert response.status_code == 415
+
+
+def test_over_the_cap_is_413_and_stores_nothing(user_client, settings, local_media_storage):
+    settings.MEDIA_MAX_UPLOAD_BYTES = 1000
+    response = upload(user_client, b"x" * 1001)
+    assert response.status_code == 413
+    assert response.json()["code"] == "media_too_large"
+    assert not Media.objects.exists()
+    assert not local_media_storage.exists() or not any(p.is_file() for p in local_media_storage.rglob("*"))
+    assert upload(user_client, b"x" * 1000).status_code == 201
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading_the_body(settings):
+    settings.MEDIA_MAX_UPLOAD_BYTES = 1000
+    settings.MEDIA_MAX_THUMBNAIL_BYTES = 100
+
+    class Unreadable(io.RawIOBase):
+        def read(self, *args):
+            raise AssertionError("the body was read")
+
+    handler = MediaUploadHandler(limits={"file": 1000, "thumbnail": 100})
+    with pytest.raises(MediaTooLarge):
+        handler.handle_raw_input(Unreadable(), {}, 10 * 1024 * 1024, b"boundary")
+
+
+def test_declared_length_over_the_cap_is_413_through_the_api(user_client, settings):
+    settings.MEDIA_MAX_UPLOAD_BYTES = 1000
+    settings.MEDIA_MAX_THUMBNAIL_BYTES = 100
+    response = upload(user_client, b"x" * 200_000)
+    assert response.status_code == 413
+
+
+def test_thumbnail_over_its_cap_is_413(user_client, settings):
+    settings.MEDIA_MAX_THUMBNAIL_BYTES = 10
+    response = upload(user_client, b"payload", thumbnail=b"t" * 11)
+    assert response.status_code == 413
+
+
+def test_client_thumbnail_is_stored_and_served(user_client):
+    response = upload(user_client, b"encrypted video", thumbnail=b"encrypted thumbnail")
+    assert response.status_code == 201
+    thumbnail_url = response.json()["thumbnail_url"]
+    assert thumbnail_url == f"/api/v1/media/{response.json()['id']}/thumbnail"
+    served = user_client.get(thumbnail_url)
+    assert served.status_code == 200
+    assert b"".join(served.streaming_content) == b"encrypted thumbnail"
+
+
+def test_file_name_too_long_is_400(user_client):
+    response = upload(user_client, b"x", file_name="n" * 256)
+    assert response.status_code == 400
+    assert "file_name" in response.json()["errors"]
+
+
+def test_upload_needs_authentication(api_client):
+    response = upload(api_client, b"x")
+    assert response.status_code == 401
