@@ -14,9 +14,12 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.serializers import (
+    KeysUploadSerializer,
     LoginSerializer,
     MeSerializer,
     PasswordConfirmSerializer,
+    PrekeyBundleSerializer,
+    PrekeyCountSerializer,
     ProfileUpdateSerializer,
     PublicUserSerializer,
     RefreshInputSerializer,
@@ -159,7 +162,12 @@ class MeView(APIView):
     @extend_schema(
         operation_id="auth_me_delete",
         request=PasswordConfirmSerializer,
-        responses={204: None, 401: ERRORS[401], 400: ERRORS[400]},
+        responses={
+            204: None,
+            400: ERRORS[400],
+            401: ERRORS[401],
+            403: OpenApiResponse(description="Wrong password."),
+        },
         description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
         "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
     )
@@ -233,3 +241,44 @@ class UserSearchView(APIView):
             selectors.user_search(query=query.validated_data["q"]), request, self
         )
         return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
+
+
+class KeysUploadView(APIView):
+    @extend_schema(
+        operation_id="keys_upload",
+        request=KeysUploadSerializer,
+        responses={
+            200: PrekeyCountSerializer,
+            400: ERRORS[400],
+            413: OpenApiResponse(description="Key too large."),
+        },
+        description="Upload the caller's prekey bundle. `identity_key` and `signed_prekey` replace what is "
+        "stored (both required on the first upload); `one_time_prekeys` are appended, up to a cap. "
+        "Keys are standard base64. Answers how many one-time prekeys are now stored.",
+    )
+    def put(self, request: Request) -> Response:
+        data = KeysUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stored = services.keys_upload(user_id=request.user.pk, **data.validated_data)
+        return Response({"one_time_prekeys": stored})
+
+
+class KeysCountView(APIView):
+    @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"one_time_prekeys": selectors.one_time_prekey_count(user_id=request.user.pk)})
+
+
+class KeyBundleView(APIView):
+    @extend_schema(
+        operation_id="keys_claim",
+        responses={
+            200: PrekeyBundleSerializer,
+            404: OpenApiResponse(description="Unknown user or no bundle."),
+        },
+        description="The user's prekey bundle. Claims one one-time prekey (never handed out twice, even "
+        "under concurrent claims); `one_time_prekey` is null when none is left.",
+    )
+    def get(self, request: Request, user_id: UUID) -> Response:
+        bundle = services.prekey_bundle_claim(user_id=user_id)
+        return Response(PrekeyBundleSerializer(bundle).data)

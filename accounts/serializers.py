@@ -2,11 +2,14 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User, username_validator
+from messenger.core.fields import Base64BytesField
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -105,3 +108,89 @@ class TokenPairSerializer(serializers.Serializer):
 
 class SessionSerializer(TokenPairSerializer):
     user = MeSerializer()
+
+
+# --- Prekey directory ----------------------------------------------------------------------------
+
+# "Checking its shape": sizes of the key kinds clients here use. Public keys: X25519/Ed25519 raw
+# (32 bytes), Signal's type-prefixed Curve25519 (33), uncompressed P-256 (65). Signatures: Ed25519
+# and XEdDSA (64), DER-encoded ECDSA P-256 (70 to 72). Anything else is not a key we can hand out.
+PUBLIC_KEY_SIZES = (32, 33, 65)
+SIGNATURE_SIZES = (64, 70, 71, 72)
+MAX_KEY_ID = 2**31 - 1
+
+
+@extend_schema_field({"type": "string", "format": "byte", "description": "Standard base64."})
+class KeyBytesField(Base64BytesField):
+    """Key material as standard base64; `sizes` (input only) lists the decoded lengths allowed."""
+
+    def __init__(self, *, sizes: tuple[int, ...] = (), **kwargs: Any) -> None:
+        self.sizes = sizes
+        super().__init__(max_bytes=max(sizes) if sizes else None, **kwargs)
+
+    def to_internal_value(self, data: Any) -> bytes:
+        value = super().to_internal_value(data)
+        if self.sizes and len(value) not in self.sizes:
+            sizes = ", ".join(str(size) for size in self.sizes)
+            raise serializers.ValidationError(f"Must decode to {sizes} bytes, not {len(value)}.")
+        return value
+
+
+class SignedPrekeySerializer(serializers.Serializer):
+    key_id = serializers.IntegerField(min_value=0, max_value=MAX_KEY_ID)
+    public_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES)
+    signature = KeyBytesField(sizes=SIGNATURE_SIZES)
+
+
+class OneTimePrekeySerializer(serializers.Serializer):
+    key_id = serializers.IntegerField(min_value=0, max_value=MAX_KEY_ID)
+    public_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES)
+
+
+class KeysUploadSerializer(serializers.Serializer):
+    """PUT /keys. The first upload needs identity_key and signed_prekey; later ones may send only
+    what changes (typically more one-time prekeys)."""
+
+    identity_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES, required=False)
+    signed_prekey = SignedPrekeySerializer(required=False)
+    one_time_prekeys = OneTimePrekeySerializer(many=True, required=False, default=list)
+
+    def validate_one_time_prekeys(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cap = settings.ACCOUNTS_MAX_ONE_TIME_PREKEYS
+        if len(value) > cap:
+            raise serializers.ValidationError(f"At most {cap} one-time prekeys per upload.")
+        ids = [item["key_id"] for item in value]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("key_id values must be unique.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (
+            not attrs.get("identity_key")
+            and not attrs.get("signed_prekey")
+            and not attrs.get("one_time_prekeys")
+        ):
+            raise serializers.ValidationError("Send identity_key, signed_prekey or one_time_prekeys.")
+        return attrs
+
+
+class PrekeyCountSerializer(serializers.Serializer):
+    one_time_prekeys = serializers.IntegerField()
+
+
+class _SignedPrekeyOut(serializers.Serializer):
+    key_id = serializers.IntegerField()
+    public_key = KeyBytesField()
+    signature = KeyBytesField()
+
+
+class _OneTimePrekeyOut(serializers.Serializer):
+    key_id = serializers.IntegerField()
+    public_key = KeyBytesField()
+
+
+class PrekeyBundleSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    identity_key = KeyBytesField()
+    signed_prekey = _SignedPrekeyOut()
+    one_time_prekey = _OneTimePrekeyOut(allow_null=True)

@@ -28,10 +28,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts import events, ratelimit, selectors
-from accounts.exceptions import InvalidCredentials, TokenInvalid, VerificationTokenInvalid
+from accounts.exceptions import InvalidCredentials, KeysNotFound, TokenInvalid, VerificationTokenInvalid
 from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
 from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
-from messenger.core.exceptions import ApplicationError, Conflict, NotFound
+from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -297,7 +297,11 @@ def deleted_email_hash(email: str) -> str:
 def account_delete(*, user: User, password: str) -> None:
     """DELETE /auth/me: the password again (a stolen access token alone cannot delete an account);
     failures count toward the same per-account lock-out as logins."""
-    _check_password_or_fail(user=user, login=user.username, password=password)
+    try:
+        _check_password_or_fail(user=user, login=user.username, password=password)
+    except InvalidCredentials:
+        # 403, not 401: the session is fine, and a client must not read this as "logged out".
+        raise Forbidden("The password is wrong.", code="wrong_password") from None
     user_delete(user_id=user.pk, reason="user_request")
 
 
@@ -335,3 +339,124 @@ def user_delete(*, user_id: UUID, reason: str) -> None:
     _blacklist_all_refresh_tokens(user.pk)
     events.user_deleted.send(sender=User, user_id=user.pk)
     _revoke_everything_on_commit(user.pk)
+
+
+# --- Prekey directory ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrekeyBundle:
+    user_id: UUID
+    identity_key: bytes
+    signed_prekey: dict[str, Any]
+    one_time_prekey: dict[str, Any] | None
+
+
+@transaction.atomic
+def keys_upload(
+    *,
+    user_id: UUID,
+    identity_key: bytes | None = None,
+    signed_prekey: dict[str, Any] | None = None,
+    one_time_prekeys: list[dict[str, Any]] | tuple = (),
+) -> int:
+    """Store the caller's bundle: replace the identity key / signed prekey when given, append
+    one-time prekeys up to the cap. Returns how many one-time prekeys are now stored.
+
+    A one-time prekey whose key_id is already stored is skipped (re-uploading is harmless). A new
+    identity key makes the old one-time prekeys useless, so they are dropped with it.
+    """
+    # Lock the user row: two uploads of one user run one after the other, so the cap holds.
+    User.objects.select_for_update(no_key=True).only("pk").get(pk=user_id, is_active=True)
+    current = IdentityKeys.objects.filter(user_id=user_id).first()
+    if current is None:
+        missing = {
+            name: ["Required on the first upload."]
+            for name, value in (("identity_key", identity_key), ("signed_prekey", signed_prekey))
+            if value is None
+        }
+        if missing:
+            raise ApplicationError("Invalid input.", code="keys_incomplete", errors=missing)
+    identity_changed = (
+        current is not None and identity_key is not None and bytes(current.identity_key) != identity_key
+    )
+    if identity_changed and signed_prekey is None:
+        raise ApplicationError(
+            "Invalid input.",
+            code="keys_incomplete",
+            errors={"signed_prekey": ["A new identity key needs a signed prekey signed by it."]},
+        )
+
+    keys = current or IdentityKeys(user_id=user_id)
+    if identity_key is not None:
+        keys.identity_key = identity_key
+    if signed_prekey is not None:
+        keys.signed_prekey_id = signed_prekey["key_id"]
+        keys.signed_prekey = signed_prekey["public_key"]
+        keys.signed_prekey_signature = signed_prekey["signature"]
+    if current is None or identity_key is not None or signed_prekey is not None:
+        keys.save()
+    if identity_changed:
+        OneTimePrekey.objects.filter(user_id=user_id).delete()
+
+    stored = OneTimePrekey.objects.filter(user_id=user_id).count()
+    if one_time_prekeys:
+        wanted = {item["key_id"]: item["public_key"] for item in one_time_prekeys}
+        already = set(
+            OneTimePrekey.objects.filter(user_id=user_id, key_id__in=wanted).values_list("key_id", flat=True)
+        )
+        new = [
+            OneTimePrekey(user_id=user_id, key_id=key_id, public_key=public_key)
+            for key_id, public_key in wanted.items()
+            if key_id not in already
+        ]
+        cap = settings.ACCOUNTS_MAX_ONE_TIME_PREKEYS
+        if stored + len(new) > cap:
+            raise ApplicationError(
+                f"At most {cap} one-time prekeys may be stored; {stored} are.",
+                code="prekey_limit",
+                errors={
+                    "one_time_prekeys": [
+                        f"{len(new)} new keys would exceed the cap of {cap} ({stored} stored)."
+                    ]
+                },
+            )
+        OneTimePrekey.objects.bulk_create(new)
+        stored += len(new)
+    return stored
+
+
+@transaction.atomic
+def prekey_bundle_claim(*, user_id: UUID) -> PrekeyBundle:
+    """The user's bundle with one one-time prekey, which is deleted in this transaction.
+
+    PostgreSQL: `SELECT ... ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, then a DELETE of that
+    row. Concurrent claimers skip rows another claimer holds instead of queueing on them, and a
+    row is only ever returned by the transaction that deleted it: no prekey is handed out twice.
+    (When all are taken, `one_time_prekey` is null and the X3DH handshake goes on without one.)
+    SQLite: the transaction takes the database write lock at BEGIN (IMMEDIATE), so claims are
+    serial there.
+    """
+    keys = IdentityKeys.objects.filter(user_id=user_id, user__is_active=True).first()
+    if keys is None:
+        raise KeysNotFound()
+    claimed = (
+        OneTimePrekey.objects.filter(user_id=user_id)
+        .order_by("id")
+        .select_for_update(skip_locked=True, no_key=False)  # it is deleted next: a full lock
+        .first()
+    )
+    one_time = None
+    if claimed is not None:
+        OneTimePrekey.objects.filter(pk=claimed.pk).delete()
+        one_time = {"key_id": claimed.key_id, "public_key": bytes(claimed.public_key)}
+    return PrekeyBundle(
+        user_id=keys.user_id,
+        identity_key=bytes(keys.identity_key),
+        signed_prekey={
+            "key_id": keys.signed_prekey_id,
+            "public_key": bytes(keys.signed_prekey),
+            "signature": bytes(keys.signed_prekey_signature),
+        },
+        one_time_prekey=one_time,
+    )

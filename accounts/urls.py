@@ -13,3 +13,9 @@ urlpatterns = [
     *slash_optional("users/search", api.UserSearchView.as_view(), "user-search"),
     *slash_optional("users/<uuid:user_id>", api.UserDetailView.as_view(), "user-detail"),
 ]
+
+urlpatterns += [
+    *slash_optional("keys", api.KeysUploadView.as_view(), "keys-upload"),
+    *slash_optional("keys/count", api.KeysCountView.as_view(), "keys-count"),
+    *slash_optional("keys/<uuid:user_id>", api.KeyBundleView.as_view(), "keys-claim"),
+]
