@@ -1,0 +1,101 @@
+"""End to end through accounts: an invitation becomes a contact at registration, and account
+deletion removes the user's contacts and invitations (accounts' signals, our receivers)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from rest_framework.test import APIClient
+
+from contacts.models import Contact, Invitation
+from tests.factories import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "violet-Orbit-42-lantern"
+
+
+def invite(client, email: str, capture) -> str:
+    with capture(execute=True):
+        assert client.post("/api/v1/invitations/send", {"email": email}, format="json").status_code == 201
+    message = next(m for m in reversed(mail.outbox) if m.to == [email])
+    return re.search(r"invitation code: (\S+)", message.body).group(1)
+
+
+def register(capture, **body) -> dict:
+    with capture(execute=True):
+        response = APIClient().post("/api/v1/auth/register", {"password": PASSWORD, **body}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def bearer(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def test_register_with_invitation_token_makes_accepted_contacts(
+    user, client_for, django_capture_on_commit_callbacks
+):
+    token = invite(client_for(user), "friend@example.com", django_capture_on_commit_callbacks)
+    session = register(
+        django_capture_on_commit_callbacks,
+        email="another.address@example.com",
+        username="newcomer",
+        invitation_token=token,
+    )
+    newcomer = bearer(session["access"])
+    theirs = newcomer.get("/api/v1/contacts").json()["results"]
+    assert [(c["user"]["id"], c["status"], c["direction"]) for c in theirs] == [
+        (str(user.pk), "accepted", "incoming")
+    ]
+    mine = client_for(user).get("/api/v1/contacts").json()["results"]
+    assert [(c["user"]["username"], c["status"]) for c in mine] == [("newcomer", "accepted")]
+    verify = APIClient().get(f"/api/v1/invitations/verify/{token}")
+    assert (verify.status_code, verify.json()["code"]) == (410, "invitation_used")
+    # The registration also queued the verification email through the same outbox.
+    assert any(m.to == ["another.address@example.com"] for m in mail.outbox)
+
+
+def test_register_with_the_invited_address_makes_accepted_contacts(
+    user, client_for, django_capture_on_commit_callbacks
+):
+    invite(client_for(user), "invited@example.com", django_capture_on_commit_callbacks)
+    session = register(django_capture_on_commit_callbacks, email="Invited@Example.com", username="invited")
+    assert Contact.objects.get().status == "accepted"
+    assert Invitation.objects.get().status == "accepted"
+    assert bearer(session["access"]).get("/api/v1/contacts").json()["results"][0]["user"]["id"] == str(
+        user.pk
+    )
+
+
+def test_a_failed_registration_accepts_nothing(user, client_for, django_capture_on_commit_callbacks):
+    token = invite(client_for(user), "friend@example.com", django_capture_on_commit_callbacks)
+    response = APIClient().post(
+        "/api/v1/auth/register",
+        {
+            "email": "friend@example.com",
+            "username": user.username,
+            "password": PASSWORD,
+            "invitation_token": token,
+        },
+        format="json",
+    )
+    assert response.status_code == 400  # the username is taken
+    assert Invitation.objects.get().status == "pending"
+    assert Contact.objects.count() == 0
+
+
+def test_account_deletion_removes_contacts_and_invitations(
+    user, other_user, client_for, django_capture_on_commit_callbacks
+):
+    client_for(user).post("/api/v1/contacts", {"user_id": str(other_user.pk)}, format="json")
+    invite(client_for(user), "friend@example.com", django_capture_on_commit_callbacks)
+    response = client_for(user).delete("/api/v1/auth/me", {"password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 204
+    assert Contact.objects.count() == 0
+    assert Invitation.objects.count() == 0
+    assert client_for(other_user).get("/api/v1/contacts").json()["results"] == []
