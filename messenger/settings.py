@@ -303,6 +303,12 @@ MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=6
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
 # groups
 GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=1000)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "GroupRoleEnum": "groups.models.GroupRole",
+        "AssignableGroupRoleEnum": "groups.models.ASSIGNABLE_ROLE_CHOICES",
+    }
+)
 # media
 MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)

@@ -1,0 +1,138 @@
+"""Events the groups app publishes to sockets, and the contract the realtime gateway implements.
+
+All are sent after commit through `messenger.core.events` (one `group_send` per chat group, never a
+loop of per-member sends). Channel-layer group names: `realtime_chat_group_name(group_id)` for every
+socket of every member, `realtime_user_group_name(user_id)` for one user's sockets.
+
+What the gateway (messenger.realtime) must do with each, precisely:
+
+`group.message.new` (to the chat group only; `GroupMessageLayerEvent`)
+    The layer message carries `encrypted_session_keys`: {str(user_id): base64 wrapped key} for
+    every member the message was sent to. The keys are for the gateway, never for a client: before
+    sending the frame, the consumer replaces `encrypted_session_keys` with
+    `encrypted_session_key = keys[str(self.user_id)]` (the frame's `data` is then exactly the
+    REST `<group message>` that user would read, `GroupMessageData`). If its user has no key (a
+    socket that has not yet left the chat group after its user was removed), it sends nothing.
+    A client never receives another member's key.
+
+`group.member.added` (to the chat group, THEN to the added user; `GroupMemberAddedEvent`)
+    Sent to the chat group first (existing members' sockets), then via `publish([user_id])` to the
+    added users' sockets. When the socket's user is in `data["user_ids"]` and the socket is not
+    yet in the chat group: `group_add` the socket to the chat group, then forward the frame. If
+    the socket is already in it, the frame is a duplicate: drop it. Group creation sends one
+    user-addressed copy to every initial member, the creator included (`user_ids` lists them all;
+    nobody is in the new chat group yet, so there is no chat-group copy then).
+
+`group.member.removed` (to the chat group, THEN to the removed user; `GroupMemberRemovedEvent`)
+    The removed user's sockets are still in the chat group, so they receive the chat-group copy
+    first: when `data["user_id"]` is the socket's user, forward it and `group_discard` the socket
+    from the chat group. The user-addressed copy that follows then finds the socket outside the
+    chat group: drop it (duplicate). A socket that was outside the chat group for another reason
+    (connected after the removal) drops it too; /sync is the source of truth.
+
+`group.updated` (to the chat group; `GroupUpdatedEvent`): forward as is.
+
+`group.deleted` (to the chat group; `GroupDeletedEvent`): forward, then `group_discard` the socket.
+
+Ordering: every copy is sent from one on-commit callback in the order written above, so a socket
+receives the chat-group copy before the user-addressed one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+GROUP_MESSAGE_NEW = "group.message.new"
+GROUP_UPDATED = "group.updated"
+GROUP_DELETED = "group.deleted"
+GROUP_MEMBER_ADDED = "group.member.added"
+GROUP_MEMBER_REMOVED = "group.member.removed"
+
+
+class AttachmentData(TypedDict, total=False):
+    """`<media>` metadata from media.selectors.attachments_metadata (no download_url)."""
+
+    id: str
+
+
+class GroupMessageData(TypedDict):
+    """`<group message>` as one member sees it (REST, /sync, and the socket frame)."""
+
+    id: str
+    group_id: str
+    sender_id: str | None
+    encrypted_content: str  # base64
+    encrypted_session_key: str | None  # base64: this member's own wrapped key
+    crypto_version: str
+    encryption_algorithm: str
+    client_message_id: str | None
+    attachments: list[dict[str, Any]]
+    created_at: str
+
+
+class GroupMessageLayerEvent(TypedDict):
+    """The channel-layer payload of `group.message.new`: the message without
+    `encrypted_session_key`, plus every member's key for the gateway to pick from (see above)."""
+
+    id: str
+    group_id: str
+    sender_id: str | None
+    encrypted_content: str
+    crypto_version: str
+    encryption_algorithm: str
+    client_message_id: str | None
+    attachments: list[dict[str, Any]]
+    created_at: str
+    encrypted_session_keys: dict[str, str]  # str(user_id) -> base64 wrapped key
+
+
+class GroupSummary(TypedDict):
+    id: str
+    name: str
+    description: str
+    creator_id: str | None
+    created_at: str
+
+
+class MemberData(TypedDict):
+    """One entry of `<group>.members`: `user` is the public `<user>`."""
+
+    user: dict[str, Any]
+    role: Literal["owner", "admin", "member"]
+    joined_at: str
+
+
+class GroupMemberAddedEvent(TypedDict):
+    group_id: str
+    user_ids: list[str]  # the users who joined (the socket filter keys on it)
+    group: GroupSummary
+    members: list[MemberData]  # the same users with their roles (one, or all on creation)
+    added_by: str | None
+
+
+class GroupMemberRemovedEvent(TypedDict):
+    group_id: str
+    user_id: str
+    removed_by: str | None  # None when the account was deleted
+    reason: Literal["removed", "left", "account_deleted"]
+
+
+class RoleChange(TypedDict):
+    user_id: str
+    role: Literal["owner", "admin", "member"]
+
+
+class GroupUpdatedEvent(TypedDict):
+    """Name/description edits and role changes (role changes and ownership transfers list the
+    new roles in `role_changes`; a plain edit has none)."""
+
+    group_id: str
+    name: str
+    description: str
+    updated_by: str | None
+    role_changes: list[RoleChange]
+
+
+class GroupDeletedEvent(TypedDict):
+    group_id: str
+    deleted_by: str | None  # None: the last member's account was deleted
