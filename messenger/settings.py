@@ -273,6 +273,8 @@ THROTTLE_RATES = {
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
+    # messaging: per sender, REST sends (a spam brake well above any human's pace)
+    "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
     # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
 }

@@ -6,11 +6,14 @@ import base64
 import binascii
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messenger.core.exceptions import PayloadTooLargeAPIException
 
 
+@extend_schema_field(OpenApiTypes.BYTE)  # OpenAPI's "byte": base64-encoded bytes
 class Base64BytesField(serializers.Field):
     """Standard base64 (with padding) in, `bytes` out; `bytes` rendered back as base64.
 

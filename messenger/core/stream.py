@@ -11,31 +11,34 @@ stream writers serialise on the lock for the short tail of their transactions.
 from __future__ import annotations
 
 from django.db import connection, transaction
-from django.db.models import F
 
 from messenger.core.models import StreamCounter
 
 MAIN_STREAM = "events"
 
+# One statement on both backends (SQLite >= 3.35 has RETURNING). On SQLite the write lock is
+# database-wide and held until commit (IMMEDIATE transactions), which gives the same order.
+_INCREMENT_SQL = (
+    "INSERT INTO core_stream_counter (name, value) VALUES (%s, %s) "
+    "ON CONFLICT (name) DO UPDATE SET value = core_stream_counter.value + excluded.value "
+    "RETURNING value"
+)
 
-def next_stream_position(stream: str = MAIN_STREAM) -> int:
+
+def next_stream_positions(count: int, stream: str = MAIN_STREAM) -> range:
+    """`count` consecutive positions in one increment (a batch write, e.g. "read up to here")."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_stream_position() must run inside the writer's transaction")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO core_stream_counter (name, value) VALUES (%s, 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = core_stream_counter.value + 1 "
-                "RETURNING value",
-                [stream],
-            )
-            return int(cursor.fetchone()[0])
-    # SQLite: the write lock is database-wide and held until commit, which gives the same order.
-    updated = StreamCounter.objects.filter(name=stream).update(value=F("value") + 1)
-    if not updated:
-        StreamCounter.objects.create(name=stream, value=1)
-        return 1
-    return StreamCounter.objects.values_list("value", flat=True).get(name=stream)
+    with connection.cursor() as cursor:
+        cursor.execute(_INCREMENT_SQL, [stream, count])
+        last = int(cursor.fetchone()[0])
+    return range(last - count + 1, last + 1)
+
+
+def next_stream_position(stream: str = MAIN_STREAM) -> int:
+    return next_stream_positions(1, stream)[0]
 
 
 def current_stream_position(stream: str = MAIN_STREAM) -> int:

@@ -1,0 +1,213 @@
+"""Thin views of messaging (API.md, Messages): parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging import services
+from messaging.selectors import (
+    conversation_messages,
+    conversations_for,
+    fresh_sync_token,
+    parse_sync_token,
+    sync_page,
+    sync_token,
+    unread_counts,
+)
+from messaging.serializers import (
+    ConversationReadResultSerializer,
+    ConversationReadSerializer,
+    ConversationSerializer,
+    MessageSendSerializer,
+    MessageSerializer,
+    SyncResponseSerializer,
+    attachments_for,
+    message_payload,
+    render_messages,
+    render_sync_entries,
+)
+from messenger.core.pagination import CursorPagination
+from messenger.core.throttling import UserRateThrottle
+
+SYNC_DEFAULT_LIMIT = 100
+SYNC_MAX_LIMIT = 500
+
+
+class MessageSendThrottle(UserRateThrottle):
+    scope = "message_send"
+
+
+class MessageCursorPagination(CursorPagination):
+    # The stream position is unique and only grows: pages stay stable while messages arrive.
+    ordering = ("-stream_position",)
+
+
+class ConversationCursorPagination(CursorPagination):
+    ordering = ("-last_position",)
+
+
+class MessageSendView(APIView):
+    throttle_classes = [MessageSendThrottle]
+
+    @extend_schema(
+        operation_id="messages_send",
+        request=MessageSendSerializer,
+        responses={
+            201: MessageSerializer,
+            200: OpenApiResponse(
+                MessageSerializer, description="A retry: the first message with this client_message_id."
+            ),
+        },
+        description="Store an encrypted message for a recipient. Unknown recipient 404, blocked 403, "
+        "attachments not the sender's 400, ciphertext over MESSAGE_MAX_CIPHERTEXT_BYTES 413.",
+    )
+    def post(self, request: Request) -> Response:
+        body = MessageSendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        message, created = services.message_send(sender_id=request.user.pk, **body.validated_data)
+        return Response(
+            message_payload(message, viewer_id=request.user.pk),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ConversationView(APIView):
+    pagination_class = MessageCursorPagination
+
+    @extend_schema(
+        operation_id="messages_conversation",
+        parameters=[
+            OpenApiParameter("cursor", str, description="From `next`/`previous`."),
+            OpenApiParameter("limit", int, description="Page size, default 50, at most 200."),
+        ],
+        responses={200: MessageSerializer(many=True)},
+        description="Messages between the caller and `user_id`, newest first, cursor-paginated. "
+        "Messages the caller deleted for themself are left out; an unknown user is an empty list.",
+    )
+    def get(self, request: Request, user_id: UUID) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            conversation_messages(user_id=request.user.pk, peer_id=user_id), request, view=self
+        )
+        return paginator.get_paginated_response(render_messages(page, viewer_id=request.user.pk))
+
+
+class ConversationReadView(APIView):
+    @extend_schema(
+        operation_id="messages_conversation_read",
+        request=ConversationReadSerializer,
+        responses={200: ConversationReadResultSerializer},
+        description="Mark read every message `user_id` sent the caller (up to `up_to_id` if given).",
+    )
+    def put(self, request: Request, user_id: UUID) -> Response:
+        body = ConversationReadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        messages = services.conversation_mark_read(
+            user_id=request.user.pk, peer_id=user_id, up_to_message_id=body.validated_data["up_to_id"]
+        )
+        return Response({"read_count": len(messages), "read_ids": [str(message.id) for message in messages]})
+
+
+class ConversationsView(APIView):
+    pagination_class = ConversationCursorPagination
+
+    @extend_schema(
+        operation_id="messages_conversations",
+        parameters=[
+            OpenApiParameter("cursor", str, description="From `next`/`previous`."),
+            OpenApiParameter("limit", int, description="Page size, default 50, at most 200."),
+        ],
+        responses={200: ConversationSerializer(many=True)},
+        description="The caller's conversations, most recent first: the other user, the last message "
+        "the caller can see, and how many messages from them are unread.",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(conversations_for(user_id=request.user.pk), request, view=self)
+        context = {
+            "viewer_id": request.user.pk,
+            "unread": unread_counts(user_id=request.user.pk, peer_ids=[c.peer_id for c in page]),
+            "attachments": attachments_for(c.last_message for c in page),
+        }
+        return paginator.get_paginated_response(ConversationSerializer(page, many=True, context=context).data)
+
+
+class MessageReadView(APIView):
+    @extend_schema(
+        operation_id="messages_read",
+        request=None,
+        responses={200: MessageSerializer},
+        description="The recipient marks the message read (idempotent). The sender: 403; anyone else: 404.",
+    )
+    def put(self, request: Request, message_id: UUID) -> Response:
+        message = services.message_mark_read(user_id=request.user.pk, message_id=message_id)
+        return Response(message_payload(message, viewer_id=request.user.pk))
+
+
+class MessageDeleteView(APIView):
+    @extend_schema(
+        operation_id="messages_delete",
+        parameters=[
+            OpenApiParameter(
+                "scope",
+                str,
+                enum=["me", "everyone"],
+                description="`me` (default): hide it for the caller. `everyone`: the sender wipes it; a tombstone stays.",
+            )
+        ],
+        request=None,
+        responses={204: None},
+    )
+    def delete(self, request: Request, message_id: UUID) -> Response:
+        services.message_delete(
+            user_id=request.user.pk, message_id=message_id, scope=request.query_params.get("scope", "me")
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SyncQuerySerializer(serializers.Serializer):
+    since = serializers.CharField(required=False)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=SYNC_MAX_LIMIT, default=SYNC_DEFAULT_LIMIT
+    )
+
+
+class SyncView(APIView):
+    @extend_schema(
+        operation_id="sync",
+        parameters=[
+            OpenApiParameter(
+                "since", str, description="The `next_since` of the previous call; omit for a fresh token."
+            ),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"At most this many items (default {SYNC_DEFAULT_LIMIT}, max {SYNC_MAX_LIMIT}).",
+            ),
+        ],
+        responses={200: SyncResponseSerializer},
+        description="Everything the caller's devices missed since `since`: new 1:1 and group messages, "
+        "read receipts and deletions, each exactly once, oldest first. Without `since`: no items and "
+        "a fresh token. The source of truth after a reconnect.",
+    )
+    def get(self, request: Request) -> Response:
+        query = SyncQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        token = query.validated_data.get("since")
+        if token is None:
+            return Response({"items": [], "next_since": fresh_sync_token(), "has_more": False})
+        since = parse_sync_token(token)
+        page = sync_page(user_id=request.user.pk, since=since, limit=query.validated_data["limit"])
+        return Response(
+            {
+                "items": render_sync_entries(page.entries, viewer_id=request.user.pk),
+                "next_since": sync_token(page.next_since),
+                "has_more": page.has_more,
+            }
+        )

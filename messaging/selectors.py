@@ -1,0 +1,168 @@
+"""Reads of messaging and its access checks.
+
+Who may see a message: its sender and its recipient, unless that side deleted it "for me".
+Everyone else gets "not found" (no existence oracle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, Q, QuerySet
+
+from groups.selectors import group_sync_items
+from messaging.exceptions import InvalidSyncToken, MessageNotFound
+from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
+from messenger.core.stream import current_stream_position
+
+
+def as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def visible_to(user_id: UUID) -> Q:
+    """Messages `user_id` takes part in and has not deleted for themself."""
+    return Q(sender_id=user_id, sender_hidden_position__isnull=True) | Q(
+        recipient_id=user_id, recipient_hidden_position__isnull=True
+    )
+
+
+def visible_messages(*, user_id: UUID | str) -> QuerySet[Message]:
+    return Message.objects.filter(visible_to(as_uuid(user_id)))
+
+
+def message_get_visible(*, user_id: UUID | str, message_id: UUID | str) -> Message:
+    try:
+        return visible_messages(user_id=user_id).get(pk=message_id)
+    except (Message.DoesNotExist, ValueError):
+        raise MessageNotFound() from None
+
+
+def message_by_client_id(*, sender_id: UUID | str, client_message_id: UUID | None) -> Message | None:
+    if client_message_id is None:
+        return None
+    return Message.objects.filter(sender_id=sender_id, client_message_id=client_message_id).first()
+
+
+def conversation_messages(*, user_id: UUID | str, peer_id: UUID | str) -> QuerySet[Message]:
+    """The caller's messages with `peer_id` (any user id: an unknown one is simply empty).
+
+    One range scan of `msg_conversation_position`; the participant filter also guards the key.
+    """
+    user_id, peer_id = as_uuid(user_id), as_uuid(peer_id)
+    return Message.objects.filter(conversation_key=conversation_key_for(user_id, peer_id)).filter(
+        Q(sender_id=user_id, recipient_id=peer_id, sender_hidden_position__isnull=True)
+        | Q(sender_id=peer_id, recipient_id=user_id, recipient_hidden_position__isnull=True)
+    )
+
+
+def latest_visible_message(*, user_id: UUID, peer_id: UUID) -> Message | None:
+    return conversation_messages(user_id=user_id, peer_id=peer_id).order_by("-stream_position").first()
+
+
+def conversations_for(*, user_id: UUID | str) -> QuerySet[Conversation]:
+    """The caller's conversations with a message they can still see, most recent first."""
+    return Conversation.objects.filter(owner_id=user_id, last_message__isnull=False).select_related(
+        "peer", "last_message"
+    )
+
+
+def unread_counts(*, user_id: UUID | str, peer_ids: list[UUID]) -> dict[UUID, int]:
+    """Unread messages from each peer to the user: one grouped query on `msg_unread_by_recipient`."""
+    if not peer_ids:
+        return {}
+    rows = (
+        Message.objects.filter(
+            recipient_id=user_id,
+            sender_id__in=peer_ids,
+            read_at__isnull=True,
+            deleted_at__isnull=True,
+            recipient_hidden_position__isnull=True,
+        )
+        .values("sender_id")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {row["sender_id"]: row["count"] for row in rows}
+
+
+# --- /sync -------------------------------------------------------------------------------------
+
+SYNC_TOKEN_PREFIX = "s"  # noqa: S105 (a format prefix, not a secret)
+
+
+def sync_token(position: int) -> str:
+    """Opaque to clients; durable, because it is a position of the database's counter."""
+    return f"{SYNC_TOKEN_PREFIX}{position}"
+
+
+def fresh_sync_token() -> str:
+    """For a client with no history yet: everything from now on."""
+    return sync_token(current_stream_position())
+
+
+def parse_sync_token(token: str) -> int:
+    digits = token[len(SYNC_TOKEN_PREFIX) :] if token.startswith(SYNC_TOKEN_PREFIX) else ""
+    if not digits.isdigit() or len(digits) > 18:
+        raise InvalidSyncToken(errors={"since": ["Not a sync token."]})
+    return int(digits)
+
+
+@dataclass(frozen=True)
+class SyncEntry:
+    position: int
+    # "message.new" (obj: Message), "message.read"/"message.deleted" (obj: MessageEvent),
+    # or a group item's own type (obj: the item dict from groups).
+    type: str
+    obj: Any
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    entries: list[SyncEntry]
+    next_since: int
+    has_more: bool
+
+
+def sync_page(*, user_id: UUID | str, since: int, limit: int) -> SyncPage:
+    """Everything after `since` the user's devices must learn, oldest first, each once.
+
+    The counter is read first: every position at or below it is committed (writers hold the
+    counter row until commit), so bounding every source by it gives one consistent cut. Each
+    source returns its `limit` oldest; the merge keeps the `limit` oldest overall, and the next
+    token is the last kept position, so nothing at or below it is left behind in any source.
+    """
+    user_id = as_uuid(user_id)
+    current = current_stream_position()
+    if since >= current:
+        return SyncPage(entries=[], next_since=since, has_more=False)
+    window = {"stream_position__gt": since, "stream_position__lte": current}
+    received = Message.objects.filter(recipient_id=user_id, recipient_hidden_position__isnull=True, **window)
+    sent = Message.objects.filter(sender_id=user_id, sender_hidden_position__isnull=True, **window)
+    events = MessageEvent.objects.filter(user_id=user_id, position__gt=since, position__lte=current)
+
+    entries = [
+        SyncEntry(message.stream_position, "message.new", message)
+        for source in (received, sent)
+        for message in source.order_by("stream_position")[:limit]
+    ]
+    entries += [
+        SyncEntry(
+            event.position,
+            "message.read" if event.kind == MessageEvent.Kind.READ else "message.deleted",
+            event,
+        )
+        for event in events.select_related("message").order_by("position")[:limit]
+    ]
+    entries += [
+        SyncEntry(int(item["position"]), item["type"], item)
+        for item in group_sync_items(user_id=user_id, since=since, limit=limit)
+        if int(item["position"]) <= current
+    ]
+    entries.sort(key=lambda entry: entry.position)
+    if len(entries) >= limit:
+        entries = entries[:limit]
+        return SyncPage(entries=entries, next_since=entries[-1].position, has_more=True)
+    return SyncPage(entries=entries, next_since=current, has_more=False)

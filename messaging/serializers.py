@@ -1,0 +1,222 @@
+"""Input and output shapes of messaging (API.md, Messages). They validate; they never save."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.serializers import PublicUserSerializer
+from media.selectors import attachments_metadata
+from messaging.models import Conversation, Message, MessageEvent
+from messaging.selectors import SyncEntry
+from messenger.core.fields import Base64BytesField
+
+MAX_ATTACHMENTS = 10
+
+
+def _max_ciphertext() -> int:
+    return settings.MESSAGE_MAX_CIPHERTEXT_BYTES
+
+
+def _max_key() -> int:
+    return settings.MESSAGE_MAX_KEY_BYTES
+
+
+class MessageSendSerializer(serializers.Serializer):
+    """The send body (REST and the `message.send` frame)."""
+
+    recipient_id = serializers.UUIDField()
+    encrypted_content = Base64BytesField(max_bytes=_max_ciphertext)
+    encrypted_session_key = Base64BytesField(max_bytes=_max_key)
+    sender_encrypted_session_key = Base64BytesField(
+        max_bytes=_max_key, required=False, allow_null=True, default=None
+    )
+    crypto_version = serializers.RegexField(r"^[A-Za-z0-9._:+-]{1,32}$", max_length=32)
+    encryption_algorithm = serializers.RegexField(r"^[A-Za-z0-9._:+/-]{1,64}$", max_length=64)
+    client_message_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    attachment_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, default=list, max_length=MAX_ATTACHMENTS
+    )
+
+    def validate_attachment_ids(self, value: list[UUID]) -> list[UUID]:
+        return list(dict.fromkeys(value))  # a repeated id is one attachment
+
+
+class AttachmentSerializer(serializers.Serializer):
+    """Documentation of `<media>` metadata as media renders it (no download_url)."""
+
+    id = serializers.UUIDField()
+    file_name = serializers.CharField()
+    file_type = serializers.CharField()
+    file_size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    thumbnail_url = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+def attachments_for(messages: Iterable[Message]) -> dict[UUID, dict[str, Any]]:
+    """Metadata for every attachment of `messages`: one call to media (none if there are none)."""
+    ids = {UUID(str(media_id)) for message in messages for media_id in (message.attachment_ids or [])}
+    return attachments_metadata(media_ids=sorted(ids)) if ids else {}
+
+
+class MessageSerializer(serializers.Serializer):
+    """`<message>` as one participant (`context["viewer_id"]`) sees it.
+
+    A message deleted for everyone renders as a tombstone: `is_deleted: true`, no ciphertext,
+    no keys, no attachments. The sender's own wrapped key goes only to the sender's devices.
+    Pass `context["attachments"]` (from `attachments_for`) when rendering many messages.
+    """
+
+    id = serializers.UUIDField()
+    sender_id = serializers.UUIDField()
+    recipient_id = serializers.UUIDField()
+    encrypted_content = Base64BytesField(allow_null=True)
+    encrypted_session_key = Base64BytesField(allow_null=True)
+    sender_encrypted_session_key = Base64BytesField(allow_null=True)
+    crypto_version = serializers.CharField()
+    encryption_algorithm = serializers.CharField()
+    client_message_id = serializers.UUIDField(allow_null=True)
+    attachments = serializers.SerializerMethodField()
+    is_read = serializers.BooleanField()
+    read_at = serializers.DateTimeField(allow_null=True)
+    is_deleted = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(AttachmentSerializer(many=True))
+    def get_attachments(self, message: Message) -> list[dict[str, Any]]:
+        if message.is_deleted or not message.attachment_ids:
+            return []
+        metadata = self.context.get("attachments")
+        if metadata is None:
+            metadata = attachments_for([message])
+        found = (metadata.get(UUID(str(media_id))) for media_id in message.attachment_ids)
+        return [item for item in found if item is not None]
+
+    def to_representation(self, message: Message) -> dict[str, Any]:
+        data = super().to_representation(message)
+        if message.is_deleted:
+            data.update(encrypted_content=None, encrypted_session_key=None, sender_encrypted_session_key=None)
+        viewer_id = self.context.get("viewer_id")
+        if viewer_id is None or str(viewer_id) != str(message.sender_id):
+            data["sender_encrypted_session_key"] = None
+        return data
+
+
+def message_payload(
+    message: Message, *, viewer_id: UUID | str, attachments: dict[UUID, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`<message>` for one viewer: the REST body, the `message.new` event and the sync item."""
+    return MessageSerializer(message, context={"viewer_id": viewer_id, "attachments": attachments}).data
+
+
+def render_messages(messages: list[Message], *, viewer_id: UUID | str) -> list[dict[str, Any]]:
+    attachments = attachments_for(messages)
+    return [message_payload(message, viewer_id=viewer_id, attachments=attachments) for message in messages]
+
+
+def read_payload(message: Message) -> dict[str, Any]:
+    """`message.read`: which message, between whom, and when it was read."""
+    return {
+        "id": str(message.id),
+        "sender_id": str(message.sender_id),
+        "recipient_id": str(message.recipient_id),
+        "read_at": message.read_at.isoformat() if message.read_at else None,
+    }
+
+
+def deleted_payload(message: Message, *, scope: str, deleted_at: datetime) -> dict[str, Any]:
+    """`message.deleted`: `scope` is "everyone" (a tombstone now) or "me" (hidden on this account)."""
+    return {
+        "id": str(message.id),
+        "sender_id": str(message.sender_id),
+        "recipient_id": str(message.recipient_id),
+        "scope": scope,
+        "deleted_at": deleted_at.isoformat(),
+    }
+
+
+class ReadEventSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    sender_id = serializers.UUIDField()
+    recipient_id = serializers.UUIDField()
+    read_at = serializers.DateTimeField()
+
+
+class DeletedEventSerializer(ReadEventSerializer):
+    read_at = None
+    scope = serializers.ChoiceField(choices=["everyone", "me"])
+    deleted_at = serializers.DateTimeField()
+
+
+class ConversationSerializer(serializers.Serializer):
+    """`{user, last_message, unread_count}`; context: viewer_id, attachments, unread (peer -> n)."""
+
+    user = PublicUserSerializer(source="peer")
+    last_message = serializers.SerializerMethodField()
+    unread_count = serializers.SerializerMethodField()
+
+    @extend_schema_field(MessageSerializer)
+    def get_last_message(self, conversation: Conversation) -> dict[str, Any]:
+        return message_payload(
+            conversation.last_message,
+            viewer_id=self.context["viewer_id"],
+            attachments=self.context.get("attachments"),
+        )
+
+    def get_unread_count(self, conversation: Conversation) -> int:
+        return self.context["unread"].get(conversation.peer_id, 0)
+
+
+class ConversationReadSerializer(serializers.Serializer):
+    up_to_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Mark read up to this message (default: all).",
+    )
+
+
+class ConversationReadResultSerializer(serializers.Serializer):
+    read_count = serializers.IntegerField()
+    read_ids = serializers.ListField(child=serializers.UUIDField())
+
+
+class SyncItemSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=["message.new", "message.read", "message.deleted", "group.message.new"],
+        help_text="The same types and payloads as the WebSocket events.",
+    )
+    data = serializers.DictField(help_text="`<message>`, a read receipt, a deletion, or a group message.")
+
+
+class SyncResponseSerializer(serializers.Serializer):
+    items = SyncItemSerializer(many=True)
+    next_since = serializers.CharField(help_text="Opaque token: pass it as `since` next time.")
+    has_more = serializers.BooleanField(help_text="True when more items wait: call again at once.")
+
+
+def render_sync_entries(entries: list[SyncEntry], *, viewer_id: UUID | str) -> list[dict[str, Any]]:
+    """Sync items in the WebSocket events' shapes; one attachments call for the whole page."""
+    attachments = attachments_for(entry.obj for entry in entries if entry.type == "message.new")
+    items: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.type == "message.new":
+            data = message_payload(entry.obj, viewer_id=viewer_id, attachments=attachments)
+        elif isinstance(entry.obj, MessageEvent):
+            event = entry.obj
+            if event.kind == MessageEvent.Kind.READ:
+                data = read_payload(event.message)
+            else:
+                scope = "everyone" if event.kind == MessageEvent.Kind.DELETED else "me"
+                data = deleted_payload(event.message, scope=scope, deleted_at=event.created_at)
+        else:  # a group item, already in its event shape
+            data = entry.obj["data"]
+        items.append({"type": entry.type, "data": data})
+    return items

@@ -1,0 +1,354 @@
+"""Writes of messaging. REST, the WebSocket gateway and the admin all call these.
+
+Lock order, everywhere: message rows, then the stream counter (`next_stream_position`), then
+conversation rows. Events go out through `messenger.core.events.publish`, after commit.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.selectors import get_active_user
+from contacts.selectors import is_blocked
+from media.services import grant_media_access
+from messaging.exceptions import (
+    CannotMessageSelf,
+    MessageNotFound,
+    NotModerator,
+    NotRecipient,
+    NotSender,
+    RecipientBlockedSender,
+    RecipientNotFound,
+)
+from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
+from messaging.selectors import (
+    as_uuid,
+    conversation_messages,
+    latest_visible_message,
+    message_by_client_id,
+    visible_to,
+)
+from messaging.serializers import deleted_payload, message_payload, read_payload
+from messenger.core.events import publish
+from messenger.core.exceptions import ApplicationError, PayloadTooLarge
+from messenger.core.stream import next_stream_position, next_stream_positions
+
+DELETE_SCOPES = ("me", "everyone")
+MODERATOR_ROLES = ("moderator", "admin")
+
+
+def _check_send_limits(
+    *,
+    encrypted_content: bytes,
+    encrypted_session_key: bytes,
+    sender_encrypted_session_key: bytes | None,
+    crypto_version: str,
+    encryption_algorithm: str,
+) -> None:
+    """The serializer checks these for REST; repeated here so no caller can skip them."""
+    if len(encrypted_content) > settings.MESSAGE_MAX_CIPHERTEXT_BYTES:
+        raise PayloadTooLarge(
+            f"encrypted_content is larger than {settings.MESSAGE_MAX_CIPHERTEXT_BYTES} bytes."
+        )
+    for key in (encrypted_session_key, sender_encrypted_session_key or b""):
+        if len(key) > settings.MESSAGE_MAX_KEY_BYTES:
+            raise PayloadTooLarge(f"A session key is larger than {settings.MESSAGE_MAX_KEY_BYTES} bytes.")
+    if not encrypted_content or not encrypted_session_key:
+        raise ApplicationError("The ciphertext and the session key must not be empty.", code="invalid")
+    if not (0 < len(crypto_version) <= 32 and 0 < len(encryption_algorithm) <= 64):
+        raise ApplicationError(
+            "crypto_version and encryption_algorithm must be short strings.", code="invalid"
+        )
+
+
+def _insert_if_recipient_active(message: Message) -> bool:
+    """INSERT the row unless its (sender, client_message_id) exists or the recipient is not an
+    active user; True if it was inserted. One statement: the recipient check rides on the insert
+    so that a send stays within its query budget, and the unique constraint decides a race
+    between two retries (the loser's INSERT waits for the winner's commit, then does nothing).
+    """
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    fields = Message._meta.concrete_fields
+    if connection.vendor == "postgresql":
+        # INSERT ... SELECT gives the parameters no column types to infer: cast each one.
+        placeholders = [f"CAST(%s AS {field.db_type(connection)})" for field in fields]
+        recipient_placeholder = f"CAST(%s AS {user_model._meta.pk.db_type(connection)})"
+    else:
+        placeholders = ["%s"] * len(fields)
+        recipient_placeholder = "%s"
+    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(placeholders)} "
+        f"WHERE EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} "
+        f"WHERE {quote(user_model._meta.pk.column)} = {recipient_placeholder} "
+        f"AND {quote(user_model._meta.get_field('is_active').column)}) "
+        f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}"
+    )
+    params = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
+    params.append(user_model._meta.pk.get_db_prep_value(message.recipient_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
+
+
+@transaction.atomic
+def message_send(
+    *,
+    sender_id: UUID | str,
+    recipient_id: UUID | str,
+    encrypted_content: bytes,
+    encrypted_session_key: bytes,
+    sender_encrypted_session_key: bytes | None,
+    crypto_version: str,
+    encryption_algorithm: str,
+    client_message_id: UUID | None,
+    attachment_ids: list[UUID],
+    exclude_channel: str | None = None,
+) -> tuple[Message, bool]:
+    """Store one encrypted message; `(message, created)`. A retry with the same
+    `client_message_id` returns the first message and `created=False`, and changes nothing.
+
+    Queries on the common path: is_blocked, the stream position, the insert, the conversations
+    upsert (plus media's grant when there are attachments).
+    """
+    sender_id, recipient_id = as_uuid(sender_id), as_uuid(recipient_id)
+    _check_send_limits(
+        encrypted_content=encrypted_content,
+        encrypted_session_key=encrypted_session_key,
+        sender_encrypted_session_key=sender_encrypted_session_key,
+        crypto_version=crypto_version,
+        encryption_algorithm=encryption_algorithm,
+    )
+    if sender_id == recipient_id:
+        raise CannotMessageSelf()
+    if is_blocked(actor_id=sender_id, target_id=recipient_id):
+        # A retry of a message that went through before the block still gets its answer.
+        existing = message_by_client_id(sender_id=sender_id, client_message_id=client_message_id)
+        if existing is not None:
+            return existing, False
+        raise RecipientBlockedSender()
+
+    position = next_stream_position()  # late: the counter row stays locked until commit
+    now = timezone.now()
+    message = Message(
+        sender_id=sender_id,
+        recipient_id=recipient_id,
+        conversation_key=conversation_key_for(sender_id, recipient_id),
+        encrypted_content=bytes(encrypted_content),
+        encrypted_session_key=bytes(encrypted_session_key),
+        sender_encrypted_session_key=bytes(sender_encrypted_session_key)
+        if sender_encrypted_session_key
+        else None,
+        crypto_version=crypto_version,
+        encryption_algorithm=encryption_algorithm,
+        client_message_id=client_message_id,
+        attachment_ids=[str(media_id) for media_id in attachment_ids],
+        created_at=now,
+        stream_position=position,
+    )
+    if not _insert_if_recipient_active(message):
+        existing = message_by_client_id(sender_id=sender_id, client_message_id=client_message_id)
+        if existing is not None:
+            return existing, False
+        raise RecipientNotFound()
+    message._state.adding = False
+
+    Conversation.objects.bulk_create(
+        [
+            Conversation(
+                owner_id=owner, peer_id=peer, last_message=message, last_position=position, updated_at=now
+            )
+            for owner, peer in ((sender_id, recipient_id), (recipient_id, sender_id))
+        ],
+        update_conflicts=True,
+        unique_fields=["owner", "peer"],
+        update_fields=["last_message", "last_position", "updated_at"],
+    )
+    if attachment_ids:
+        # Raises MediaNotOwned (400) for media that is not the sender's: the whole send rolls back.
+        grant_media_access(media_ids=list(attachment_ids), owner_id=sender_id, grantee_ids=[recipient_id])
+
+    publish([recipient_id], "message.new", message_payload(message, viewer_id=recipient_id))
+    publish(
+        [sender_id],
+        "message.new",
+        message_payload(message, viewer_id=sender_id),
+        exclude_channel=exclude_channel,
+    )
+    return message, True
+
+
+def _locked_message(*, message_id: UUID | str, visible_for: UUID | None) -> Message:
+    queryset = Message.objects.select_for_update(no_key=True)
+    if visible_for is not None:
+        queryset = queryset.filter(visible_to(visible_for))
+    try:
+        return queryset.get(pk=message_id)
+    except (Message.DoesNotExist, ValueError):
+        raise MessageNotFound() from None
+
+
+def _record_reads(messages: list[Message], *, exclude_channel: str | None) -> None:
+    """Mark `messages` (locked, unread) read: one position each, an event for both sides."""
+    positions = next_stream_positions(len(messages))
+    now = timezone.now()
+    Message.objects.filter(pk__in=[message.pk for message in messages]).update(read_at=now)
+    events = []
+    for message, position in zip(messages, positions, strict=True):
+        message.read_at = now
+        for user_id in (message.sender_id, message.recipient_id):
+            events.append(
+                MessageEvent(
+                    user_id=user_id,
+                    message=message,
+                    kind=MessageEvent.Kind.READ,
+                    position=position,
+                    created_at=now,
+                )
+            )
+        # The sender learns it was read; the reader's other devices clear their unread mark.
+        publish(
+            [message.sender_id, message.recipient_id],
+            "message.read",
+            read_payload(message),
+            exclude_channel=exclude_channel,
+        )
+    MessageEvent.objects.bulk_create(events)
+
+
+@transaction.atomic
+def message_mark_read(
+    *, user_id: UUID | str, message_id: UUID | str, exclude_channel: str | None = None
+) -> Message:
+    """The recipient marks one message read. Idempotent: `read_at` is set once, events go once."""
+    user_id = as_uuid(user_id)
+    message = _locked_message(message_id=message_id, visible_for=user_id)
+    if message.recipient_id != user_id:
+        raise NotRecipient()
+    if message.read_at is None:
+        _record_reads([message], exclude_channel=exclude_channel)
+    return message
+
+
+@transaction.atomic
+def conversation_mark_read(
+    *,
+    user_id: UUID | str,
+    peer_id: UUID | str,
+    up_to_message_id: UUID | str | None = None,
+    exclude_channel: str | None = None,
+) -> list[Message]:
+    """Mark read every unread message `peer_id` sent the user, up to `up_to_message_id` if given
+    (a message of this conversation the user can see). Returns the messages it marked."""
+    user_id, peer_id = as_uuid(user_id), as_uuid(peer_id)
+    visible = conversation_messages(user_id=user_id, peer_id=peer_id)
+    unread = visible.filter(sender_id=peer_id, read_at__isnull=True)
+    if up_to_message_id is not None:
+        up_to = visible.filter(pk=up_to_message_id).values_list("stream_position", flat=True).first()
+        if up_to is None:
+            raise MessageNotFound()
+        unread = unread.filter(stream_position__lte=up_to)
+    messages = list(unread.select_for_update(no_key=True).order_by("stream_position"))
+    if messages:
+        _record_reads(messages, exclude_channel=exclude_channel)
+    return messages
+
+
+def _delete_for_everyone(message: Message, *, exclude_channel: str | None) -> None:
+    if message.is_deleted:
+        return  # already a tombstone: nothing changes, nothing is announced again
+    position = next_stream_position()
+    now = timezone.now()
+    message.encrypted_content = b""
+    message.encrypted_session_key = b""
+    message.sender_encrypted_session_key = None
+    message.attachment_ids = []
+    message.deleted_at = now
+    message.save(
+        update_fields=[
+            "encrypted_content",
+            "encrypted_session_key",
+            "sender_encrypted_session_key",
+            "attachment_ids",
+            "deleted_at",
+        ]
+    )
+    MessageEvent.objects.bulk_create(
+        MessageEvent(
+            user_id=user_id,
+            message=message,
+            kind=MessageEvent.Kind.DELETED,
+            position=position,
+            created_at=now,
+        )
+        for user_id in (message.sender_id, message.recipient_id)
+    )
+    publish(
+        [message.sender_id, message.recipient_id],
+        "message.deleted",
+        deleted_payload(message, scope="everyone", deleted_at=now),
+        exclude_channel=exclude_channel,
+    )
+
+
+def _hide_for(message: Message, user_id: UUID, *, exclude_channel: str | None) -> None:
+    position = next_stream_position()
+    now = timezone.now()
+    field = "sender_hidden_position" if user_id == message.sender_id else "recipient_hidden_position"
+    setattr(message, field, position)
+    message.save(update_fields=[field])
+    MessageEvent.objects.create(
+        user_id=user_id, message=message, kind=MessageEvent.Kind.HIDDEN, position=position, created_at=now
+    )
+    peer_id = message.recipient_id if user_id == message.sender_id else message.sender_id
+    conversation = Conversation.objects.filter(owner_id=user_id, peer_id=peer_id, last_message_id=message.pk)
+    if conversation.exists():
+        # The list shows the newest message the user can still see (or drops the conversation).
+        latest = latest_visible_message(user_id=user_id, peer_id=peer_id)
+        conversation.update(
+            last_message=latest, last_position=latest.stream_position if latest else position, updated_at=now
+        )
+    # Only the user's own devices: the peer keeps their copy and learns nothing.
+    publish(
+        [user_id],
+        "message.deleted",
+        deleted_payload(message, scope="me", deleted_at=now),
+        exclude_channel=exclude_channel,
+    )
+
+
+@transaction.atomic
+def message_delete(
+    *, user_id: UUID | str, message_id: UUID | str, scope: str, exclude_channel: str | None = None
+) -> None:
+    """`scope="me"`: either side hides it for themself. `scope="everyone"`: the sender wipes the
+    ciphertext, keys and attachments; a tombstone stays so both sides render "deleted"."""
+    if scope not in DELETE_SCOPES:
+        raise ApplicationError(
+            "scope must be 'me' or 'everyone'.", code="invalid", errors={"scope": ["Invalid."]}
+        )
+    user_id = as_uuid(user_id)
+    message = _locked_message(message_id=message_id, visible_for=user_id)
+    if scope == "everyone":
+        if message.sender_id != user_id:
+            raise NotSender()
+        _delete_for_everyone(message, exclude_channel=exclude_channel)
+    else:
+        _hide_for(message, user_id, exclude_channel=exclude_channel)
+
+
+@transaction.atomic
+def message_moderate_delete(*, moderator_id: UUID | str, message_id: UUID | str) -> None:
+    """A moderator (or admin) deletes any message for everyone, as its sender could."""
+    moderator = get_active_user(user_id=moderator_id)
+    if not (moderator.is_superuser or moderator.role in MODERATOR_ROLES):
+        raise NotModerator()
+    _delete_for_everyone(_locked_message(message_id=message_id, visible_for=None), exclude_channel=None)

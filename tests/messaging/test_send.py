@@ -1,0 +1,304 @@
+"""POST /messages/send: validation, who may send to whom, idempotency, events, query budget."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from messaging.models import Conversation, Message
+from messaging.services import message_send
+from tests.messaging.helpers import b64, group_of, send_body, work_queries
+
+pytestmark = pytest.mark.django_db
+
+MESSAGE_FIELDS = {
+    "id",
+    "sender_id",
+    "recipient_id",
+    "encrypted_content",
+    "encrypted_session_key",
+    "sender_encrypted_session_key",
+    "crypto_version",
+    "encryption_algorithm",
+    "client_message_id",
+    "attachments",
+    "is_read",
+    "read_at",
+    "is_deleted",
+    "created_at",
+}
+
+
+def test_send_stores_the_ciphertext_and_answers_the_message(client_for, user, other_user):
+    body = send_body(other_user)
+    response = client_for(user).post("/api/v1/messages/send", body, format="json")
+
+    assert response.status_code == 201
+    data = response.json()
+    assert set(data) == MESSAGE_FIELDS
+    assert data["sender_id"] == str(user.pk)
+    assert data["recipient_id"] == str(other_user.pk)
+    for field in (
+        "encrypted_content",
+        "encrypted_session_key",
+        "sender_encrypted_session_key",
+        "client_message_id",
+    ):
+        assert data[field] == body[field]
+    assert data["crypto_version"] == "1"
+    assert data["attachments"] == []
+    assert (data["is_read"], data["read_at"], data["is_deleted"]) == (False, None, False)
+
+    stored = Message.objects.get(pk=data["id"])
+    assert bytes(stored.encrypted_content) == base64.b64decode(body["encrypted_content"])
+    assert bytes(stored.encrypted_session_key) == base64.b64decode(body["encrypted_session_key"])
+
+
+def test_trailing_slash_works_too(client_for, user, other_user):
+    response = client_for(user).post("/api/v1/messages/send/", send_body(other_user), format="json")
+    assert response.status_code == 201
+
+
+def test_the_recipient_reads_it_in_the_conversation_without_the_senders_wrapped_key(
+    send, client_for, user, other_user
+):
+    sent = send(user, other_user)
+    page = client_for(other_user).get(f"/api/v1/messages/conversation/{user.pk}").json()
+    [seen] = page["results"]
+    assert seen["id"] == sent["id"]
+    assert seen["encrypted_content"] == sent["encrypted_content"]
+    assert seen["encrypted_session_key"] == sent["encrypted_session_key"]
+    assert seen["sender_encrypted_session_key"] is None  # wrapped for the sender's devices only
+
+
+def test_optional_fields_may_be_left_out(client_for, user, other_user):
+    body = send_body(other_user, sender_encrypted_session_key=..., client_message_id=...)
+    response = client_for(user).post("/api/v1/messages/send", body, format="json")
+    assert response.status_code == 201
+    assert response.json()["client_message_id"] is None
+    assert response.json()["sender_encrypted_session_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("encrypted_content", "not base64!"),
+        ("encrypted_content", "abc"),  # bad padding
+        ("encrypted_content", ""),
+        ("encrypted_content", 12),
+        ("encrypted_session_key", "%%%"),
+        ("sender_encrypted_session_key", "@@@@"),
+        ("crypto_version", ""),
+        ("crypto_version", "x" * 33),
+        ("crypto_version", "has space"),
+        ("encryption_algorithm", ""),
+        ("encryption_algorithm", "a" * 65),
+        ("recipient_id", "not-a-uuid"),
+        ("client_message_id", "nope"),
+        ("attachment_ids", ["nope"]),
+        ("attachment_ids", "nope"),
+        ("attachment_ids", [str(uuid.uuid4()) for _ in range(11)]),
+    ],
+)
+def test_invalid_fields_are_a_400_naming_the_field(client_for, user, other_user, field, value):
+    response = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, **{field: value}), format="json"
+    )
+    assert response.status_code == 400
+    assert any(key.split(".")[0] == field for key in response.json()["errors"])
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["recipient_id", "encrypted_content", "encrypted_session_key", "crypto_version", "encryption_algorithm"],
+)
+def test_required_fields(client_for, user, other_user, field):
+    response = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, **{field: ...}), format="json"
+    )
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_ciphertext_over_the_limit_is_413_and_stores_nothing(client_for, user, other_user, settings):
+    settings.MESSAGE_MAX_CIPHERTEXT_BYTES = 1024
+    at_limit = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, encrypted_content=b64(b"x" * 1024)), format="json"
+    )
+    assert at_limit.status_code == 201
+    over = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, encrypted_content=b64(b"x" * 1025)), format="json"
+    )
+    assert over.status_code == 413
+    assert over.json()["code"] == "payload_too_large"
+    assert Message.objects.count() == 1
+
+
+def test_default_limit_is_64_kib(client_for, user, other_user):
+    ok = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, encrypted_content=b64(b"x" * 65536)), format="json"
+    )
+    assert ok.status_code == 201
+    over = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, encrypted_content=b64(b"x" * 65537)), format="json"
+    )
+    assert over.status_code == 413
+
+
+def test_oversized_session_key_is_413(client_for, user, other_user, settings):
+    settings.MESSAGE_MAX_KEY_BYTES = 64
+    response = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, encrypted_session_key=b64(b"k" * 65)), format="json"
+    )
+    assert response.status_code == 413
+
+
+def test_unknown_recipient_is_404(client_for, user):
+    class Nobody:
+        pk = uuid.uuid4()
+
+    response = client_for(user).post("/api/v1/messages/send", send_body(Nobody), format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "recipient_not_found"
+    assert Message.objects.count() == Conversation.objects.count() == 0
+
+
+def test_deactivated_recipient_is_404_like_an_unknown_one(client_for, user, other_user):
+    other_user.is_active = False
+    other_user.save()
+    response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "recipient_not_found"
+    assert Message.objects.count() == 0
+
+
+def test_messaging_yourself_is_400(client_for, user):
+    response = client_for(user).post("/api/v1/messages/send", send_body(user), format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "cannot_message_self"
+
+
+def test_unauthenticated_is_401(api_client, other_user):
+    response = api_client.post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 401
+    assert Message.objects.count() == 0
+
+
+def test_a_retry_with_the_same_client_message_id_returns_the_first_message(client_for, user, other_user):
+    body = send_body(other_user)
+    first = client_for(user).post("/api/v1/messages/send", body, format="json")
+    retry = client_for(user).post(
+        "/api/v1/messages/send", {**body, "encrypted_content": b64(b"a different attempt")}, format="json"
+    )
+    assert first.status_code == 201
+    assert retry.status_code == 200
+    assert retry.json() == first.json()
+    assert Message.objects.count() == 1
+
+
+def test_the_same_client_message_id_from_another_sender_is_another_message(client_for, user, other_user):
+    body = send_body(other_user)
+    assert client_for(user).post("/api/v1/messages/send", body, format="json").status_code == 201
+    back = send_body(user, client_message_id=body["client_message_id"])
+    assert client_for(other_user).post("/api/v1/messages/send", back, format="json").status_code == 201
+    assert Message.objects.count() == 2
+
+
+def test_messages_without_client_message_id_are_never_deduplicated(client_for, user, other_user):
+    for _ in range(3):
+        response = client_for(user).post(
+            "/api/v1/messages/send", send_body(other_user, client_message_id=None), format="json"
+        )
+        assert response.status_code == 201
+    assert Message.objects.count() == 3
+
+
+def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_devices(
+    published, user, other_user
+):
+    with published() as sent:
+        message, created = message_send(
+            sender_id=user.pk,
+            recipient_id=other_user.pk,
+            encrypted_content=b"ciphertext",
+            encrypted_session_key=b"key-for-recipient",
+            sender_encrypted_session_key=b"key-for-sender",
+            crypto_version="1",
+            encryption_algorithm="x25519-aes-256-gcm",
+            client_message_id=None,
+            attachment_ids=[],
+            exclude_channel="specific.sending-socket",
+        )
+    assert created
+    by_group = {event["groups"][0]: event for event in sent}
+    assert set(by_group) == {group_of(user), group_of(other_user)}
+    to_recipient, to_sender = by_group[group_of(other_user)], by_group[group_of(user)]
+    assert to_recipient["type"] == to_sender["type"] == "message.new"
+    assert to_recipient["data"]["id"] == to_sender["data"]["id"] == str(message.id)
+    assert to_recipient["data"]["encrypted_content"] == b64(b"ciphertext")
+    assert to_recipient["data"]["sender_encrypted_session_key"] is None
+    assert to_sender["data"]["sender_encrypted_session_key"] == b64(b"key-for-sender")
+    assert to_sender["exclude_channel"] == "specific.sending-socket"
+    assert to_recipient["exclude_channel"] is None
+
+
+def test_a_retry_publishes_nothing(published, send, user, other_user):
+    body = send_body(other_user)
+    send(user, other_user, **body)
+    with published() as sent:
+        send(user, other_user, expect=200, **body)
+    assert sent == []
+
+
+def test_a_failed_send_publishes_nothing(published, client_for, user, other_user):
+    with published() as sent:
+        response = client_for(user).post(
+            "/api/v1/messages/send", send_body(other_user, attachment_ids=[str(uuid.uuid4())]), format="json"
+        )
+    assert response.status_code == 400
+    assert sent == []
+
+
+def test_attachments_that_are_not_the_senders_are_400_and_store_nothing(client_for, user, other_user):
+    response = client_for(user).post(
+        "/api/v1/messages/send", send_body(other_user, attachment_ids=[str(uuid.uuid4())]), format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_attachment"
+    assert Message.objects.count() == Conversation.objects.count() == 0
+
+
+def test_blocked_sender_is_403_and_stores_nothing(client_for, user, other_user, monkeypatch):
+    # Until contacts lands (then a real block replaces this), the rule is asked of contacts.
+    from messaging import services
+
+    monkeypatch.setattr(
+        services, "is_blocked", lambda *, actor_id, target_id: str(target_id) == str(other_user.pk)
+    )
+    response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "blocked"
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # a real BEGIN/COMMIT, not a savepoint inside the test's transaction
+def test_send_runs_at_most_five_queries(client_for, user, other_user, django_assert_max_num_queries):
+    """Auth, is_blocked, the stream position, the insert, the conversations upsert; plus the
+    transaction's BEGIN and COMMIT, which Django logs too."""
+    client = client_for(user)
+    client.post("/api/v1/messages/send", send_body(other_user), format="json")  # warm the counter row
+    with django_assert_max_num_queries(5 + 2) as captured:
+        response = client.post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 201
+    assert len(work_queries(captured)) <= 5, work_queries(captured)
+
+
+def test_conversation_summaries_follow_the_last_message(send, user, other_user):
+    send(user, other_user)
+    last = send(other_user, user)
+    for owner, peer in ((user, other_user), (other_user, user)):
+        conversation = Conversation.objects.get(owner=owner, peer=peer)
+        assert str(conversation.last_message_id) == last["id"]
