@@ -49,7 +49,9 @@ class Message(models.Model):
     # Media ids, no FK: media stays a separate context (and extractable); media checks its grants.
     attachment_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
-    stream_position = models.BigIntegerField()
+    # Unique: one position per message across the stream (the database holds the invariant), and
+    # the index the admin's newest-first list scans (without it: a sort of the whole table).
+    stream_position = models.BigIntegerField(unique=True)
     read_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Set (to the hide event's position) when that side deleted the message "for me".

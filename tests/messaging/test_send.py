@@ -385,3 +385,23 @@ def test_conversation_summaries_follow_the_last_message(send, user, other_user):
     for owner, peer in ((user, other_user), (other_user, user)):
         conversation = Conversation.objects.get(owner=owner, peer=peer)
         assert str(conversation.last_message_id) == last["id"]
+
+
+def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(published, user, other_user):
+    from django.db import transaction
+
+    from tests.messaging.helpers import send_through_the_service
+
+    class Abort(Exception):
+        pass
+
+    # A caller's transaction that fails after the send: the send rolls back with it.
+    with published() as sent, pytest.raises(Abort), transaction.atomic():
+        send_through_the_service(user, other_user)
+        assert sent == []  # nothing before the commit
+        raise Abort
+    assert sent == []
+    assert Message.objects.count() == 0
+    with published() as sent:
+        send_through_the_service(user, other_user)
+    assert [event["type"] for event in sent] == ["message.new", "message.new"]

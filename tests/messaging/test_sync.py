@@ -90,6 +90,22 @@ def test_paging_with_a_small_limit_returns_each_item_once(send, client_for, user
     assert sync(client, token)["items"] == []
 
 
+def test_paging_one_source_past_the_limit_loses_nothing(send, client_for, user, other_user):
+    """Seven received messages and nothing else, three at a time: each page is cut inside one
+    source, and the token must stop at the cut, not jump to the end of the stream."""
+    client = client_for(user)
+    token = sync(client)["next_since"]
+    received = [send(other_user, user)["id"] for _ in range(7)]
+    collected = []
+    for _ in range(10):
+        body = sync(client, token, limit=3)
+        collected += [item["data"]["id"] for item in body["items"]]
+        token = body["next_since"]
+        if not body["has_more"]:
+            break
+    assert collected == received
+
+
 def test_the_peer_does_not_learn_of_my_delete_for_me(send, client_for, user, other_user):
     message = send(user, other_user)
     token = sync(client_for(other_user))["next_since"]
@@ -213,6 +229,11 @@ def test_group_messages_in_sync_follow_membership(send, client_for, user, make_u
     group_services.group_member_remove(group_id=group.pk, actor_id=user.pk, user_id=user.pk)
     group_send(client_for(owner), group, [owner], b"after user left")
     assert sync(client, token)["items"] == []
+
+    # Added back: only what is sent from the new joining on (the first stint's keys stay out).
+    group_services.group_member_add(group_id=group.pk, actor_id=owner.pk, user_id=user.pk)
+    back = group_send(client_for(owner), group, [owner, user], b"back again")
+    assert [item["data"]["id"] for item in sync(client, token)["items"]] == [back["id"]]
 
 
 def test_a_token_ahead_of_the_stream_is_400_not_a_silent_stall(user_client):
