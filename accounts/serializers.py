@@ -32,6 +32,14 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = PUBLIC_USER_FIELDS
 
 
+class UserSearchPageSerializer(serializers.Serializer):
+    """The paginated search shape (schema only)."""
+
+    results = PublicUserSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
 class MeSerializer(serializers.ModelSerializer):
     """`<me>`: `<user>` plus email, role and date_joined."""
 

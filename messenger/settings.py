@@ -247,6 +247,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
+    # Per-IP throttles (login, registration) key on the client address. 0: REMOTE_ADDR, and a
+    # client's own X-Forwarded-For is ignored (else each forged value is a fresh bucket). Behind
+    # N trusted proxies that append to X-Forwarded-For (deploy/'s nginx: 1), set NUM_PROXIES=N.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
