@@ -18,6 +18,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     KeysUploadSerializer,
     LoginSerializer,
@@ -65,6 +66,18 @@ class RegisterAccountThrottle(SettingsRateThrottle):
         # of a megabyte, or one a cache backend refuses, would still be counted here).
         digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class PrekeyClaimThrottle(SettingsRateThrottle):
+    """Claims per caller and target user: every claim consumes one of the target's one-time
+    prekeys, so an unthrottled caller could drain them (forward secrecy then rests on the signed
+    prekey alone until the owner uploads more)."""
+
+    scope = "keys_claim"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        ident = f"{request.user.pk}:{view.kwargs.get('user_id')}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
@@ -120,7 +133,7 @@ class RefreshView(APIView):
     @extend_schema(
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
-        responses={200: TokenPairSerializer, 401: ERRORS[401]},
+        responses={200: TokenPairSerializer, 400: ERRORS[400], 401: ERRORS[401]},
         description="Rotates: the refresh token sent is spent; using it again is 401.",
     )
     def post(self, request: Request) -> Response:
@@ -134,7 +147,7 @@ class LogoutView(APIView):
     @extend_schema(
         operation_id="auth_logout",
         request=RefreshInputSerializer,
-        responses={204: None, 401: ERRORS[401]},
+        responses={204: None, 400: ERRORS[400], 401: ERRORS[401]},
         description="Ends the session: the refresh token, the access token sent and every access "
         "token of the same session are refused from now on.",
     )
@@ -164,6 +177,8 @@ class VerifyEmailView(APIView):
 
 
 class MeView(APIView):
+    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (API.md)
+
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request.user).data)
@@ -176,6 +191,7 @@ class MeView(APIView):
             400: ERRORS[400],
             401: ERRORS[401],
             403: OpenApiResponse(description="Wrong password."),
+            429: OpenApiResponse(description="Too many wrong passwords for this account; see Retry-After."),
         },
         description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
         "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
@@ -188,7 +204,9 @@ class MeView(APIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(operation_id="users_retrieve", responses={200: PublicUserSerializer, 404: None})
+    @extend_schema(
+        operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
+    )
     def get(self, request: Request, user_id: UUID) -> Response:
         return Response(PublicUserSerializer(selectors.get_active_user(user_id=user_id)).data)
 
@@ -204,7 +222,7 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_update",
         request=ProfileUpdateSerializer,
-        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+        responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
         description="The user themself only. Fields given are replaced; fields omitted are kept.",
     )
     def put(self, request: Request, user_id: UUID) -> Response:
@@ -213,15 +231,22 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_partial_update",
         request=ProfileUpdateSerializer,
-        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+        responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
     )
     def patch(self, request: Request, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
 
 class UserSearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(min_length=selectors.SEARCH_MIN_LENGTH, max_length=150, trim_whitespace=True)
-    cursor = serializers.CharField(required=False, max_length=1024)
+    q = serializers.CharField(
+        min_length=selectors.SEARCH_MIN_LENGTH,
+        max_length=150,
+        trim_whitespace=True,
+        help_text="At least 2 characters (after trimming).",
+    )
+    cursor = serializers.CharField(
+        required=False, max_length=1024, help_text="From a `next`/`previous` link."
+    )
 
 
 class UserSearchPagination(CursorPagination):
@@ -256,9 +281,8 @@ class UserSearchView(APIView):
     @extend_schema(
         operation_id="users_search",
         parameters=[
-            OpenApiParameter("q", str, required=True, description="At least 2 characters."),
+            UserSearchQuerySerializer,
             OpenApiParameter("limit", int, required=False, description="Page size (default 20, max 100)."),
-            OpenApiParameter("cursor", str, required=False, description="From a `next`/`previous` link."),
         ],
         responses={200: UserSearchPageSerializer, 400: ERRORS[400], 401: ERRORS[401]},
         description="Active users, ranked: the one whose email is exactly `q`, then those whose "
@@ -300,6 +324,7 @@ class KeysUploadView(APIView):
         responses={
             200: PrekeyCountSerializer,
             400: ERRORS[400],
+            401: ERRORS[401],
             413: OpenApiResponse(description="Key too large."),
         },
         description="Upload the caller's prekey bundle. `identity_key` and `signed_prekey` replace what is "
@@ -314,17 +339,21 @@ class KeysUploadView(APIView):
 
 
 class KeysCountView(APIView):
-    @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer})
+    @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:
         return Response({"one_time_prekeys": selectors.one_time_prekey_count(user_id=request.user.pk)})
 
 
 class KeyBundleView(APIView):
+    throttle_classes = [PrekeyClaimThrottle]
+
     @extend_schema(
         operation_id="keys_claim",
         responses={
             200: PrekeyBundleSerializer,
+            401: ERRORS[401],
             404: OpenApiResponse(description="Unknown user or no bundle."),
+            429: OpenApiResponse(description="Too many claims of this user's keys; see Retry-After."),
         },
         description="The user's prekey bundle. Claims one one-time prekey (never handed out twice, even "
         "under concurrent claims); `one_time_prekey` is null when none is left.",

@@ -276,6 +276,9 @@ THROTTLE_RATES = {
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
+    # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
+    # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
+    "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),

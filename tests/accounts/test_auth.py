@@ -7,6 +7,7 @@ from django.core import mail
 
 from accounts import events
 from accounts.models import User
+from notifications.models import OutboundEmail
 from tests.accounts.helpers import (
     LOGIN,
     LOGOUT,
@@ -151,6 +152,9 @@ def test_register_rolls_back_when_a_receiver_fails(api_client):
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
     assert not User.objects.exists()
+    # the verification email was written in the same transaction, so it went with it
+    assert not OutboundEmail.objects.exists()
+    assert mail.outbox == []
 
 
 def test_register_is_throttled_per_ip(api_client, settings):
