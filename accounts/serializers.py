@@ -26,6 +26,10 @@ PUBLIC_USER_FIELDS = (
 class PublicUserSerializer(serializers.ModelSerializer):
     """`<user>`: what any authenticated user may see of another. Other apps embed it."""
 
+    # An http(s) URL or "" (none set): a URLField would tell the schema `format: uri`, which ""
+    # is not.
+    avatar_url = serializers.CharField(read_only=True)
+
     class Meta:
         model = User
         fields = PUBLIC_USER_FIELDS
@@ -42,6 +46,8 @@ class UserSearchPageSerializer(serializers.Serializer):
 
 class MeSerializer(serializers.ModelSerializer):
     """`<me>`: `<user>` plus email, role and date_joined."""
+
+    avatar_url = serializers.CharField(read_only=True)
 
     class Meta:
         model = User

@@ -403,6 +403,28 @@ def test_me_without_a_valid_token_is_401(api_client, header):
     assert response.json()["code"] in {"not_authenticated", "token_not_valid", "bad_authorization_header"}
 
 
+def test_a_denylist_that_cannot_be_read_fails_closed_with_503(user, settings):
+    """Without the denylist a logged-out token would pass for a valid one: refuse instead."""
+    from tests.notifications.broker import closed_port
+
+    client = bearer(session_for(user)["access"])
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    response = client.get(ME)
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+
+
+def test_production_settings_hash_with_argon2_first():
+    from messenger import settings as production
+
+    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
 def test_refresh_token_is_not_an_access_token(user):
     tokens = session_for(user)
     assert bearer(tokens["refresh"]).get(ME).status_code == 401

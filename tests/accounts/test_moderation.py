@@ -250,6 +250,30 @@ def test_admin_search_filters_and_no_password_hash(admin_client, make_user):
     assert b"md5$" not in change.content and b"argon2" not in change.content
 
 
+def test_staff_who_may_change_users_cannot_grant_powers(make_user):
+    from django.contrib.auth.models import Permission
+
+    moderator = make_user(is_staff=True, role=User.Role.MODERATOR)
+    moderator.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_user", "change_user"], content_type__app_label="accounts"
+        )
+    )
+    client = Client()
+    client.force_login(moderator)
+    page = client.get(f"{CHANGELIST}{moderator.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert not {"role", "is_staff", "is_superuser"} & set(form.fields)
+    response = client.post(
+        f"{CHANGELIST}{moderator.pk}/change/",
+        {"username": moderator.username, "email": moderator.email, "is_superuser": "on", "role": "admin"},
+    )
+    assert response.status_code == 302
+    moderator.refresh_from_db()
+    assert (moderator.is_superuser, moderator.role) == (False, "moderator")
+
+
 def test_admin_is_for_staff_only(user):
     client = Client()
     client.force_login(user)
