@@ -182,6 +182,18 @@ def test_claims_are_throttled_per_caller_and_target(user, user_client, make_user
     assert other.get(claim_path(user)).status_code == 200  # someone else's claims are their own
 
 
+def test_services_refuse_a_user_banned_since_authentication(user):
+    """A ban that lands between the access check and the write is a 404, not a server error."""
+    from accounts.exceptions import UserNotFound
+    from accounts.services import keys_upload, user_update_profile
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    with pytest.raises(UserNotFound):
+        keys_upload(user_id=user.pk, identity_key=os.urandom(32))
+    with pytest.raises(UserNotFound):
+        user_update_profile(user_id=user.pk, data={"bio": "x"})
+
+
 def test_keys_need_authentication(api_client, user):
     assert api_client.put(KEYS, bundle(), format="json").status_code == 401
     assert api_client.get(COUNT).status_code == 401
