@@ -213,7 +213,7 @@ def main() -> None:
     ]
     for q in queries:
         body = explain({"q": q}, f"q={q!r}")
-        if q == "ma" and body.get("next"):
+        if q in ("ma", "jennifer") and body.get("next"):
             cursor = parse_qs(urlsplit(body["next"]).query)["cursor"][0]
             explain({"q": q, "cursor": cursor}, f"q={q!r}, second page")
 
