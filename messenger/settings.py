@@ -247,6 +247,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
+    # Per-IP throttles (login, registration) key on the client address. 0: REMOTE_ADDR, and a
+    # client's own X-Forwarded-For is ignored (else each forged value is a fresh bucket). Behind
+    # N trusted proxies that append to X-Forwarded-For (deploy/'s nginx: 1), set NUM_PROXIES=N.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -272,6 +276,9 @@ THROTTLE_RATES = {
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
+    # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
+    # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
+    "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
