@@ -21,3 +21,5 @@ PASSWORD_HASHERS = [
 if REDIS_URL:
     # A prefix per run: parallel runs and leftovers from an earlier run never share counters.
     CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
+# The relay's Redis keys too (tests/relay/conftest.py removes them around each test).
+RELAY_REDIS_PREFIX = f"test-{os.getpid()}-relay"
