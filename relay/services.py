@@ -9,7 +9,6 @@ import math
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
 
 from accounts.selectors import active_user_exists
 from messenger.core.events import publish
@@ -55,7 +54,6 @@ def _retry_after(seconds_until_a_slot_frees: float) -> int:
     return max(1, min(ceiling, math.ceil(seconds_until_a_slot_frees)))
 
 
-@transaction.atomic
 def envelope_queue(
     *, sender_id: UUID, recipient_id: UUID | str, payload: bytes, ttl_seconds: int | None = None
 ) -> RelayEnvelope:
@@ -66,6 +64,10 @@ def envelope_queue(
     Raises InvalidTTL / InvalidPayload (400), RelayPayloadTooLarge (413), RecipientNotFound
     (404), RelayQueueFull (429, with Retry-After) and RelayUnavailable (503); on each of them
     nothing was stored and nothing published.
+
+    Not wrapped in a transaction of its own: the store's write is atomic by itself (one Lua
+    script, or the database store's own transaction), and the Redis path then costs no
+    BEGIN/COMMIT. Inside a caller's transaction the event waits for the caller's commit.
     """
     ttl = _checked_ttl(ttl_seconds)
     payload = _checked_payload(payload)
