@@ -19,6 +19,9 @@ class Base64BytesField(serializers.Field):
 
     Invalid base64 is a 400 on the field; more than `max_bytes` decoded bytes is a 413 for the
     whole request. The length is checked before decoding, so an oversized value costs no decode.
+    Only the canonical encoding is accepted (what every standard encoder writes): Python's strict
+    decoder still lets through surplus padding ("YWJj=") and non-zero trailing bits ("QR=="), and
+    two spellings of one ciphertext would defeat clients that compare or deduplicate by value.
     """
 
     default_error_messages = {
@@ -47,6 +50,8 @@ class Base64BytesField(serializers.Field):
         try:
             decoded = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
+            self.fail("invalid")
+        if base64.b64encode(decoded) != data.encode("ascii"):
             self.fail("invalid")
         if not decoded and not self.allow_empty:
             self.fail("empty")

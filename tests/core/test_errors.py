@@ -57,9 +57,12 @@ def test_base64_over_limit_is_413(api_client):
     assert "blob" in body["detail"]
 
 
-def test_base64_without_padding_is_400(api_client):
-    response = api_client.post("/api/v1/test/echo", {"blob": "eHh4eA", "name": "a"}, format="json")
-    assert_envelope(response, 400, "invalid")
+@pytest.mark.parametrize("blob", ["eHh4eA", "YWJj=", "YWJj==", "QR==", "YW Jj", "YWJj\n"])
+def test_non_canonical_base64_is_400(api_client, blob):
+    """Missing or surplus padding, stray trailing bits, whitespace: one ciphertext, one spelling."""
+    response = api_client.post("/api/v1/test/echo", {"blob": blob, "name": "a"}, format="json")
+    body = assert_envelope(response, 400, "invalid")
+    assert body["errors"]["blob"] == ["Not valid standard base64."]
 
 
 def test_body_over_django_limit_is_413(api_client, settings):
