@@ -30,3 +30,10 @@ class UploadIncomplete(ApplicationError):
 
     default_code = "upload_incomplete"
     default_message = "The uploaded object does not match what was announced."
+
+
+class DirectUploadUnavailable(ApplicationError):
+    """Direct-to-storage uploads need S3 storage; the local filesystem cannot presign a PUT."""
+
+    default_code = "direct_upload_unavailable"
+    default_message = "Direct uploads are not available on this server; use POST /media/upload."
