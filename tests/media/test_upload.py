@@ -185,3 +185,81 @@ def test_file_name_too_long_is_400(user_client):
 def test_upload_needs_authentication(api_client):
     response = upload(api_client, b"x")
     assert response.status_code == 401
+
+
+def raw_multipart(client, body: bytes, content_type: str = "multipart/form-data; boundary=XYZ"):
+    return client.generic("POST", "/api/v1/media/upload", body, content_type=content_type)
+
+
+def test_multipart_without_a_boundary_is_400(user_client):
+    response = raw_multipart(user_client, b"--XYZ\r\n", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_garbage_multipart_body_is_400(user_client):
+    response = raw_multipart(user_client, os.urandom(5000))
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_file_sent_as_a_text_field_is_400(user_client):
+    response = user_client.post("/api/v1/media/upload", {"file": "just text"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()["errors"]
+
+
+def test_form_urlencoded_body_is_415(user_client):
+    response = user_client.generic(
+        "POST", "/api/v1/media/upload", b"file=abc", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\x00b.txt",
+        "\u202egnp.exe",  # right-to-left override
+        "../../etc/passwd",
+        "n" * 1000 + ".txt",
+        "\ud800.txt".encode("utf-8", "surrogatepass").decode("latin-1"),
+    ],
+)
+def test_hostile_multipart_file_names_never_500(user_client, media_storage, name):
+    body = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="'
+        + name.encode("utf-8", "surrogatepass")
+        + b'"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XYZ--\r\n'
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code in {201, 400}, response.content
+    if response.status_code == 201:
+        stored_name = response.json()["file_name"]
+        assert "\x00" not in stored_name and "/" not in stored_name and len(stored_name) <= 255
+        downloaded = fetch(user_client, f"/api/v1/media/{response.json()['id']}/download")
+        assert downloaded.body == b"hello"
+        assert "\n" not in downloaded.headers["Content-Disposition"]
+    else:
+        assert media_storage.object_keys() == set()
+
+
+def test_file_name_field_with_nul_is_400(user_client):
+    response = upload(user_client, b"x", file_name="a\x00b")
+    assert response.status_code == 400
+    assert "file_name" in response.json()["errors"]
+
+
+def test_two_files_in_the_file_field_are_400(user_client, media_storage):
+    body = (
+        b"".join(
+            b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="f%d"\r\n\r\ndata%d\r\n' % (n, n)
+            for n in range(2)
+        )
+        + b"--XYZ--\r\n"
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+    assert media_storage.object_keys() == set()
