@@ -23,13 +23,10 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +36,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 import httpx  # noqa: E402
 
-from tests.s3 import free_port, start_moto_server, stop_process  # noqa: E402
+from tests.media.server import app_server  # noqa: E402
+from tests.s3 import start_moto_server, stop_process  # noqa: E402
 
 MIB = 1024 * 1024
 BOUNDARY = "bench-boundary-7f3a9c"
@@ -50,14 +48,6 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
         if line.startswith(f"{field}:"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for {pid}")
-
-
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    return [int(part) for part in text.split()]
 
 
 def reset_peak(pid: int) -> None:
@@ -114,116 +104,15 @@ class Result:
     sha256_ok: bool
 
 
-def server_command(kind: str, port: int) -> list[str]:
-    python = sys.executable
-    if kind == "gunicorn":
-        # As deploy/compose.yaml runs it, with one worker so the one process is the one measured.
-        return [
-            python,
-            "-m",
-            "gunicorn",
-            "messenger.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--threads",
-            "8",
-            "-k",
-            "gthread",
-            "--timeout",
-            "600",
-        ]
-    if kind == "uvicorn":
-        return [
-            python,
-            "-m",
-            "uvicorn",
-            "messenger.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    if kind == "daphne":
-        return [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "messenger.asgi:application"]
-    raise SystemExit(f"unknown server {kind}")
-
-
-def run_once(kind: str, storage: str, size_mib: int, s3_env: dict[str, str], work: Path) -> Result:
-    var_dir = work / f"var-{kind}-{storage}"
-    var_dir.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "CELERY_", "S3_", "MEDIA_"))
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "messenger.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "VAR_DIR": str(var_dir),
-            "TMPDIR": str(work / "tmp"),
-            "MEDIA_MAX_UPLOAD_BYTES": str(size_mib * MIB + MIB),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
+def run_once(kind: str, storage: str, size_mib: int, extra_env: dict[str, str], work: Path) -> Result:
+    env = {"MEDIA_MAX_UPLOAD_BYTES": str(size_mib * MIB + MIB), **extra_env}
+    with app_server(kind, work / f"{kind}-{storage}", extra_env=env) as server:
+        pid = server.serving_pid
+        headers = {
+            "Authorization": f"Bearer {server.token}",
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
         }
-    )
-    (work / "tmp").mkdir(exist_ok=True)
-    if storage == "s3":
-        env.update(s3_env)
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
-    token = (
-        subprocess.run(
-            [
-                *manage,
-                "shell",
-                "-c",
-                "from accounts.models import User; from rest_framework_simplejwt.tokens import RefreshToken;"
-                "u = User.objects.create_user(email='bench@example.com', username='bench', password='x' * 20);"
-                "print(RefreshToken.for_user(u).access_token)",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    port = free_port()
-    log = (work / f"server-{kind}-{storage}.log").open("wb")
-    server = subprocess.Popen(
-        server_command(kind, port), cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-    }
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"{kind} did not come up; see {log.name}")
-            time.sleep(0.2)
-        # gunicorn: the master forks the worker that serves; measure that one.
-        pid = server.pid
-        if kind == "gunicorn":
-            while not children(server.pid):
-                time.sleep(0.1)
-            pid = children(server.pid)[0]
-        with httpx.Client(base_url=base, timeout=600) as client:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
             for _ in range(2):  # warm-up: imports, the storage client, the DB connection
                 length, body = multipart_body(2 * MIB, hashlib.sha256())
                 warm = client.post(
@@ -245,26 +134,19 @@ def run_once(kind: str, storage: str, size_mib: int, s3_env: dict[str, str], wor
             sampler.stop.set()
             sampler.join()
             peak = max(sampler.peak, rss_kib(pid, "VmHWM"))
-        ok = response.status_code == 201 and response.json().get("sha256") == digest.hexdigest()
-        return Result(
-            server=kind,
-            storage=storage,
-            size_mib=size_mib,
-            idle_rss_mib=round(idle / 1024, 1),
-            peak_rss_mib=round(peak / 1024, 1),
-            growth_mib=round((peak - idle) / 1024, 1),
-            seconds=round(seconds, 2),
-            throughput_mb_s=round(size_mib * MIB / seconds / 1e6, 1),
-            status=response.status_code,
-            sha256_ok=ok,
-        )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    ok = response.status_code == 201 and response.json().get("sha256") == digest.hexdigest()
+    return Result(
+        server=kind,
+        storage=storage,
+        size_mib=size_mib,
+        idle_rss_mib=round(idle / 1024, 1),
+        peak_rss_mib=round(peak / 1024, 1),
+        growth_mib=round((peak - idle) / 1024, 1),
+        seconds=round(seconds, 2),
+        throughput_mb_s=round(size_mib * MIB / seconds / 1e6, 1),
+        status=response.status_code,
+        sha256_ok=ok,
+    )
 
 
 def main() -> None:
@@ -274,6 +156,9 @@ def main() -> None:
     parser.add_argument("--server", choices=["gunicorn", "uvicorn", "daphne"], action="append")
     parser.add_argument("--storage", choices=["local", "s3"], action="append")
     parser.add_argument("--size-mib", type=int, default=200)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an extra variable for the server"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="upload-memory-"))
@@ -286,9 +171,11 @@ def main() -> None:
             bucket = "bench-media"
             moto.client().create_bucket(Bucket=bucket)
             s3_env = moto.env(bucket)
+        extra = dict(item.split("=", 1) for item in args.set)
         for kind in args.server or ["gunicorn"]:
             for storage in args.storage or ["local", "s3"]:
-                result = run_once(kind, storage, args.size_mib, s3_env, work)
+                env = {**(s3_env if storage == "s3" else {}), **extra}
+                result = run_once(kind, storage, args.size_mib, env, work)
                 results.append(result)
                 print(json.dumps(result.__dict__), flush=True)
     finally:

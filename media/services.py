@@ -321,6 +321,25 @@ def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:
     return state
 
 
+def media_thumbnails_redispatch(*, older_than: timedelta | None = None, limit: int = 500) -> int:
+    """Enqueue again the thumbnails still pending long after upload: their task was lost (the
+    broker was down at upload time, or a worker died holding it). Running one twice is harmless:
+    only the first result is recorded. Returns how many were enqueued."""
+    age = older_than or timedelta(seconds=settings.MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS)
+    stale = list(
+        Media.objects.filter(
+            state=Media.State.READY,
+            thumbnail_state=Media.ThumbnailState.PENDING,
+            created_at__lt=timezone.now() - age,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for media_id in stale:
+        tasks.make_thumbnail.delay(str(media_id))
+    return len(stale)
+
+
 def media_purge_unattached(*, older_than: timedelta | None = None, batch_size: int = 500) -> int:
     """Remove uploads never attached to anything after `older_than` (MEDIA_UNATTACHED_TTL_SECONDS).
 

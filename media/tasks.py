@@ -29,6 +29,14 @@ def purge_unattached_media() -> int:
     return media_purge_unattached()
 
 
+@shared_task(ignore_result=True)
+def redispatch_stale_thumbnails() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): thumbnails whose task was lost get another one."""
+    from media.services import media_thumbnails_redispatch
+
+    return media_thumbnails_redispatch()
+
+
 @shared_task(ignore_result=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8)
 def delete_stored_objects(keys: list[str]) -> None:
     """Remove objects whose rows are already gone (account deletion can leave many)."""

@@ -107,6 +107,7 @@ class MediaUploadHandler(FileUploadHandler):
     def file_complete(self, file_size: int) -> StagedUpload:
         assert self.file is not None
         staged, self.file = self.file, None
+        staged.flush()  # storage may move or upload the file by its path
         staged.seek(0)
         staged.size = file_size
         staged.sha256 = self.digest.hexdigest()

@@ -342,6 +342,12 @@ CELERY_BEAT_SCHEDULE["media-purge-unattached"] = {
     "task": "media.tasks.purge_unattached_media",
     "schedule": env.int("MEDIA_PURGE_INTERVAL_SECONDS", default=3600),
 }
+# A thumbnail still pending this long after upload lost its task (broker down): it gets another.
+MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS = env.int("MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["media-redispatch-stale-thumbnails"] = {
+    "task": "media.tasks.redispatch_stale_thumbnails",
+    "schedule": float(MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS),
+}
 # relay
 RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)

@@ -144,3 +144,45 @@ def test_non_ascii_file_name_is_rfc5987_encoded(user_client):
     assert downloaded.headers["Content-Disposition"] == (
         "attachment; filename*=utf-8''r%C3%A9sum%C3%A9_.._%E2%98%83.txt"
     )
+
+
+def test_storage_refusing_a_delete_leaves_it_to_a_retrying_task(
+    user_client, uploaded, media_storage, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from django.core.files.storage import default_storage
+
+    body, _ = uploaded
+    key = Media.objects.get(pk=body["id"]).object_key
+    real_delete = type(default_storage._wrapped).delete
+    calls = []
+
+    def flaky_delete(storage, name):
+        calls.append(name)
+        if len(calls) == 1:
+            raise ConnectionError("storage blinked")
+        return real_delete(storage, name)
+
+    with (
+        mock.patch.object(type(default_storage._wrapped), "delete", flaky_delete),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = user_client.delete(f"/api/v1/media/{body['id']}")
+    assert response.status_code == 204
+    assert calls == [key, key]  # refused in the request, done by the task (eager here)
+    assert not media_storage.exists(key)
+
+
+def test_query_budgets(user_client, client_for, user, other_user, django_assert_max_num_queries):
+    # The user behind the token, then one statement per step; a grantee's view costs the same.
+    with django_assert_max_num_queries(4):  # user; savepoint, INSERT, release
+        body = upload(user_client, b"budget").json()
+    grant_media_access(media_ids=[body["id"]], owner_id=user.pk, grantee_ids=[other_user.pk])
+    for client in (user_client, client_for(other_user)):
+        with django_assert_max_num_queries(2):  # user; the media with its visibility check
+            assert client.get(f"/api/v1/media/{body['id']}").status_code == 200
+        with django_assert_max_num_queries(2):
+            assert client.get(f"/api/v1/media/{body['id']}/download").status_code in {200, 302}
+    with django_assert_max_num_queries(6):  # user; savepoint, the row, grants, row, release
+        assert user_client.delete(f"/api/v1/media/{body['id']}").status_code == 204

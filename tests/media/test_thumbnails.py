@@ -106,3 +106,35 @@ def test_media_deleted_before_the_task_runs(user_client):
 def test_non_images_get_no_thumbnail(user_client, django_capture_on_commit_callbacks):
     body = upload_and_run_tasks(user_client, b"%PDF-1.7 ...", django_capture_on_commit_callbacks)
     assert Media.objects.get(pk=body["id"]).thumbnail_state == Media.ThumbnailState.NONE
+
+
+def test_broker_down_at_upload_keeps_the_upload_and_redispatch_makes_the_thumbnail(
+    user_client, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from media.services import media_thumbnails_redispatch
+    from tests.notifications.broker import unreachable_broker
+
+    with unreachable_broker(), django_capture_on_commit_callbacks(execute=True):
+        response = upload(user_client, png_bytes(800, 600), name="p.png")
+    assert response.status_code == 201  # the upload stands; only its thumbnail task was lost
+    media_id = response.json()["id"]
+    assert Media.objects.get(pk=media_id).thumbnail_state == Media.ThumbnailState.PENDING
+    assert media_thumbnails_redispatch() == 0  # not stale yet
+    Media.objects.filter(pk=media_id).update(created_at=timezone.now() - timedelta(minutes=11))
+    assert media_thumbnails_redispatch() == 1
+    assert Media.objects.get(pk=media_id).thumbnail_state == Media.ThumbnailState.READY
+    assert media_thumbnails_redispatch() == 0
+
+
+def test_redispatch_is_scheduled():
+    from django.conf import settings
+
+    from messenger.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["media-redispatch-stale-thumbnails"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
