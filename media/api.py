@@ -31,12 +31,16 @@ from media.storage import (
     media_storage,
     object_download_url,
     served_content_type,
+    storage_errors,
 )
 from media.uploads import MediaMultiPartParser
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input (the error envelope)."),
     404: OpenApiResponse(description="Unknown, or not visible to the caller."),
+    503: OpenApiResponse(
+        description="`storage_unavailable`: object storage did not answer; nothing was recorded."
+    ),
 }
 _SIG_PARAM = OpenApiParameter(
     "sig",
@@ -53,7 +57,16 @@ class MediaUploadView(APIView):
     @extend_schema(
         operation_id="media_upload",
         request={"multipart/form-data": MediaUploadSerializer},
-        responses={201: MediaSerializer, 400: _ERRORS[400], 413: OpenApiResponse(description="Too large.")},
+        responses={
+            201: MediaSerializer,
+            400: _ERRORS[400],
+            413: OpenApiResponse(
+                description="`media_too_large`: the file (or thumbnail) is over its cap; a declared "
+                "Content-Length over the caps is refused before the body is read."
+            ),
+            415: OpenApiResponse(description="Not a multipart/form-data body."),
+            503: _ERRORS[503],
+        },
         description="Streams the file to storage (SHA-256 computed on the way); the type is sniffed "
         "from the bytes. A plain image uploaded without a thumbnail gets one made in the background.",
     )
@@ -113,6 +126,7 @@ class MediaCompleteView(APIView):
                 "SHA-256 is not the announced one (that object is deleted; PUT again while the URL lasts)."
             ),
             404: _ERRORS[404],
+            503: _ERRORS[503],
         },
         description="Uploader only. Idempotent: once complete, it answers the same `<media>` again.",
     )
@@ -173,7 +187,12 @@ class _ServeObjectView(APIView):
             )
             response: Any = HttpResponseRedirect(url)
         else:
-            response = FileResponse(storage.open(key, "rb"), content_type=served_content_type(file_type))
+            try:
+                with storage_errors():
+                    stored = storage.open(key, "rb")
+            except FileNotFoundError:  # the row outlived its bytes: nothing to serve
+                raise MediaNotFound("The stored bytes of this media are missing.") from None
+            response = FileResponse(stored, content_type=served_content_type(file_type))
             response["Content-Disposition"] = attachment_disposition(media.file_name)
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"

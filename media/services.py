@@ -29,6 +29,7 @@ from media.storage import (
     media_storage,
     new_object_key,
     served_content_type,
+    storage_errors,
     supports_direct_upload,
 )
 from media.thumbnails import THUMBNAIL_TYPE, ThumbnailRejected, render_thumbnail
@@ -59,7 +60,8 @@ def _store(prefix: str, content: File, *, content_type: str) -> str:
     content.seek(0)
     # S3 keeps a Content-Type with the object: ours (never the client's claim), made safe.
     content.content_type = served_content_type(content_type)  # type: ignore[attr-defined]
-    return media_storage().save(new_object_key(prefix), content)
+    with storage_errors():
+        return media_storage().save(new_object_key(prefix), content)
 
 
 def delete_objects_on_commit(keys: Iterable[str]) -> None:
@@ -190,7 +192,8 @@ def media_direct_upload_complete(*, media_id: UUID, user_id: UUID) -> Media:
         return media
     storage = media_storage()
     try:
-        stored_size = storage.size(media.object_key)
+        with storage_errors():
+            stored_size = storage.size(media.object_key)
     except FileNotFoundError:
         raise UploadIncomplete("Nothing has been uploaded to the upload URL yet.") from None
     if stored_size != media.file_size:
@@ -199,7 +202,7 @@ def media_direct_upload_complete(*, media_id: UUID, user_id: UUID) -> Media:
             f"The uploaded object has {stored_size} bytes, not the {media.file_size} announced.",
             errors={"file_size": ["Does not match the uploaded object."]},
         )
-    with storage.open(media.object_key, "rb") as stored:
+    with storage_errors(), storage.open(media.object_key, "rb") as stored:
         digest, head = _digest_and_head(stored)
     if digest != media.sha256:
         delete_objects([media.object_key])

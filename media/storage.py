@@ -12,7 +12,8 @@ import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from uuid import UUID
 
 from django.conf import settings
@@ -21,7 +22,9 @@ from django.core.files.storage import Storage, default_storage
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from media.exceptions import StorageUnavailable
 from media.sniff import ACTIVE_CONTENT_TYPES, OCTET_STREAM
+from messenger.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,20 @@ _UNSAFE_NAME_CHARS = re.compile(r'[\\/:*?"<>|]')
 
 def media_storage() -> Storage:
     return default_storage
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """A storage failure (endpoint down, timeout, disk full) becomes a 503 `storage_unavailable`
+    instead of a 500. FileNotFoundError passes through: a missing object means something else to
+    each caller."""
+    try:
+        yield
+    except (ApplicationError, FileNotFoundError):
+        raise
+    except Exception as exc:
+        logger.exception("Media storage failed")
+        raise StorageUnavailable() from exc
 
 
 def is_s3(storage: Storage | None = None) -> bool:

@@ -188,6 +188,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_URL = "/static/"
 if S3_BUCKET:
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config as BotocoreConfig
 
     STORAGES = {
         "default": {
@@ -217,8 +218,15 @@ if S3_BUCKET:
                     max_concurrency=env.int("S3_UPLOAD_CONCURRENCY", default=4),
                     multipart_chunksize=8 * 1024 * 1024,
                 ),
-                "signature_version": "s3v4",
-                "addressing_style": "path",
+                # Path-style (MinIO), SigV4; a dead endpoint fails a request in seconds (3 retries,
+                # 5 s to connect), not the minute-plus of botocore's defaults.
+                "client_config": BotocoreConfig(
+                    signature_version="s3v4",
+                    s3={"addressing_style": "path"},
+                    connect_timeout=env.int("S3_CONNECT_TIMEOUT_SECONDS", default=5),
+                    read_timeout=env.int("S3_READ_TIMEOUT_SECONDS", default=60),
+                    retries={"mode": "standard", "max_attempts": 3},
+                ),
             },
         },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
