@@ -48,8 +48,12 @@ class ChatGroup(models.Model):
 class GroupMember(models.Model):
     """A current membership. Leaving or being removed deletes the row: access ends at once."""
 
-    group = models.ForeignKey(ChatGroup, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes: `group_members_unique` (group, user) and
+    # `group_members_user_idx` (user, group) lead with these columns already.
+    group = models.ForeignKey(ChatGroup, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     role = models.CharField(max_length=8, choices=GroupRole.choices, default=GroupRole.MEMBER)
     joined_at = models.DateTimeField(auto_now_add=True)
     # The last stream position committed for this group when the user joined: the member sees
@@ -109,8 +113,13 @@ class GroupMessage(models.Model):
 class GroupMessageKey(models.Model):
     """One member's wrapped session key for one message: a member is only ever given their own."""
 
-    message = models.ForeignKey(GroupMessage, on_delete=models.CASCADE, related_name="keys")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes: `group_message_keys_unique` (message, user) and
+    # `group_message_keys_sync_idx` (user, stream_position) lead with these columns, and a send
+    # to a 1,000-member group writes 1,000 rows into every index of this table.
+    message = models.ForeignKey(GroupMessage, on_delete=models.CASCADE, related_name="keys", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     encrypted_session_key = models.BinaryField()
     # The message's stream position, copied so that /sync is one index range scan per user.
     stream_position = models.BigIntegerField()

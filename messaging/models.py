@@ -49,7 +49,9 @@ class Message(models.Model):
     # Media ids, no FK: media stays a separate context (and extractable); media checks its grants.
     attachment_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
-    stream_position = models.BigIntegerField()
+    # Unique: one position per message across the stream (the database holds the invariant), and
+    # the index the admin's newest-first list scans (without it: a sort of the whole table).
+    stream_position = models.BigIntegerField(unique=True)
     read_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     # Set (to the hide event's position) when that side deleted the message "for me".
@@ -151,3 +153,21 @@ class MessageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.message_id} for {self.user_id} at {self.position}"
+
+
+class UnreadEmailState(models.Model):
+    """Per user: what the last "you have unread messages" email covered, so that one burst of
+    messages gives one email and a message is never announced twice (messaging.services)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The newest message position the last email counted (0: never emailed).
+    last_position = models.BigIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "messaging_unread_email_state"
+
+    def __str__(self) -> str:
+        return f"unread email state of {self.user_id}"

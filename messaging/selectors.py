@@ -49,12 +49,18 @@ def message_by_client_id(*, sender_id: UUID | str, client_message_id: UUID | Non
 def conversation_messages(*, user_id: UUID | str, peer_id: UUID | str) -> QuerySet[Message]:
     """The caller's messages with `peer_id` (any user id: an unknown one is simply empty).
 
-    One range scan of `msg_conversation_position`; the participant filter also guards the key.
+    One backward range scan of `msg_conversation_position` that stops after a page. The key
+    alone picks the pair: it is a uuid5 of the two (server-generated) user ids. Only the
+    caller's "deleted for me" is filtered, written as two NOTs on purpose: with the old
+    participant OR (`sender=a AND recipient=b OR sender=b AND recipient=a`) PostgreSQL took the
+    clauses as independent, expected ~10 rows of a 27,000-message conversation and sorted all
+    of them (123 ms a page on the 1M-message bench); this form keeps its estimate right and the
+    plan an ordered index scan (0.2 ms; bench/explain_messaging.py).
     """
     user_id, peer_id = as_uuid(user_id), as_uuid(peer_id)
     return Message.objects.filter(conversation_key=conversation_key_for(user_id, peer_id)).filter(
-        Q(sender_id=user_id, recipient_id=peer_id, sender_hidden_position__isnull=True)
-        | Q(sender_id=peer_id, recipient_id=user_id, recipient_hidden_position__isnull=True)
+        ~Q(sender_id=user_id, sender_hidden_position__isnull=False),
+        ~Q(recipient_id=user_id, recipient_hidden_position__isnull=False),
     )
 
 
@@ -136,7 +142,11 @@ def sync_page(*, user_id: UUID | str, since: int, limit: int) -> SyncPage:
     """
     user_id = as_uuid(user_id)
     current = current_stream_position()
-    if since >= current:
+    if since > current:
+        # No token this server handed out is ahead of its counter: a made-up token, or one
+        # from another deployment. Keeping it would silence /sync until the counter caught up.
+        raise InvalidSyncToken(errors={"since": ["Ahead of the stream: call /sync without `since`."]})
+    if since == current:
         return SyncPage(entries=[], next_since=since, has_more=False)
     window = {"stream_position__gt": since, "stream_position__lte": current}
     received = Message.objects.filter(recipient_id=user_id, recipient_hidden_position__isnull=True, **window)

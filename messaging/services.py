@@ -6,14 +6,21 @@ conversation rows. Events go out through `messenger.core.events.publish`, after 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
-from accounts.selectors import get_active_user
+from accounts.selectors import active_users_by_id, get_active_user
 from contacts.selectors import is_blocked
 from media.services import grant_media_access
 from messaging.exceptions import (
@@ -25,7 +32,7 @@ from messaging.exceptions import (
     RecipientBlockedSender,
     RecipientNotFound,
 )
-from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
+from messaging.models import Conversation, Message, MessageEvent, UnreadEmailState, conversation_key_for
 from messaging.selectors import (
     as_uuid,
     conversation_messages,
@@ -37,6 +44,9 @@ from messaging.serializers import deleted_payload, message_payload, read_payload
 from messenger.core.events import publish
 from messenger.core.exceptions import ApplicationError, PayloadTooLarge
 from messenger.core.stream import next_stream_position, next_stream_positions
+from notifications.services import email_enqueue
+
+logger = logging.getLogger(__name__)
 
 DELETE_SCOPES = ("me", "everyone")
 MODERATOR_ROLES = ("moderator", "admin")
@@ -183,6 +193,7 @@ def message_send(
         message_payload(message, viewer_id=sender_id),
         exclude_channel=exclude_channel,
     )
+    unread_email_schedule(user_id=recipient_id)
     return message, True
 
 
@@ -352,3 +363,119 @@ def message_moderate_delete(*, moderator_id: UUID | str, message_id: UUID | str)
     if not (moderator.is_superuser or moderator.role in MODERATOR_ROLES):
         raise NotModerator()
     _delete_for_everyone(_locked_message(message_id=message_id, visible_for=None), exclude_channel=None)
+
+
+# --- The "you have unread messages" email --------------------------------------------------------
+#
+# As Zulip's missed-message emails and Synapse's email pusher do: a message that is still unread
+# some time after it arrived, for a recipient who has not been online since, is announced by
+# email, with counts and sender names only (the server cannot read messages, and would not put
+# them in an email). One burst of messages gives one email: the first message of a quiet
+# recipient schedules one delayed task (a cache key marks it pending for the delay), and that
+# task counts every unread message it finds then.
+
+UNREAD_EMAIL_MAX_NAMES = 5
+
+
+def _unread_email_pending_key(user_id: UUID | str) -> str:
+    return f"messaging:unread-email-pending:{user_id}"
+
+
+def unread_email_schedule(*, user_id: UUID | str) -> None:
+    """After commit: schedule the recipient's unread check for when the delay ends, unless one
+    is already pending. No database query (the send keeps its budget): one cache `add` and one
+    broker publish, both after commit."""
+    delay = settings.MESSAGING_UNREAD_EMAIL_DELAY_SECONDS
+    if delay <= 0:
+        return
+
+    def dispatch() -> None:
+        from messaging.tasks import send_unread_messages_email  # tasks import this module
+
+        key = _unread_email_pending_key(user_id)
+        try:
+            if not cache.add(key, 1, timeout=delay):
+                return  # a check is already due for this user; it will count this message too
+            send_unread_messages_email.apply_async(args=[str(user_id), time.time() + delay], countdown=delay)
+        except Exception as exc:  # an unreachable cache or broker must not fail a committed send
+            logger.warning("Unread email for %s not scheduled: %s", user_id, exc.__class__.__name__)
+            with contextlib.suppress(Exception):  # the cache may be the part that is down
+                cache.delete(key)  # the next message tries again
+
+    transaction.on_commit(dispatch)
+
+
+@dataclass(frozen=True)
+class UnreadEmailOutcome:
+    # "sent"; "inactive" (no such active, verified user); "nothing_missed" (read, seen online,
+    # or already announced); "throttled" (an email went out less than the interval ago).
+    status: str
+    unread_count: int = 0
+    retry_in: int | None = None
+
+
+@transaction.atomic
+def unread_email_send(*, user_id: UUID | str, now=None) -> UnreadEmailOutcome:  # type: ignore[no-untyped-def]
+    """Email `user_id` about their unread messages if, now, at least one message is missed:
+    unread, not deleted or hidden, older than MESSAGING_UNREAD_EMAIL_DELAY_SECONDS, newer than
+    the user's `last_seen` (they have not been online since it arrived) and not counted by an
+    earlier email. The email counts all their unread messages and names up to five senders,
+    most recent first; it goes through notifications' outbox in this transaction.
+
+    Concurrent checks for one user serialise on their state row, so one email covers a burst.
+    """
+    now = now or timezone.now()
+    try:
+        user = get_active_user(user_id=user_id)
+    except ApplicationError:
+        return UnreadEmailOutcome("inactive")
+    if not (user.email and user.is_verified):
+        return UnreadEmailOutcome("inactive")  # an address nobody confirmed gets no notifications
+    UnreadEmailState.objects.get_or_create(user_id=user.pk)
+    state = UnreadEmailState.objects.select_for_update(no_key=True).get(user_id=user.pk)
+
+    unread = Message.objects.filter(
+        recipient_id=user.pk,
+        read_at__isnull=True,
+        deleted_at__isnull=True,
+        recipient_hidden_position__isnull=True,
+    )
+    missed = unread.filter(
+        stream_position__gt=state.last_position,
+        created_at__lte=now - timedelta(seconds=settings.MESSAGING_UNREAD_EMAIL_DELAY_SECONDS),
+    )
+    if user.last_seen is not None:
+        missed = missed.filter(created_at__gt=user.last_seen)
+    if not missed.exists():
+        return UnreadEmailOutcome("nothing_missed")
+    interval = settings.MESSAGING_UNREAD_EMAIL_MIN_INTERVAL_SECONDS
+    if state.last_sent_at is not None and now < state.last_sent_at + timedelta(seconds=interval):
+        wait = state.last_sent_at + timedelta(seconds=interval) - now
+        return UnreadEmailOutcome("throttled", retry_in=max(1, int(wait.total_seconds()) + 1))
+
+    by_sender = list(
+        unread.values("sender_id")
+        .annotate(count=Count("id"), newest=Max("stream_position"))
+        .order_by("-newest")
+    )
+    total = sum(row["count"] for row in by_sender)
+    senders = active_users_by_id(user_ids=[row["sender_id"] for row in by_sender[:UNREAD_EMAIL_MAX_NAMES]])
+    names = [
+        senders[row["sender_id"]].full_name or senders[row["sender_id"]].username
+        for row in by_sender[:UNREAD_EMAIL_MAX_NAMES]
+        if row["sender_id"] in senders
+    ]
+    email_enqueue(
+        to=user.email,
+        template="unread_messages",
+        context={
+            "username": user.username,
+            "unread_count": total,
+            "sender_names": names,
+            "open_url": settings.FRONTEND_URL,
+        },
+    )
+    state.last_position = max(row["newest"] for row in by_sender)
+    state.last_sent_at = now
+    state.save(update_fields=["last_position", "last_sent_at"])
+    return UnreadEmailOutcome("sent", unread_count=total)

@@ -326,6 +326,12 @@ ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
+# The "you have unread messages" email: how long a message stays unread (with its recipient not
+# online since) before it is announced (0 turns the email off), and the least time between two.
+MESSAGING_UNREAD_EMAIL_DELAY_SECONDS = env.int("MESSAGING_UNREAD_EMAIL_DELAY_SECONDS", default=15 * 60)
+MESSAGING_UNREAD_EMAIL_MIN_INTERVAL_SECONDS = env.int(
+    "MESSAGING_UNREAD_EMAIL_MIN_INTERVAL_SECONDS", default=6 * 3600
+)
 # groups
 GROUP_MAX_MEMBERS = env.int("GROUP_MAX_MEMBERS", default=1000)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(

@@ -341,3 +341,64 @@ def test_delete_group_removes_everything_and_tells_the_members(
 def test_malformed_group_id_is_a_json_404(user_client):
     response = user_client.get("/api/v1/groups/not-a-uuid")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def owners(group) -> list:
+    return list(GroupMember.objects.filter(group=group, role="owner").values_list("user_id", flat=True))
+
+
+def test_a_group_always_has_exactly_one_owner(make_user, make_group, client_for):
+    owner, ann, bob = make_user(), make_user(), make_user()
+    group = make_group(owner, admins=[ann], members=[bob])
+    assert owners(group) == [owner.pk]
+    client = client_for(owner)
+    # Roles never reach `owner` except by transfer, and the owner's own role cannot be changed.
+    assert (
+        client.patch(
+            f"/api/v1/groups/{group.pk}/members/{bob.pk}", {"role": "owner"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            f"/api/v1/groups/{group.pk}/members",
+            {"user_id": str(make_user().pk), "role": "owner"},
+            format="json",
+        ).status_code
+        == 400
+    )
+    assert (
+        client.patch(
+            f"/api/v1/groups/{group.pk}/members/{owner.pk}", {"role": "admin"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert owners(group) == [owner.pk]
+
+    assert (
+        client.post(
+            f"/api/v1/groups/{group.pk}/transfer-ownership", {"user_id": str(bob.pk)}, format="json"
+        ).status_code
+        == 200
+    )
+    assert owners(group) == [bob.pk]
+    assert roles(group) == {owner.pk: "admin", ann.pk: "admin", bob.pk: "owner"}
+    # The old owner is an admin now: no owner powers left.
+    assert client.delete(f"/api/v1/groups/{group.pk}").status_code == 403
+    assert (
+        client_for(bob)
+        .post(f"/api/v1/groups/{group.pk}/transfer-ownership", {"user_id": str(ann.pk)}, format="json")
+        .status_code
+        == 200
+    )
+    assert owners(group) == [ann.pk]
+
+
+def test_the_database_itself_refuses_a_second_owner(make_user, make_group):
+    from django.db import IntegrityError, transaction
+
+    owner, ann = make_user(), make_user()
+    group = make_group(owner, members=[ann])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        GroupMember.objects.filter(group=group, user=ann).update(role="owner")
+    assert owners(group) == [owner.pk]

@@ -7,6 +7,7 @@ import os
 import uuid
 from typing import Any
 
+from messaging.services import message_send
 from messenger.core import events
 
 
@@ -51,3 +52,37 @@ def work_queries(captured) -> list[str]:
         for query in captured.captured_queries
         if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
     ]
+
+
+def send_through_the_service(sender, recipient, **overrides: Any):
+    """One message straight through `message_send` (for threads with their own connection)."""
+    arguments = {
+        "sender_id": sender.pk,
+        "recipient_id": recipient.pk,
+        "encrypted_content": b"c",
+        "encrypted_session_key": b"k",
+        "sender_encrypted_session_key": None,
+        "crypto_version": "1",
+        "encryption_algorithm": "a",
+        "client_message_id": None,
+        "attachment_ids": [],
+        **overrides,
+    }
+    message, _ = message_send(**arguments)
+    return message
+
+
+def b64_cursor(raw: str) -> str:
+    """A cursor as a client could forge it (DRF's cursors are base64 of a query string)."""
+    return base64.b64encode(raw.encode()).decode()
+
+
+def assert_envelope(response, status: int, code: str | None = None) -> dict[str, Any]:
+    """API.md's error envelope with this status (and code): never an HTML page or a 500."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["code"], str) and body["code"]
+    if code:
+        assert body["code"] == code
+    return body

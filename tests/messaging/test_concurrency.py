@@ -10,6 +10,7 @@ from django.db import connection, connections
 
 from messaging.models import Conversation, Message
 from messaging.services import message_send
+from tests.messaging.helpers import send_through_the_service
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -91,19 +92,57 @@ def test_concurrent_senders_get_distinct_positions_in_commit_order(user, make_us
     peers = [make_user() for _ in range(6)]
 
     def send(index: int):
-        message, _ = message_send(
-            sender_id=peers[index].pk,
-            recipient_id=user.pk,
-            encrypted_content=b"c",
-            encrypted_session_key=b"k",
-            sender_encrypted_session_key=None,
-            crypto_version="1",
-            encryption_algorithm="a",
-            client_message_id=None,
-            attachment_ids=[],
-        )
-        return message.stream_position
+        return send_through_the_service(peers[index], user).stream_position
 
     positions = run_together(len(peers), send)
     assert not [p for p in positions if isinstance(p, Exception)], positions
     assert len(set(positions)) == len(peers)
+
+
+def test_paging_through_75_messages_while_another_connection_keeps_sending(client_for, user, other_user):
+    """Issue 5's paging promise with real concurrency: a second thread (its own connection)
+    commits messages into the same conversation, both directions, the whole time the reader
+    pages 20 at a time (from the first page on). Each of the 75 comes back exactly once,
+    newest first; none of the new ones."""
+
+    def one(sender, recipient) -> str:
+        return str(send_through_the_service(sender, recipient).pk)
+
+    originals = [one(*((user, other_user) if n % 2 else (other_user, user))) for n in range(75)]
+    stop = threading.Event()
+    arrived: list[str] = []
+    progressed = threading.Condition()
+
+    def keep_sending() -> None:
+        try:
+            for n in range(500):  # bounded: the reader needs a handful of pages
+                if stop.is_set():
+                    return
+                message_id = one(*((user, other_user) if n % 2 else (other_user, user)))
+                with progressed:
+                    arrived.append(message_id)
+                    progressed.notify_all()
+        finally:
+            connections.close_all()
+
+    reader = client_for(other_user)
+    first = reader.get(f"/api/v1/messages/conversation/{user.pk}?limit=20").json()
+    seen: list[str] = [message["id"] for message in first["results"]]
+    url = first["next"]
+    writer = threading.Thread(target=keep_sending)
+    writer.start()
+    try:
+        while url:
+            with progressed:  # at least two more commits land between two pages
+                target = len(arrived) + 2
+                assert progressed.wait_for(lambda target=target: len(arrived) >= target, timeout=30)
+            page = reader.get(url).json()
+            seen += [message["id"] for message in page["results"]]
+            url = page["next"]
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+
+    assert seen == list(reversed(originals))
+    assert len(arrived) >= 6  # two or more commits before each of the three later pages
+    assert not set(arrived) & set(seen)

@@ -121,3 +121,26 @@ def test_a_conversation_page_runs_at_most_three_queries(
 
 def test_send_body_helper_drops_ellipsis(other_user):
     assert "client_message_id" not in send_body(other_user, client_message_id=...)
+
+
+def test_a_page_with_attachments_still_runs_at_most_three_queries(
+    client_for, user, other_user, django_assert_max_num_queries, settings, tmp_path
+):
+    from tests.media.conftest import upload
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    client = client_for(user)
+    for n in range(10):
+        media_id = upload(client, f"file {n}".encode()).json()["id"]
+        body = send_body(other_user, attachment_ids=[media_id])
+        assert client.post("/api/v1/messages/send", body, format="json").status_code == 201
+    with django_assert_max_num_queries(3):  # auth, the page, one read of the attachments' metadata
+        response = client.get(f"/api/v1/messages/conversation/{other_user.pk}?limit=25")
+    assert len(response.json()["results"]) == 10
+    assert all(len(message["attachments"]) == 1 for message in response.json()["results"])

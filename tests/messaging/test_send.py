@@ -9,7 +9,11 @@ import pytest
 
 from messaging.models import Conversation, Message
 from messaging.services import message_send
+from tests.media.conftest import local_media_storage, upload
 from tests.messaging.helpers import b64, group_of, send_body, work_queries
+
+# Uploads go to a temporary folder per test, as media's own tests do.
+__all__ = ["local_media_storage"]
 
 pytestmark = pytest.mark.django_db
 
@@ -271,17 +275,96 @@ def test_attachments_that_are_not_the_senders_are_400_and_store_nothing(client_f
     assert Message.objects.count() == Conversation.objects.count() == 0
 
 
-def test_blocked_sender_is_403_and_stores_nothing(client_for, user, other_user, monkeypatch):
-    # Until contacts lands (then a real block replaces this), the rule is asked of contacts.
-    from messaging import services
-
-    monkeypatch.setattr(
-        services, "is_blocked", lambda *, actor_id, target_id: str(target_id) == str(other_user.pk)
+def block(client_for, blocker, blocked) -> None:
+    """A real block through the contacts API: `blocked` asks, `blocker` blocks."""
+    contact = client_for(blocked).post("/api/v1/contacts", {"user_id": str(blocker.pk)}, format="json")
+    assert contact.status_code == 201, contact.content
+    response = client_for(blocker).patch(
+        f"/api/v1/contacts/{contact.json()['id']}", {"status": "blocked"}, format="json"
     )
-    response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("who_blocks", ["recipient", "sender"])
+def test_a_block_either_way_is_403_and_stores_and_publishes_nothing(
+    published, client_for, user, other_user, who_blocks
+):
+    if who_blocks == "recipient":
+        block(client_for, blocker=other_user, blocked=user)
+    else:
+        block(client_for, blocker=user, blocked=other_user)
+    with published() as sent:
+        response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
     assert response.status_code == 403
     assert response.json()["code"] == "blocked"
+    assert Message.objects.count() == Conversation.objects.count() == 0
+    assert sent == []
+
+
+def test_a_retry_of_a_message_sent_before_the_block_still_gets_its_answer(client_for, user, other_user):
+    body = send_body(other_user)
+    first = client_for(user).post("/api/v1/messages/send", body, format="json")
+    block(client_for, blocker=other_user, blocked=user)
+    retry = client_for(user).post("/api/v1/messages/send", body, format="json")
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["id"] == first.json()["id"]
+    new = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert new.status_code == 403
+    assert Message.objects.count() == 1
+
+
+def test_a_pending_or_accepted_contact_is_no_block(client_for, user, other_user):
+    asked = client_for(user).post("/api/v1/contacts", {"user_id": str(other_user.pk)}, format="json")
+    assert asked.status_code == 201
+    assert (
+        client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json").status_code
+        == 201
+    )
+
+
+def test_attachments_are_granted_to_the_recipient_through_media(client_for, user, other_user, make_user):
+    sender = client_for(user)
+    media = [upload(sender, f"photo {n}".encode(), name=f"p{n}.txt").json() for n in range(2)]
+    outsider = client_for(make_user())
+    for item in media:  # before the send: only the uploader sees them
+        assert client_for(other_user).get(f"/api/v1/media/{item['id']}").status_code == 404
+
+    response = sender.post(
+        "/api/v1/messages/send",
+        send_body(other_user, attachment_ids=[m["id"] for m in media] + [media[0]["id"]]),
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    attachments = response.json()["attachments"]
+    assert [a["id"] for a in attachments] == [m["id"] for m in media]  # a repeated id is one
+    assert attachments[0]["file_name"] == "p0.txt" and attachments[0]["file_size"] == len(b"photo 0")
+    assert "download_url" not in attachments[0]
+    [seen] = client_for(other_user).get(f"/api/v1/messages/conversation/{user.pk}").json()["results"]
+    assert seen["attachments"] == attachments
+    for item in media:
+        assert client_for(other_user).get(f"/api/v1/media/{item['id']}").status_code == 200
+        assert client_for(other_user).get(f"/api/v1/media/{item['id']}/download").status_code == 200
+        assert outsider.get(f"/api/v1/media/{item['id']}").status_code == 404
+
+
+def test_someone_elses_upload_is_400_grants_nothing_and_stores_nothing(
+    client_for, user, other_user, make_user
+):
+    third = make_user()
+    theirs = upload(client_for(third), b"not yours").json()
+    mine = upload(client_for(user), b"mine").json()
+    response = client_for(user).post(
+        "/api/v1/messages/send",
+        send_body(other_user, attachment_ids=[mine["id"], theirs["id"]]),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_attachment"
     assert Message.objects.count() == 0
+    # The whole send rolled back: not even the sender's own file was granted.
+    assert client_for(other_user).get(f"/api/v1/media/{mine['id']}").status_code == 404
+    assert client_for(other_user).get(f"/api/v1/media/{theirs['id']}").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)  # a real BEGIN/COMMIT, not a savepoint inside the test's transaction
@@ -302,3 +385,23 @@ def test_conversation_summaries_follow_the_last_message(send, user, other_user):
     for owner, peer in ((user, other_user), (other_user, user)):
         conversation = Conversation.objects.get(owner=owner, peer=peer)
         assert str(conversation.last_message_id) == last["id"]
+
+
+def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(published, user, other_user):
+    from django.db import transaction
+
+    from tests.messaging.helpers import send_through_the_service
+
+    class Abort(Exception):
+        pass
+
+    # A caller's transaction that fails after the send: the send rolls back with it.
+    with published() as sent, pytest.raises(Abort), transaction.atomic():
+        send_through_the_service(user, other_user)
+        assert sent == []  # nothing before the commit
+        raise Abort
+    assert sent == []
+    assert Message.objects.count() == 0
+    with published() as sent:
+        send_through_the_service(user, other_user)
+    assert [event["type"] for event in sent] == ["message.new", "message.new"]
