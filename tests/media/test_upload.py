@@ -263,3 +263,23 @@ def test_two_files_in_the_file_field_are_400(user_client, media_storage):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_upload"
     assert media_storage.object_keys() == set()
+
+
+def test_too_many_form_fields_is_400(user_client, media_storage):
+    fields = b"".join(
+        b'--XYZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % n for n in range(1100)
+    )
+    response = raw_multipart(user_client, fields + b"--XYZ--\r\n")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+    assert media_storage.object_keys() == set()
+
+
+def test_huge_text_field_is_413(user_client):
+    body = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file_name"\r\n\r\n'
+        + b"n" * (3 * MIB)
+        + b"\r\n--XYZ--\r\n"
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code == 413
