@@ -66,6 +66,13 @@ class UserAdmin(admin.ModelAdmin):
         "public_key",
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
+        readonly = tuple(self.readonly_fields)
+        if not request.user.is_superuser:
+            # Staff who may change users must not be able to raise anyone's powers, their own first.
+            readonly += ("role", "is_staff", "is_superuser")
+        return readonly
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are made by registration (or `createsuperuser`)
 

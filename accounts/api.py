@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 from uuid import UUID
 
@@ -10,9 +14,11 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     KeysUploadSerializer,
     LoginSerializer,
@@ -26,9 +32,10 @@ from accounts.serializers import (
     RegisterSerializer,
     SessionSerializer,
     TokenPairSerializer,
+    UserSearchPageSerializer,
     VerifyEmailSerializer,
 )
-from messenger.core.exceptions import Forbidden
+from messenger.core.exceptions import ApplicationError, Forbidden
 from messenger.core.pagination import CursorPagination
 from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle
 
@@ -55,7 +62,22 @@ class RegisterAccountThrottle(SettingsRateThrottle):
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if not isinstance(email, str) or not email.strip():
             return None
-        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()}
+        # Hashed: the address is the client's input, of any length and any characters (a key
+        # of a megabyte, or one a cache backend refuses, would still be counted here).
+        digest = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class PrekeyClaimThrottle(SettingsRateThrottle):
+    """Claims per caller and target user: every claim consumes one of the target's one-time
+    prekeys, so an unthrottled caller could drain them (forward secrecy then rests on the signed
+    prekey alone until the owner uploads more)."""
+
+    scope = "keys_claim"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        ident = f"{request.user.pk}:{view.kwargs.get('user_id')}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
@@ -111,7 +133,7 @@ class RefreshView(APIView):
     @extend_schema(
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
-        responses={200: TokenPairSerializer, 401: ERRORS[401]},
+        responses={200: TokenPairSerializer, 400: ERRORS[400], 401: ERRORS[401]},
         description="Rotates: the refresh token sent is spent; using it again is 401.",
     )
     def post(self, request: Request) -> Response:
@@ -125,7 +147,7 @@ class LogoutView(APIView):
     @extend_schema(
         operation_id="auth_logout",
         request=RefreshInputSerializer,
-        responses={204: None, 401: ERRORS[401]},
+        responses={204: None, 400: ERRORS[400], 401: ERRORS[401]},
         description="Ends the session: the refresh token, the access token sent and every access "
         "token of the same session are refused from now on.",
     )
@@ -155,6 +177,8 @@ class VerifyEmailView(APIView):
 
 
 class MeView(APIView):
+    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (API.md)
+
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request.user).data)
@@ -167,6 +191,7 @@ class MeView(APIView):
             400: ERRORS[400],
             401: ERRORS[401],
             403: OpenApiResponse(description="Wrong password."),
+            429: OpenApiResponse(description="Too many wrong passwords for this account; see Retry-After."),
         },
         description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
         "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
@@ -179,7 +204,9 @@ class MeView(APIView):
 
 
 class UserDetailView(APIView):
-    @extend_schema(operation_id="users_retrieve", responses={200: PublicUserSerializer, 404: None})
+    @extend_schema(
+        operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
+    )
     def get(self, request: Request, user_id: UUID) -> Response:
         return Response(PublicUserSerializer(selectors.get_active_user(user_id=user_id)).data)
 
@@ -195,7 +222,7 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_update",
         request=ProfileUpdateSerializer,
-        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+        responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
         description="The user themself only. Fields given are replaced; fields omitted are kept.",
     )
     def put(self, request: Request, user_id: UUID) -> Response:
@@ -204,43 +231,90 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_partial_update",
         request=ProfileUpdateSerializer,
-        responses={200: MeSerializer, 400: ERRORS[400], 403: None, 404: None},
+        responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
     )
     def patch(self, request: Request, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
 
 class UserSearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(min_length=selectors.SEARCH_MIN_LENGTH, max_length=150, trim_whitespace=True)
+    q = serializers.CharField(
+        min_length=selectors.SEARCH_MIN_LENGTH,
+        max_length=150,
+        trim_whitespace=True,
+        help_text="At least 2 characters (after trimming).",
+    )
+    cursor = serializers.CharField(
+        required=False, max_length=1024, help_text="From a `next`/`previous` link."
+    )
 
 
 class UserSearchPagination(CursorPagination):
+    """Only its page size rules (`?limit=`, default 20, at most 100) are used: the search pages
+    through its three ranked branches itself (accounts.selectors.user_search_page)."""
+
     page_size = 20
     max_page_size = 100
-    ordering = ("username",)  # unique, so the cursor is exact
+
+
+def _encode_cursor(position: selectors.UserSearchPosition, *, backward: bool) -> str:
+    raw = {"d": "p" if backward else "n", "b": position.branch, "k": position.key, "i": str(position.user_id)}
+    return urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(value: str) -> tuple[selectors.UserSearchPosition, bool]:
+    """(position, backward) from a `?cursor=` this API issued; anything else is a 400."""
+    try:
+        raw = json.loads(urlsafe_b64decode(value.encode()))
+        position = selectors.UserSearchPosition(branch=raw["b"], key=raw["k"], user_id=UUID(raw["i"]))
+        backward = {"n": False, "p": True}[raw["d"]]
+        if position.branch not in selectors.SEARCH_BRANCHES or not isinstance(position.key, str):
+            raise ValueError(position.branch)
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeDecodeError):
+        raise ApplicationError(
+            "Invalid input.", code="invalid_cursor", errors={"cursor": ["Not a cursor this API issued."]}
+        ) from None
+    return position, backward
 
 
 class UserSearchView(APIView):
-    pagination_class = UserSearchPagination
-
     @extend_schema(
         operation_id="users_search",
         parameters=[
-            OpenApiParameter("q", str, required=True, description="At least 2 characters."),
+            UserSearchQuerySerializer,
             OpenApiParameter("limit", int, required=False, description="Page size (default 20, max 100)."),
         ],
-        responses={200: PublicUserSerializer(many=True), 400: ERRORS[400]},
-        description="Active users whose username or full name starts with `q` (any case), or whose "
-        "email is exactly `q`. Paginated, by username.",
+        responses={200: UserSearchPageSerializer, 400: ERRORS[400], 401: ERRORS[401]},
+        description="Active users, ranked: the one whose email is exactly `q`, then those whose "
+        "username starts with `q` (by username), then those whose full name starts with `q` (by full "
+        "name); any case. Paginated: `{results, next, previous}`.",
     )
     def get(self, request: Request) -> Response:
         query = UserSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            selectors.user_search(query=query.validated_data["q"]), request, self
+        after = before = None
+        if query.validated_data.get("cursor"):
+            position, backward = _decode_cursor(query.validated_data["cursor"])
+            after, before = (None, position) if backward else (position, None)
+        page = selectors.user_search_page(
+            query=query.validated_data["q"],
+            limit=UserSearchPagination().get_page_size(request),
+            after=after,
+            before=before,
         )
-        return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
+        url = request.build_absolute_uri()
+        next_link = previous_link = None
+        if page.has_next and page.last is not None:
+            next_link = replace_query_param(url, "cursor", _encode_cursor(page.last, backward=False))
+        if page.has_previous and page.first is not None:
+            previous_link = replace_query_param(url, "cursor", _encode_cursor(page.first, backward=True))
+        return Response(
+            {
+                "results": PublicUserSerializer(page.users, many=True).data,
+                "next": next_link,
+                "previous": previous_link,
+            }
+        )
 
 
 class KeysUploadView(APIView):
@@ -250,6 +324,7 @@ class KeysUploadView(APIView):
         responses={
             200: PrekeyCountSerializer,
             400: ERRORS[400],
+            401: ERRORS[401],
             413: OpenApiResponse(description="Key too large."),
         },
         description="Upload the caller's prekey bundle. `identity_key` and `signed_prekey` replace what is "
@@ -264,17 +339,21 @@ class KeysUploadView(APIView):
 
 
 class KeysCountView(APIView):
-    @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer})
+    @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:
         return Response({"one_time_prekeys": selectors.one_time_prekey_count(user_id=request.user.pk)})
 
 
 class KeyBundleView(APIView):
+    throttle_classes = [PrekeyClaimThrottle]
+
     @extend_schema(
         operation_id="keys_claim",
         responses={
             200: PrekeyBundleSerializer,
+            401: ERRORS[401],
             404: OpenApiResponse(description="Unknown user or no bundle."),
+            429: OpenApiResponse(description="Too many claims of this user's keys; see Retry-After."),
         },
         description="The user's prekey bundle. Claims one one-time prekey (never handed out twice, even "
         "under concurrent claims); `one_time_prekey` is null when none is left.",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Lower
+from django.db import connection
+from django.db.models import Case, CharField, Q, QuerySet, Value, When
+from django.db.models.functions import Collate, Lower
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
@@ -83,27 +85,163 @@ def email_taken(*, email: str) -> bool:
     return User.objects.alias(email_ci=Lower("email")).filter(email_ci=_lower(email)).exists()
 
 
+def active_user_id_for_email(*, email: str) -> UUID | None:
+    """The active account with this address (any case), if any: one probe of users_email_ci_unique."""
+    return (
+        User.objects.alias(email_ci=Lower("email"))
+        .filter(email_ci=_lower(email), is_active=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
 def username_taken(*, username: str) -> bool:
     return User.objects.alias(username_ci=Lower("username")).filter(username_ci=_lower(username)).exists()
 
 
-def user_search(*, query: str) -> QuerySet[User]:
-    """Active users whose username or full name starts with `query`, or whose email is `query`.
+# --- User search ----------------------------------------------------------------------------------
+#
+# GET /users/search lists, in this order: the account whose email is exactly the query, then the
+# accounts whose username starts with it (by username), then those whose full name starts with it
+# (by full name). Each of the three is one ordered index range scan that stops after a page
+# (migration 0004: users_email_ci_unique, users_search_username_idx, users_search_full_name_idx),
+# so a page costs the same at a thousand users or a million. A single `... OR ... ORDER BY
+# username LIMIT n` looks equivalent, but PostgreSQL answers it by walking the username index and
+# filtering, which reads the whole table when the matches sort late (3 s at a million users:
+# bench/explain_user_search.py).
 
-    Case-insensitive. On PostgreSQL the prefixes use the partial indexes users_username_prefix_idx
-    and users_full_name_prefix_idx (`lower(col) text_pattern_ops WHERE is_active`), the email the
-    unique `lower(email)` index: a BitmapOr of three index scans (see migration 0003).
-    """
+SEARCH_BRANCHES = ("email", "username", "full_name")
+# The email branch holds at most one row (the address is unique): no ORDER BY, which could only
+# tempt the planner into walking the primary key instead of probing the email index.
+_BRANCH_ORDERING: dict[str, tuple[str, ...]] = {
+    "email": (),
+    "username": ("search_key",),
+    "full_name": ("search_key", "id"),
+}
+
+
+def _folded(field: str) -> Collate:
+    """`lower(field)` compared byte by byte: a LIKE prefix is then an index range and ORDER BY can
+    walk the same index, whatever the database's collation (SQLite: its BINARY collation)."""
+    return Collate(Lower(field), "C" if connection.vendor == "postgresql" else "BINARY")
+
+
+@dataclass(frozen=True)
+class UserSearchPosition:
+    """Where a search page starts or ends: the branch, and the row's key within that branch."""
+
+    branch: str
+    key: str
+    user_id: UUID
+
+
+@dataclass(frozen=True)
+class UserSearchPage:
+    users: list[User]
+    first: UserSearchPosition | None
+    last: UserSearchPosition | None
+    has_next: bool
+    has_previous: bool
+
+
+def _search_branch(branch: str, term: str) -> QuerySet[User] | None:
+    """The active users one branch lists, annotated with `search_key`; None when it cannot match."""
+    active = User.objects.filter(is_active=True)
+    if branch == "email":
+        if "@" not in term:
+            return None
+        return (
+            active.alias(email_ci=Lower("email"))
+            .filter(email_ci=term)
+            .annotate(search_key=Value("", output_field=CharField()))
+        )
+    if branch == "username":
+        if "@" in term:  # a username never contains "@"
+            return None
+        return active.annotate(search_key=_folded("username")).filter(search_key__startswith=term)
+    # full name: without the rows an earlier branch already listed
+    matches = active.annotate(search_key=_folded("full_name")).filter(search_key__startswith=term)
+    if "@" in term:
+        return matches.alias(email_ci=Lower("email")).exclude(email_ci=term)
+    return matches.alias(username_key=_folded("username")).exclude(username_key__startswith=term)
+
+
+def _beyond(position: UserSearchPosition, *, forward: bool) -> Q:
+    """Rows after (forward) or before `position` in its branch's order. The `>=` on the key alone is
+    what the index range uses; the OR only settles ties on the key by id."""
+    if position.branch == "email":
+        return ~Q(pk=position.user_id)
+    op = "gt" if forward else "lt"
+    if _BRANCH_ORDERING[position.branch] == ("search_key",):
+        return Q(**{f"search_key__{op}": position.key})
+    return Q(**{f"search_key__{op}e": position.key}) & (
+        Q(**{f"search_key__{op}": position.key}) | Q(**{f"id__{op}": position.user_id})
+    )
+
+
+def user_search_page(
+    *,
+    query: str,
+    limit: int,
+    after: UserSearchPosition | None = None,
+    before: UserSearchPosition | None = None,
+) -> UserSearchPage:
+    """One page of the search, after `after` (or before `before`). At most one query per branch."""
     term = _lower(query)
-    condition = Q(username_ci__startswith=term) | Q(full_name_ci__startswith=term)
+    forward = before is None
+    anchor = after if forward else before
+    branches = SEARCH_BRANCHES if forward else tuple(reversed(SEARCH_BRANCHES))
+    if anchor is not None:
+        branches = branches[branches.index(anchor.branch) :]
+    rows: list[tuple[str, User]] = []
+    for branch in branches:
+        queryset = _search_branch(branch, term)
+        if queryset is None:
+            continue
+        if anchor is not None and branch == anchor.branch:
+            queryset = queryset.filter(_beyond(anchor, forward=forward))
+        ordering = _BRANCH_ORDERING[branch] if forward else tuple(f"-{f}" for f in _BRANCH_ORDERING[branch])
+        rows += [(branch, user) for user in queryset.order_by(*ordering)[: limit + 1 - len(rows)]]
+        if len(rows) > limit:
+            break
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not forward:
+        rows.reverse()
+
+    def position(row: tuple[str, User]) -> UserSearchPosition:
+        branch, user = row
+        return UserSearchPosition(branch=branch, key=user.search_key, user_id=user.pk)  # type: ignore[attr-defined]
+
+    return UserSearchPage(
+        users=[user for _, user in rows],
+        first=position(rows[0]) if rows else None,
+        last=position(rows[-1]) if rows else None,
+        has_next=more if forward else bool(rows),
+        has_previous=(anchor is not None and bool(rows)) if forward else more,
+    )
+
+
+def user_search(*, query: str) -> QuerySet[User]:
+    """Every active user the search matches (the endpoint pages through user_search_page, in the
+    same order: exact email, then username prefix, then full-name prefix). Case-insensitive."""
+    term = _lower(query)
+    username_match = Q(username_key__startswith=term)
+    condition = username_match | Q(full_name_key__startswith=term)
     if "@" in term:
         condition |= Q(email_ci=term)
     return (
-        User.objects.alias(
-            username_ci=Lower("username"), full_name_ci=Lower("full_name"), email_ci=Lower("email")
+        User.objects.filter(is_active=True)
+        .alias(email_ci=Lower("email"), username_key=_folded("username"), full_name_key=_folded("full_name"))
+        .filter(condition)
+        .annotate(
+            search_rank=Case(
+                When(Q(email_ci=term), then=Value(0)), When(username_match, then=Value(1)), default=Value(2)
+            )
         )
-        .filter(condition, is_active=True)
-        .order_by("username")
+        .order_by(
+            "search_rank", Case(When(username_match, then="username_key"), default="full_name_key"), "id"
+        )
     )
 
 

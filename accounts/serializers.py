@@ -26,14 +26,28 @@ PUBLIC_USER_FIELDS = (
 class PublicUserSerializer(serializers.ModelSerializer):
     """`<user>`: what any authenticated user may see of another. Other apps embed it."""
 
+    # An http(s) URL or "" (none set): a URLField would tell the schema `format: uri`, which ""
+    # is not.
+    avatar_url = serializers.CharField(read_only=True)
+
     class Meta:
         model = User
         fields = PUBLIC_USER_FIELDS
         read_only_fields = PUBLIC_USER_FIELDS
 
 
+class UserSearchPageSerializer(serializers.Serializer):
+    """The paginated search shape (schema only)."""
+
+    results = PublicUserSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
 class MeSerializer(serializers.ModelSerializer):
     """`<me>`: `<user>` plus email, role and date_joined."""
+
+    avatar_url = serializers.CharField(read_only=True)
 
     class Meta:
         model = User

@@ -28,7 +28,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts import events, ratelimit, selectors
-from accounts.exceptions import InvalidCredentials, KeysNotFound, TokenInvalid, VerificationTokenInvalid
+from accounts.exceptions import (
+    InvalidCredentials,
+    KeysNotFound,
+    TokenInvalid,
+    UserNotFound,
+    VerificationTokenInvalid,
+)
 from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
 from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
@@ -233,9 +239,17 @@ def _revoke_everything_on_commit(user_id: UUID) -> None:
 PROFILE_FIELDS = ("full_name", "avatar_url", "bio", "public_key")
 
 
+def _locked_active_user(user_id: UUID) -> User:
+    """The user, row-locked; 404 if a ban or a deletion got there between authentication and now."""
+    user = User.objects.select_for_update(no_key=True).filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
 @transaction.atomic
 def user_update_profile(*, user_id: UUID, data: dict[str, Any]) -> User:
-    user = User.objects.select_for_update(no_key=True).get(pk=user_id, is_active=True)
+    user = _locked_active_user(user_id)
     changed = [name for name in PROFILE_FIELDS if name in data and getattr(user, name) != data[name]]
     for name in changed:
         setattr(user, name, data[name])
@@ -367,7 +381,7 @@ def keys_upload(
     identity key makes the old one-time prekeys useless, so they are dropped with it.
     """
     # Lock the user row: two uploads of one user run one after the other, so the cap holds.
-    User.objects.select_for_update(no_key=True).only("pk").get(pk=user_id, is_active=True)
+    _locked_active_user(user_id)
     current = IdentityKeys.objects.filter(user_id=user_id).first()
     if current is None:
         missing = {

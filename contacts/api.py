@@ -51,7 +51,7 @@ class ContactListView(APIView):
             OpenApiParameter("status", str, enum=["pending", "accepted", "blocked"], required=False),
             OpenApiParameter("limit", int, required=False, description="Page size (default 50, max 200)."),
         ],
-        responses={200: ContactPageSerializer},
+        responses={200: ContactPageSerializer, 400: ERROR, 401: ERROR},
         description="The caller's contacts, newest first: pending requests both ways, accepted "
         "contacts and blocks. `direction` says who asked; `blocked_by_me` who holds a block.",
     )
@@ -75,6 +75,7 @@ class ContactListView(APIView):
                 "accepted), or the caller had already asked, or they are already contacts.",
             ),
             400: ERROR,
+            401: ERROR,
             403: OpenApiResponse(description="The user blocked the caller (`blocked`)."),
             404: OpenApiResponse(description="No such active user."),
             409: OpenApiResponse(description="The caller blocked this user (`blocked_by_you`)."),
@@ -89,7 +90,9 @@ class ContactListView(APIView):
 
 
 class ContactDetailView(APIView):
-    @extend_schema(operation_id="contacts_retrieve", responses={200: ContactSerializer, 404: ERROR})
+    @extend_schema(
+        operation_id="contacts_retrieve", responses={200: ContactSerializer, 401: ERROR, 404: ERROR}
+    )
     def get(self, request: Request, contact_id: str) -> Response:
         contact = contact_for_participant(contact_id=contact_id, user_id=request.user.pk)
         return Response(ContactSerializer(contact, context={"viewer_id": request.user.pk}).data)
@@ -97,7 +100,7 @@ class ContactDetailView(APIView):
     @extend_schema(
         operation_id="contacts_update",
         request=ContactUpdateSerializer,
-        responses={200: ContactSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={200: ContactSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
         description="`accepted`: the addressee of a pending request accepts it. `blocked`: either "
         "side blocks the other (a block cuts messaging, requests, invitations and presence both "
         "ways; only its holder lifts it, by DELETE).",
@@ -112,7 +115,7 @@ class ContactDetailView(APIView):
 
     @extend_schema(
         operation_id="contacts_destroy",
-        responses={204: None, 403: ERROR, 404: ERROR},
+        responses={204: None, 401: ERROR, 403: ERROR, 404: ERROR},
         description="Removes the contact (and, for its holder, lifts a block).",
     )
     def delete(self, request: Request, contact_id: str) -> Response:
@@ -135,6 +138,7 @@ class InvitationSendView(APIView):
         responses={
             201: InvitationSerializer,
             400: ERROR,
+            401: ERROR,
             403: OpenApiResponse(description="The address belongs to a user who blocked the caller."),
             409: OpenApiResponse(description="The address already has an account (`already_registered`)."),
             429: OpenApiResponse(description="Daily invitation cap reached; see Retry-After."),

@@ -13,9 +13,9 @@ import hashlib
 from collections.abc import Iterable
 from uuid import UUID
 
-from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
+from accounts.selectors import active_user_id_for_email
 from contacts.exceptions import ContactNotFound
 from contacts.models import Contact, Invitation
 
@@ -73,13 +73,9 @@ def contact_for_participant(*, contact_id: UUID | str, user_id: UUID | str) -> C
 
 
 def active_user_id_by_email(*, email: str) -> UUID | None:
-    """The active account with this address (case-insensitive), if any.
-
-    Goes through the configured user model rather than accounts' internals; the day accounts
-    offers a selector for it, use that.
-    """
-    user_model = get_user_model()
-    return user_model.objects.filter(email__iexact=email, is_active=True).values_list("pk", flat=True).first()
+    """The active account with this address (case-insensitive), if any: accounts' selector, which
+    probes its `lower(email)` index (`email__iexact` compiles to UPPER() and would scan the table)."""
+    return active_user_id_for_email(email=email)
 
 
 def hash_invitation_token(token: str) -> str:

@@ -272,6 +272,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
+    # Per-IP throttles (login, registration) key on the client address. 0: REMOTE_ADDR, and a
+    # client's own X-Forwarded-For is ignored (else each forged value is a fresh bucket). Behind
+    # N trusted proxies that append to X-Forwarded-For (deploy/'s nginx: 1), set NUM_PROXIES=N.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -297,6 +301,9 @@ THROTTLE_RATES = {
     "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="5/30m"),
     "register_ip": env.str("THROTTLE_REGISTER_IP", default="10/h"),
     "register_account": env.str("THROTTLE_REGISTER_ACCOUNT", default="5/30m"),
+    # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
+    # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
+    "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
@@ -367,6 +374,24 @@ RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
 RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
 RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+# A full queue answers 429 with Retry-After = seconds until its oldest envelope expires, at most this
+# (an ack by the recipient frees a slot sooner). See the relay package docstring.
+RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS = env.int("RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS", default=3600)
+# The store: Redis when REDIS_URL is set, else the database table (the embedded mode).
+RELAY_STORE = env.str("RELAY_STORE", default="redis" if REDIS_URL else "database")
+RELAY_REDIS_URL = env.str("RELAY_REDIS_URL", default=REDIS_URL)
+RELAY_REDIS_PREFIX = env.str("RELAY_REDIS_PREFIX", default="relay")
+RELAY_REDIS_TIMEOUT_SECONDS = env.float("RELAY_REDIS_TIMEOUT_SECONDS", default=2.0)
+if RELAY_STORE not in {"redis", "database"}:
+    raise ImproperlyConfigured(f"RELAY_STORE must be 'redis' or 'database', not {RELAY_STORE!r}.")
+if RELAY_STORE == "redis" and not RELAY_REDIS_URL:
+    raise ImproperlyConfigured("RELAY_STORE=redis needs REDIS_URL (or RELAY_REDIS_URL).")
+CELERY_BEAT_SCHEDULE["relay-purge-expired"] = {
+    "task": "relay.purge_expired",
+    "schedule": env.float("RELAY_PURGE_EVERY_SECONDS", default=300.0),
+}
+# Per sender, POST /relay/queue (a brake on flooding; the per-recipient cap bounds the damage).
+THROTTLE_RATES["relay_queue"] = env.str("THROTTLE_RELAY_QUEUE", default="1200/m")
 # contacts
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 # notifications (the email outbox)

@@ -21,3 +21,6 @@ PASSWORD_HASHERS = [
 if REDIS_URL:
     # A prefix per run: parallel runs and leftovers from an earlier run never share counters.
     CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
+# The relay's Redis keys too (tests/relay/conftest.py removes them around each test).
+# A worker process a test starts is handed the test's prefix explicitly.
+RELAY_REDIS_PREFIX = os.environ.get("TEST_RELAY_REDIS_PREFIX") or f"test-{os.getpid()}-relay"

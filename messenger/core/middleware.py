@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from messenger.core.exceptions import envelope
 
@@ -32,6 +33,7 @@ class ApiErrorMiddleware:
         return JsonResponse(envelope("Internal server error.", "server_error"), status=500)
 
 
+@csrf_exempt  # an unknown path is a 404 for every method, never CSRF's HTML 403 on a POST
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """The last /api/ route: an unknown path is a JSON 404, not Django's HTML page."""
     return JsonResponse(envelope("Not found.", "not_found"), status=404)

@@ -7,6 +7,7 @@ from django.core import mail
 
 from accounts import events
 from accounts.models import User
+from notifications.models import OutboundEmail
 from tests.accounts.helpers import (
     LOGIN,
     LOGOUT,
@@ -151,6 +152,9 @@ def test_register_rolls_back_when_a_receiver_fails(api_client):
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
     assert not User.objects.exists()
+    # the verification email was written in the same transaction, so it went with it
+    assert not OutboundEmail.objects.exists()
+    assert mail.outbox == []
 
 
 def test_register_is_throttled_per_ip(api_client, settings):
@@ -207,6 +211,68 @@ def test_unknown_user_costs_a_password_hash(api_client, monkeypatch):
     assert calls == ["guess-1"]
 
 
+PRODUCTION_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch):
+    """Every Argon2 computation, as (kind, time_cost, memory_cost, parallelism). The real functions
+    still run: this only records the work each login path does."""
+    import argon2
+    from argon2 import _password_hasher
+
+    calls: list[tuple] = []
+    real_hash, real_verify = argon2.low_level.hash_secret, _password_hasher.verify_secret
+
+    def spy_hash(secret, salt, time_cost, memory_cost, parallelism, hash_len, type, version=19):
+        calls.append(("hash", time_cost, memory_cost, parallelism))
+        return real_hash(secret, salt, time_cost, memory_cost, parallelism, hash_len, type, version)
+
+    def spy_verify(hash, secret, type):
+        params = argon2.extract_parameters(hash.decode() if isinstance(hash, bytes) else hash)
+        calls.append(("verify", params.time_cost, params.memory_cost, params.parallelism))
+        return real_verify(hash, secret, type)
+
+    monkeypatch.setattr(argon2.low_level, "hash_secret", spy_hash)
+    monkeypatch.setattr(_password_hasher, "verify_secret", spy_verify)
+    return calls
+
+
+def test_every_failed_login_costs_one_argon2_computation_of_the_same_size(
+    api_client, make_user, settings, argon2_calls
+):
+    """With the production hashers: a wrong password, an unknown login, a banned account and a
+    deleted one each run Argon2 exactly once with the same parameters, and answer the same bytes:
+    neither the body nor the work tells whether an account exists."""
+    from accounts.services import user_ban, user_delete
+
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+    known, banned, deleted = make_user(), make_user(), make_user()
+    assert known.password.startswith("argon2$")
+    user_ban(user_id=banned.pk, reason="spam")
+    user_delete(user_id=deleted.pk, reason="test")
+    responses, work = {}, {}
+    for case, handle in (
+        ("wrong password", known.username),
+        ("unknown", "nobody_here"),
+        ("unknown email", "nobody@example.com"),
+        ("banned", banned.username),
+        ("deleted", deleted.username),
+    ):
+        argon2_calls.clear()
+        responses[case] = login(api_client, handle, "not the password")
+        work[case] = list(argon2_calls)
+    assert {r.status_code for r in responses.values()} == {401}
+    assert len({r.content for r in responses.values()}) == 1
+    sizes = {call[1:] for calls in work.values() for call in calls}
+    assert all(len(calls) == 1 for calls in work.values()), work
+    assert len(sizes) == 1, work  # one Argon2 cost for every path
+    assert work["wrong password"][0][0] == "verify" and work["unknown"][0][0] == "hash"
+
+
 def test_inactive_user_cannot_log_in(api_client, make_user):
     user = make_user(is_active=False)
     wrong = login(api_client, "nobody_here", "x")
@@ -250,6 +316,62 @@ def test_login_is_throttled_per_ip(api_client, user, settings):
     assert "Retry-After" in response
 
 
+def test_per_ip_throttle_ignores_a_forged_x_forwarded_for(api_client, user, settings):
+    """With no trusted proxy (NUM_PROXIES=0), the client's own X-Forwarded-For is not its address:
+    a fresh forged value per attempt must not buy a fresh bucket."""
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_ip": "3/30m"}
+    for n in range(3):
+        response = api_client.post(
+            LOGIN, {"login": user.username, "password": "x"}, format="json", HTTP_X_FORWARDED_FOR=f"6.6.6.{n}"
+        )
+        assert response.status_code == 401
+    forged = api_client.post(
+        LOGIN, {"login": "other", "password": "x"}, format="json", HTTP_X_FORWARDED_FOR="7.7.7.7"
+    )
+    assert forged.status_code == 429
+    assert int(forged["Retry-After"]) > 0
+
+
+def test_behind_a_trusted_proxy_the_hop_it_appended_is_the_client(api_client, user, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_ip": "2/30m"}
+
+    def attempt(forwarded_for: str):
+        return api_client.post(
+            LOGIN, {"login": "ghost", "password": "x"}, format="json", HTTP_X_FORWARDED_FOR=forwarded_for
+        )
+
+    # The proxy appends the address it saw; whatever the client put before it is ignored.
+    assert attempt("1.1.1.1, 203.0.113.5").status_code == 401
+    assert attempt("2.2.2.2, 203.0.113.5").status_code == 401
+    assert attempt("3.3.3.3, 203.0.113.5").status_code == 429
+    assert attempt("203.0.113.6").status_code == 401  # another client, its own bucket
+
+
+def test_register_throttle_key_is_bounded_whatever_the_address(api_client, settings):
+    from rest_framework.parsers import JSONParser
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.api import RegisterAccountThrottle
+
+    huge = "a" * 1_000_000 + "@example.com"
+    request = Request(
+        APIRequestFactory().post(REGISTER, {"email": f"  {huge.upper()} "}, format="json"),
+        parsers=[JSONParser()],
+    )
+    key = RegisterAccountThrottle().get_cache_key(request, None)
+    assert len(key) < 100
+    same = Request(APIRequestFactory().post(REGISTER, {"email": huge}, format="json"), parsers=[JSONParser()])
+    assert RegisterAccountThrottle().get_cache_key(same, None) == key  # any case, any padding
+    # and through the API: a clear 400 on the field, counted toward the address's limit
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "register_account": "2/30m"}
+    for _ in range(2):
+        response = register(api_client, email=huge)
+        assert response.status_code == 400 and "email" in response.json()["errors"]
+    assert register(api_client, email=huge).status_code == 429
+
+
 def test_login_missing_fields_is_400(api_client):
     response = api_client.post(LOGIN, {}, format="json")
     assert response.status_code == 400
@@ -279,6 +401,28 @@ def test_me_without_a_valid_token_is_401(api_client, header):
     response = api_client.get(ME)
     assert response.status_code == 401
     assert response.json()["code"] in {"not_authenticated", "token_not_valid", "bad_authorization_header"}
+
+
+def test_a_denylist_that_cannot_be_read_fails_closed_with_503(user, settings):
+    """Without the denylist a logged-out token would pass for a valid one: refuse instead."""
+    from tests.notifications.broker import closed_port
+
+    client = bearer(session_for(user)["access"])
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    response = client.get(ME)
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+
+
+def test_production_settings_hash_with_argon2_first():
+    from messenger import settings as production
+
+    assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
 
 
 def test_refresh_token_is_not_an_access_token(user):

@@ -6,10 +6,12 @@ import base64
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from accounts.models import OneTimePrekey, User
@@ -56,7 +58,8 @@ def test_upload_then_claim_returns_the_bundle(user, user_client, other_user, cli
     assert user_client.get(COUNT).json() == {"one_time_prekeys": 2}
 
 
-def test_claims_hand_out_each_prekey_once_then_null(user, user_client, other_user, client_for):
+def test_claims_hand_out_each_prekey_once_then_null(user, user_client, other_user, client_for, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "keys_claim": "100/h"}
     user_client.put(KEYS, bundle(range(40)), format="json")
     claimer = client_for(other_user)
     seen = [claimer.get(claim_path(user)).json()["one_time_prekey"] for _ in range(41)]
@@ -166,6 +169,31 @@ def test_claim_unknown_inactive_or_keyless_user_is_404(user_client, make_user):
     assert OneTimePrekey.objects.filter(user=banned).count() == 2  # nothing claimed
 
 
+def test_claims_are_throttled_per_caller_and_target(user, user_client, make_user, client_for, settings):
+    assert settings.THROTTLE_RATES["keys_claim"] == "30/h"
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "keys_claim": "2/h"}
+    user_client.put(KEYS, bundle(range(10)), format="json")
+    drainer, other = client_for(make_user()), client_for(make_user())
+    assert [drainer.get(claim_path(user)).status_code for _ in range(2)] == [200, 200]
+    refused = drainer.get(claim_path(user))
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert user_client.get(COUNT).json() == {"one_time_prekeys": 8}  # the refused claim took nothing
+    assert other.get(claim_path(user)).status_code == 200  # someone else's claims are their own
+
+
+def test_services_refuse_a_user_banned_since_authentication(user):
+    """A ban that lands between the access check and the write is a 404, not a server error."""
+    from accounts.exceptions import UserNotFound
+    from accounts.services import keys_upload, user_update_profile
+
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    with pytest.raises(UserNotFound):
+        keys_upload(user_id=user.pk, identity_key=os.urandom(32))
+    with pytest.raises(UserNotFound):
+        user_update_profile(user_id=user.pk, data={"bio": "x"})
+
+
 def test_keys_need_authentication(api_client, user):
     assert api_client.put(KEYS, bundle(), format="json").status_code == 401
     assert api_client.get(COUNT).status_code == 401
@@ -178,24 +206,47 @@ def test_count_is_per_caller(user_client, other_user, client_for):
     assert client_for(other_user).get(COUNT).json() == {"one_time_prekeys": 0}
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
+ON_POSTGRESQL = pytest.mark.skipif(
     settings.DATABASE_VENDOR != "postgresql",
     reason="embedded SQLite mode: one writer at a time, so there is no concurrent claim to race; "
     "under .ci/run (DATABASE_URL set) this runs on PostgreSQL",
 )
-def test_sixty_concurrent_claims_of_forty_prekeys_on_postgresql(make_user):
-    """60 real threads, each on its own database connection, claim through the REST endpoint at
-    once: 40 distinct prekeys and 20 nulls, nothing handed out twice."""
+CLAIMERS, PREKEYS = 60, 40
+
+
+@contextmanager
+def pool_of_at_least(size: int) -> Iterator[None]:
+    """Django's psycopg pool is shared by every thread (DATABASE_POOL_MAX, 10 by default): grow it
+    so that each claimer holds its own connection at the same moment, then shrink it back."""
+    pool = connection.pool
+    if pool is None:  # DATABASE_POOL=0: each thread opens its own connection anyway
+        yield
+        return
+    min_size, max_size = pool.min_size, pool.max_size
+    pool.resize(min_size=min_size, max_size=max(size, max_size))
+    try:
+        yield
+    finally:
+        pool.resize(min_size=min_size, max_size=max_size)
+
+
+@pytest.mark.django_db(transaction=True)
+@ON_POSTGRESQL
+def test_sixty_concurrent_claims_of_forty_prekeys_on_postgresql(make_user, settings):
+    """60 real threads, each holding its own PostgreSQL connection (60 distinct backends), wait at
+    a barrier and then claim through the REST endpoint at once: 40 distinct prekeys and 20 nulls,
+    nothing handed out twice, nothing left."""
     from tests.conftest import bearer_client
 
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "keys_claim": "1000/h"}
     owner, claimer = make_user(), make_user()
-    assert bearer_client(owner).put(KEYS, bundle(range(40)), format="json").status_code == 200
+    assert bearer_client(owner).put(KEYS, bundle(range(PREKEYS)), format="json").status_code == 200
     path = claim_path(owner)
     access = bearer_client(claimer)._credentials["HTTP_AUTHORIZATION"]
 
-    start = threading.Barrier(60)
+    start = threading.Barrier(CLAIMERS)
     results: list = []
+    backends: set[int] = set()
     errors: list = []
     lock = threading.Lock()
 
@@ -203,24 +254,70 @@ def test_sixty_concurrent_claims_of_forty_prekeys_on_postgresql(make_user):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=access)
         try:
-            start.wait(timeout=30)
+            with connection.cursor() as cursor:  # this thread's own connection, open before the race
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = cursor.fetchone()[0]
+            start.wait(timeout=60)
             response = client.get(path)
             with lock:
+                backends.add(backend)
                 if response.status_code == 200:
                     results.append(response.json()["one_time_prekey"])
                 else:
                     errors.append((response.status_code, response.content))
+        except Exception as exc:  # a broken barrier or a refused connection: fail with it
+            with lock:
+                errors.append(repr(exc))
         finally:
             connections.close_all()  # give this thread's connection back to the pool
 
-    threads = [threading.Thread(target=claim) for _ in range(60)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors
-    assert len(results) == 60
+    with pool_of_at_least(CLAIMERS + 2):
+        threads = [threading.Thread(target=claim) for _ in range(CLAIMERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert not errors, errors[:3]
+    assert len(backends) == CLAIMERS  # 60 connections at once, not 10 taking turns
+    assert len(results) == CLAIMERS
     handed_out = [item["key_id"] for item in results if item is not None]
-    assert sorted(handed_out) == list(range(40))  # 40 distinct: no key twice
-    assert results.count(None) == 20
+    assert sorted(handed_out) == list(range(PREKEYS))  # 40 distinct: no key twice
+    assert results.count(None) == CLAIMERS - PREKEYS
     assert not OneTimePrekey.objects.filter(user=owner).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@ON_POSTGRESQL
+def test_a_claim_skips_the_prekey_another_claim_holds_instead_of_waiting(make_user):
+    """Deterministic half of the race above: while another transaction holds the oldest prekey's
+    row lock, a claim takes the next one at once (SKIP LOCKED). A claim that waited for the lock
+    instead would get the held key once the holder gives up after 10 s, and fail here."""
+    from accounts.services import prekey_bundle_claim
+    from tests.conftest import bearer_client
+
+    owner = make_user()
+    bearer_client(owner).put(KEYS, bundle(range(3)), format="json")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_oldest() -> None:
+        try:
+            with transaction.atomic():
+                oldest = OneTimePrekey.objects.select_for_update().filter(user=owner).order_by("id").first()
+                assert oldest.key_id == 0
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_oldest)
+    holder.start()
+    try:
+        assert held.wait(timeout=30)
+        claimed = prekey_bundle_claim(user_id=owner.pk)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert claimed.one_time_prekey["key_id"] == 1
+    # The holder let go without deleting: key 0 is still there for the next claimer.
+    assert prekey_bundle_claim(user_id=owner.pk).one_time_prekey["key_id"] == 0
+    assert list(OneTimePrekey.objects.filter(user=owner).values_list("key_id", flat=True)) == [2]

@@ -78,6 +78,47 @@ def test_delete_account(api_client, make_user, django_capture_on_commit_callback
     assert again.status_code == 201
 
 
+def test_messages_of_a_deleted_account_stay_for_the_peer_behind_a_placeholder(make_user):
+    """API.md: messages they sent stay for their peers but point to a "deleted user" placeholder."""
+    import base64
+
+    leaver, peer = make_user(username="leaver", full_name="Lea Ver"), make_user()
+    leaver_client, peer_client = bearer(session_for(leaver)["access"]), bearer(session_for(peer)["access"])
+    body = {
+        "recipient_id": str(peer.pk),
+        "encrypted_content": base64.b64encode(b"ciphertext").decode(),
+        "encrypted_session_key": base64.b64encode(b"key").decode(),
+        "crypto_version": "1",
+        "encryption_algorithm": "x25519-aes-gcm",
+    }
+    sent = leaver_client.post("/api/v1/messages/send", body, format="json")
+    assert sent.status_code == 201, sent.content
+    assert leaver_client.delete(ME, {"password": DEFAULT_PASSWORD}, format="json").status_code == 204
+
+    history = peer_client.get(f"/api/v1/messages/conversation/{leaver.pk}")
+    assert history.status_code == 200
+    [message] = history.json()["results"]
+    assert (message["id"], message["sender_id"]) == (sent.json()["id"], str(leaver.pk))
+    assert message["encrypted_content"] == body["encrypted_content"]
+    [conversation] = peer_client.get("/api/v1/messages/conversations").json()["results"]
+    placeholder = conversation["user"]
+    assert placeholder["id"] == str(leaver.pk)
+    assert placeholder["full_name"] == "Deleted user"
+    assert (
+        "leaver" not in placeholder["username"]
+        and placeholder["bio"] == ""
+        and placeholder["public_key"] == ""
+    )
+    # the placeholder is nobody anyone can reach or find
+    assert peer_client.get(f"/api/v1/users/{leaver.pk}").status_code == 404
+    assert (
+        peer_client.post(
+            "/api/v1/messages/send", {**body, "recipient_id": str(leaver.pk)}, format="json"
+        ).status_code
+        == 404
+    )
+
+
 def test_delete_account_needs_the_password(user):
     client = bearer(session_for(user)["access"])
     wrong = client.delete(ME, {"password": "nope"}, format="json")
@@ -190,14 +231,47 @@ def test_admin_search_filters_and_no_password_hash(admin_client, make_user):
     page = admin_client.get(CHANGELIST, {"q": "findme@example"})
     assert page.status_code == 200
     assert b"findme" in page.content and b">other<" not in page.content
-    assert b"findme" in admin_client.get(CHANGELIST, {"role__exact": "moderator"}).content
-    for params in ({"is_active__exact": "1"}, {"is_verified__exact": "0"}):
-        assert admin_client.get(CHANGELIST, params).status_code == 200
+    by_username = admin_client.get(CHANGELIST, {"q": "FINDME"})
+    assert b"findme@example.com" in by_username.content and b">other<" not in by_username.content
+    moderators = admin_client.get(CHANGELIST, {"role__exact": "moderator"}).content
+    assert b"findme" in moderators and b">other<" not in moderators
+    make_user(username="unverified1", is_verified=False)
+    make_user(username="inactive1", is_active=False)
+    unverified = admin_client.get(CHANGELIST, {"is_verified__exact": "0"}).content
+    assert b">unverified1<" in unverified and b">findme<" not in unverified
+    inactive = admin_client.get(CHANGELIST, {"is_active__exact": "0"}).content
+    assert b">inactive1<" in inactive and b">findme<" not in inactive
+    active = admin_client.get(CHANGELIST, {"is_active__exact": "1"}).content
+    assert b">findme<" in active and b">inactive1<" not in active
     change = admin_client.get(f"{CHANGELIST}{target.pk}/change/")
     assert change.status_code == 200
     stored_hash = User.objects.get(pk=target.pk).password
     assert stored_hash.encode() not in change.content
     assert b"md5$" not in change.content and b"argon2" not in change.content
+
+
+def test_staff_who_may_change_users_cannot_grant_powers(make_user):
+    from django.contrib.auth.models import Permission
+
+    moderator = make_user(is_staff=True, role=User.Role.MODERATOR)
+    moderator.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_user", "change_user"], content_type__app_label="accounts"
+        )
+    )
+    client = Client()
+    client.force_login(moderator)
+    page = client.get(f"{CHANGELIST}{moderator.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert not {"role", "is_staff", "is_superuser"} & set(form.fields)
+    response = client.post(
+        f"{CHANGELIST}{moderator.pk}/change/",
+        {"username": moderator.username, "email": moderator.email, "is_superuser": "on", "role": "admin"},
+    )
+    assert response.status_code == 302
+    moderator.refresh_from_db()
+    assert (moderator.is_superuser, moderator.role) == (False, "moderator")
 
 
 def test_admin_is_for_staff_only(user):

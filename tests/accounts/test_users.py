@@ -5,12 +5,24 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC_FIELDS = {"id", "username", "full_name", "avatar_url", "bio", "last_seen", "public_key", "is_verified"}
+
+
+INDEXES = ("users_search_username_idx", "users_search_full_name_idx", "users_email_ci_unique")
+
+
+@pytest.fixture
+def user(make_user):
+    """The caller, with a name no search below matches (the factory's random names could)."""
+    return make_user(username="caller", full_name="Quentin Caller")
 
 
 def detail(user_id) -> str:
@@ -165,6 +177,114 @@ def test_search_is_paginated_and_bounded_in_queries(user_client, make_user, djan
     third = user_client.get(second.json()["next"])
     assert usernames(third) == [f"page{n:02d}" for n in range(20, 25)]
     assert third.json()["next"] is None
+
+
+def test_search_ranks_email_then_username_then_full_name_without_duplicates(user_client, make_user):
+    make_user(username="zed_mark", email="mark@example.com", full_name="Q")
+    make_user(username="Mark2", full_name="Mark Two")  # both username and name: listed once
+    make_user(username="markus", full_name="A")
+    make_user(username="bob_b", full_name="mark anthony")
+    make_user(username="aaa", full_name="Marky")
+    assert usernames(search(user_client, "mark")) == ["Mark2", "markus", "bob_b", "aaa"]
+    # An email query: the exact address first, then names that happen to start with it.
+    make_user(username="odd", full_name="mark@example.com fan")
+    assert usernames(search(user_client, "MARK@example.com")) == ["zed_mark", "odd"]
+
+
+def walk(client, first_url: str, direction: str) -> list[list[str]]:
+    pages, url = [], first_url
+    while url:
+        response = client.get(url)
+        pages.append(usernames(response))
+        url = response.json()[direction]
+    return pages
+
+
+def test_search_pages_forward_and_back_across_branches(user_client, make_user):
+    for name in ("jo", "joan", "joe_x"):
+        make_user(username=name, full_name="Someone")
+    # Three people called "Jo Smith": ties on the name, kept in a stable order by id.
+    twins = sorted(
+        (make_user(username=f"smith{n}", full_name="Jo Smith") for n in range(3)), key=lambda u: u.pk
+    )
+    make_user(username="adam", full_name="Johanna")
+    # by full name, byte order: "jo smith" (three times, by id) before "johanna"
+    expected = ["jo", "joan", "joe_x", *[u.username for u in twins], "adam"]
+    forward = walk(user_client, "/api/v1/users/search?q=jo&limit=2", "next")
+    assert forward == [expected[0:2], expected[2:4], expected[4:6], expected[6:7]]
+    # From the last page back to the first, through `previous`.
+    last_page = user_client.get("/api/v1/users/search?q=jo&limit=2")
+    for _ in range(3):
+        last_page = user_client.get(last_page.json()["next"])
+    assert last_page.json()["next"] is None
+    backward = walk(user_client, last_page.json()["previous"], "previous")
+    assert backward == [expected[4:6], expected[2:4], expected[0:2]]
+
+
+@pytest.mark.parametrize("cursor", ["junk", "e30=", "eyJkIjoibiIsImIiOiJ4IiwiayI6IiIsImkiOiIxIn0="])
+def test_search_refuses_a_cursor_it_did_not_issue(user_client, cursor):
+    response = user_client.get("/api/v1/users/search", {"q": "ab", "cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("q", ["pa", "pa@example.com"])
+def test_search_page_spanning_branches_costs_one_query_per_branch(
+    user_client, make_user, django_assert_max_num_queries, q
+):
+    make_user(username="pa_one", email="pa@example.com", full_name="X")
+    for n in range(5):
+        make_user(username=f"zz{n}", full_name=f"Pa {n}")
+    # auth + one statement per branch that can match (username and full name, or email and full name)
+    with django_assert_max_num_queries(3):
+        response = search(user_client, q, limit=50)
+    assert response.status_code == 200 and len(response.json()["results"]) >= 1
+
+
+@pytest.mark.skipif(settings.DATABASE_VENDOR != "postgresql", reason="PostgreSQL's plans (CI runs it)")
+def test_each_search_branch_is_an_ordered_range_scan_of_its_index(user_client, make_user):
+    """The plan that keeps a page cheap at a million users (bench/explain_user_search.py): every
+    statement the endpoint sends walks its branch's index, and nothing sorts the whole match set.
+    With sequential scans and sorts priced out, a statement that no index serves still shows a
+    Seq Scan or a Sort, so a query or index that stops matching the other fails here."""
+    make_user(username="kim_a", email="kim@example.com", full_name="Kim One")
+    for n in range(4):
+        make_user(username=f"kim{n}", full_name="Kim Lee")
+        make_user(username=f"other{n}", full_name="Kimberly Lee")
+    second_page = search(user_client, "kim", limit=6).json()["next"]
+    plans = {}
+    for url in (
+        "/api/v1/users/search?q=kim&limit=6",
+        second_page,
+        "/api/v1/users/search?q=kim@example.com",
+    ):
+        with CaptureQueriesContext(connection) as captured:
+            assert user_client.get(url).status_code == 200
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("SET enable_sort = off")
+            try:
+                for query in captured.captured_queries:
+                    if 'FROM "users"' not in query["sql"] or "search_key" not in query["sql"]:
+                        continue  # the authentication's own lookup by primary key
+                    cursor.execute("EXPLAIN " + query["sql"])
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                    plans.setdefault(url, []).append(plan)
+            finally:
+                cursor.execute("RESET enable_seqscan")
+                cursor.execute("RESET enable_sort")
+    every_plan = [plan for url_plans in plans.values() for plan in url_plans]
+    assert len(every_plan) == 5  # username + full name, full name (page 2), email + full name
+    for plan in every_plan:
+        assert "Seq Scan" not in plan and "Sort" not in plan, plan
+    used = ["".join(name for name in INDEXES if name in plan) for plan in every_plan]
+    assert used == [
+        "users_search_username_idx",
+        "users_search_full_name_idx",
+        "users_search_full_name_idx",
+        "users_email_ci_unique",
+        "users_search_full_name_idx",
+    ]
 
 
 def test_search_requires_authentication(api_client):

@@ -75,7 +75,9 @@ def test_broker_outage_delays_the_invitation_and_sends_it_exactly_once(worker, u
         elapsed = time.monotonic() - started
     # The request succeeds: the invitation and its email row are committed.
     assert response.status_code == 201
-    assert elapsed < 10, f"an unreachable broker must fail fast, took {elapsed:.1f}s"
+    # A hang guard, not a speed claim: kombu's default is to retry a publish for ever, which
+    # would hold the request (and its worker thread) until the broker came back.
+    assert elapsed < 30, f"the request waited {elapsed:.1f}s on the unreachable broker"
     assert Invitation.objects.filter(invitee_email=address, status="pending").exists()
     row = OutboundEmail.objects.get(to_email=address)
     assert (row.status, row.attempts) == ("pending", 0)
@@ -90,9 +92,13 @@ def test_broker_outage_delays_the_invitation_and_sends_it_exactly_once(worker, u
     assert "Re-dispatched 1 overdue email(s)" in worker.log()
 
     # Duplicate hand-offs (a late original task, a second re-dispatch) find the row sent.
+    skipped_before = worker.log_text().count("'skipped'")
     send_outbound_email.delay(str(row.pk))
     send_outbound_email.delay(str(row.pk))
-    time.sleep(REDISPATCH_AFTER_SECONDS + 2)  # several beat ticks, and the two tasks, go by
+    deadline = time.monotonic() + 30
+    while worker.log_text().count("'skipped'") < skipped_before + 2:
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.2)
     assert len(worker.messages_to(address)) == 1
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("sent", 1)

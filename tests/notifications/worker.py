@@ -86,7 +86,10 @@ class WorkerProcess:
         raise AssertionError(f"no email to {address} within {timeout}s; worker log:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+        return self.log_text()[-6000:]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def start_worker(tmp_dir: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[WorkerProcess]:

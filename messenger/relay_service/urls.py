@@ -1,0 +1,19 @@
+"""The relay-only process's routes: relay under /api/v1/, health, readiness and its schema."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from messenger.core.health import healthz, readyz
+from messenger.core.middleware import api_not_found
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/", include("relay.urls")),
+    # Last: any other /api/ path (another app's, here) is a JSON 404.
+    re_path(r"^api/", api_not_found),
+]
+
+handler404 = "messenger.core.middleware.handler404"
+handler500 = "messenger.core.middleware.handler500"
