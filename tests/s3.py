@@ -135,6 +135,13 @@ def s3_storages_setting(env: dict[str, str]) -> dict[str, Any]:
     return module.STORAGES["default"]
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    required = "fails the run" if os.environ.get("CI_REQUIRE_REAL_SERVICES") else "skips its tests"
+    return [
+        f"messenger: s3 tests=moto's standalone server on loopback, started on first use (if it cannot: {required})"
+    ]
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     try:
