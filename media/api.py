@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.http import FileResponse, HttpResponseRedirect
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -18,19 +19,28 @@ from rest_framework.views import APIView
 from media import selectors, services
 from media.exceptions import MediaNotFound
 from media.models import Media
-from media.serializers import MediaSerializer, MediaUploadSerializer
+from media.serializers import (
+    DirectUploadInputSerializer,
+    DirectUploadSerializer,
+    MediaSerializer,
+    MediaUploadSerializer,
+)
 from media.storage import (
     attachment_disposition,
     is_s3,
     media_storage,
     object_download_url,
     served_content_type,
+    storage_errors,
 )
 from media.uploads import MediaMultiPartParser
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input (the error envelope)."),
     404: OpenApiResponse(description="Unknown, or not visible to the caller."),
+    503: OpenApiResponse(
+        description="`storage_unavailable`: object storage did not answer; nothing was recorded."
+    ),
 }
 _SIG_PARAM = OpenApiParameter(
     "sig",
@@ -47,7 +57,16 @@ class MediaUploadView(APIView):
     @extend_schema(
         operation_id="media_upload",
         request={"multipart/form-data": MediaUploadSerializer},
-        responses={201: MediaSerializer, 400: _ERRORS[400], 413: OpenApiResponse(description="Too large.")},
+        responses={
+            201: MediaSerializer,
+            400: _ERRORS[400],
+            413: OpenApiResponse(
+                description="`media_too_large`: the file (or thumbnail) is over its cap; a declared "
+                "Content-Length over the caps is refused before the body is read."
+            ),
+            415: OpenApiResponse(description="Not a multipart/form-data body."),
+            503: _ERRORS[503],
+        },
         description="Streams the file to storage (SHA-256 computed on the way); the type is sniffed "
         "from the bytes. A plain image uploaded without a thumbnail gets one made in the background.",
     )
@@ -61,6 +80,59 @@ class MediaUploadView(APIView):
             thumbnail=serializer.validated_data.get("thumbnail"),
         )
         return Response(MediaSerializer(selectors.media_representation(media)).data, status=201)
+
+
+class MediaDirectUploadView(APIView):
+    @extend_schema(
+        operation_id="media_direct_upload",
+        request=DirectUploadInputSerializer,
+        responses={
+            201: DirectUploadSerializer,
+            400: OpenApiResponse(
+                description="Invalid input, or `direct_upload_unavailable`: this server stores media "
+                "on its own disk (embedded mode), use `POST /media/upload`."
+            ),
+            413: OpenApiResponse(description="`file_size` is over the upload cap."),
+        },
+        description="For large files: the bytes go straight to object storage, not through this "
+        "server. 1) Announce the size and SHA-256 here. 2) `PUT` the bytes to `upload_url` with "
+        "`upload_headers`. 3) `POST complete_url`: the server checks the stored object's size and "
+        "SHA-256 and answers the `<media>`. Until then the media is invisible and cannot be attached; "
+        "one never completed is purged with other unattached uploads.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = DirectUploadInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        direct = services.media_direct_upload_start(uploader_id=request.user.pk, **serializer.validated_data)
+        body = {
+            "id": direct.media.pk,
+            "upload_url": direct.upload_url,
+            "upload_method": "PUT",
+            "upload_headers": direct.upload_headers,
+            "expires_in": direct.expires_in,
+            "complete_url": reverse("media-complete", kwargs={"media_id": direct.media.pk}),
+        }
+        return Response(DirectUploadSerializer(body).data, status=201)
+
+
+class MediaCompleteView(APIView):
+    @extend_schema(
+        operation_id="media_direct_upload_complete",
+        request=None,
+        responses={
+            200: MediaSerializer,
+            400: OpenApiResponse(
+                description="`upload_incomplete`: nothing uploaded yet, or the stored object's size or "
+                "SHA-256 is not the announced one (that object is deleted; PUT again while the URL lasts)."
+            ),
+            404: _ERRORS[404],
+            503: _ERRORS[503],
+        },
+        description="Uploader only. Idempotent: once complete, it answers the same `<media>` again.",
+    )
+    def post(self, request: Request, media_id: UUID) -> Response:
+        media = services.media_direct_upload_complete(media_id=media_id, user_id=request.user.pk)
+        return Response(MediaSerializer(selectors.media_representation(media)).data)
 
 
 class MediaDetailView(APIView):
@@ -115,7 +187,12 @@ class _ServeObjectView(APIView):
             )
             response: Any = HttpResponseRedirect(url)
         else:
-            response = FileResponse(storage.open(key, "rb"), content_type=served_content_type(file_type))
+            try:
+                with storage_errors():
+                    stored = storage.open(key, "rb")
+            except FileNotFoundError:  # the row outlived its bytes: nothing to serve
+                raise MediaNotFound("The stored bytes of this media are missing.") from None
+            response = FileResponse(stored, content_type=served_content_type(file_type))
             response["Content-Disposition"] = attachment_disposition(media.file_name)
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"

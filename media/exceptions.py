@@ -1,4 +1,4 @@
-from messenger.core.exceptions import ApplicationError, NotFound, PayloadTooLarge
+from messenger.core.exceptions import ApplicationError, NotFound, PayloadTooLarge, ServiceUnavailable
 
 
 class MediaNotOwned(ApplicationError):
@@ -30,3 +30,17 @@ class UploadIncomplete(ApplicationError):
 
     default_code = "upload_incomplete"
     default_message = "The uploaded object does not match what was announced."
+
+
+class DirectUploadUnavailable(ApplicationError):
+    """Direct-to-storage uploads need S3 storage; the local filesystem cannot presign a PUT."""
+
+    default_code = "direct_upload_unavailable"
+    default_message = "Direct uploads are not available on this server; use POST /media/upload."
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The object storage did not answer (or failed): nothing was recorded; try again."""
+
+    default_code = "storage_unavailable"
+    default_message = "Media storage is unavailable; try again shortly."

@@ -83,11 +83,13 @@ def get_visible_media(*, media_id: UUID, user_id: UUID) -> Media:
 
 
 def get_deletable_media(*, media_id: UUID, user_id: UUID) -> Media:
-    """Only the uploader deletes: 404 for whoever cannot see it, 403 for a grantee."""
-    media = get_visible_media(media_id=media_id, user_id=user_id)
-    if media.uploader_id != user_id:
-        raise Forbidden("Only the uploader can delete this media.", code="not_media_owner")
-    return media
+    """Only the uploader deletes (a direct upload still waiting for its bytes too): 404 for
+    whoever cannot see it, 403 for a grantee."""
+    own = Media.objects.filter(pk=media_id, uploader_id=user_id).first()
+    if own is not None:
+        return own
+    get_visible_media(media_id=media_id, user_id=user_id)  # MediaNotFound unless granted
+    raise Forbidden("Only the uploader can delete this media.", code="not_media_owner")
 
 
 def get_media_by_signed_url(*, media_id: UUID, token: str, thumbnail: bool = False) -> Media:
@@ -99,9 +101,10 @@ def get_media_by_signed_url(*, media_id: UUID, token: str, thumbnail: bool = Fal
     return media
 
 
-def get_own_uploading_media(*, media_id: UUID, user_id: UUID) -> Media:
-    """A direct upload awaiting its "complete" call, by its uploader only."""
-    media = Media.objects.filter(pk=media_id, uploader_id=user_id, state=Media.State.UPLOADING).first()
+def get_own_media(*, media_id: UUID, user_id: UUID) -> Media:
+    """The caller's own upload in any state (a direct upload awaiting its "complete" call, say);
+    MediaNotFound for anyone else's, granted or not."""
+    media = Media.objects.filter(pk=media_id, uploader_id=user_id).first()
     if media is None:
         raise MediaNotFound()
     return media

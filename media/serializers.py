@@ -43,15 +43,25 @@ class MediaSerializer(MediaMetadataSerializer):
 
 
 class DirectUploadInputSerializer(serializers.Serializer):
-    file_size = serializers.IntegerField(min_value=1)
-    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="Hex SHA-256 of the bytes to be PUT.")
-    file_name = serializers.CharField(max_length=255, trim_whitespace=False)
+    file_size = serializers.IntegerField(
+        min_value=1, help_text="Exact length in bytes of what will be PUT (capped like uploads)."
+    )
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}\Z", help_text="Hex SHA-256 of the bytes that will be PUT."
+    )
+    file_name = serializers.CharField(
+        required=False, max_length=255, trim_whitespace=False, help_text="Kept as given (it may be opaque)."
+    )
 
 
 class DirectUploadSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    upload_url = serializers.CharField(help_text="Presigned PUT URL; send the bytes as the body.")
+    id = serializers.UUIDField(help_text="The media's id; it becomes visible after `complete`.")
+    upload_url = serializers.CharField(help_text="Presigned URL: PUT the bytes there as the raw body.")
+    upload_method = serializers.CharField(help_text="Always PUT.")
     upload_headers = serializers.DictField(
-        child=serializers.CharField(), help_text="Headers the PUT must carry."
+        child=serializers.CharField(),
+        help_text="Headers the PUT must carry exactly (they are signed): Content-Type, Content-Length, "
+        "x-amz-checksum-sha256 (base64 of the SHA-256).",
     )
-    expires_in = serializers.IntegerField()
+    expires_in = serializers.IntegerField(help_text="Seconds the upload URL stays valid.")
+    complete_url = serializers.CharField(help_text="POST here (Bearer auth) once the PUT succeeded.")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -18,11 +19,19 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from media import tasks
-from media.exceptions import MediaNotOwned
+from media.exceptions import DirectUploadUnavailable, MediaNotOwned, MediaTooLarge, UploadIncomplete
 from media.models import Media, MediaGrant
-from media.selectors import get_deletable_media
-from media.sniff import SNIFF_BYTES, THUMBNAILABLE_TYPES, sniff
-from media.storage import delete_objects, delete_objects_on_commit, media_storage, new_object_key
+from media.selectors import get_deletable_media, get_own_media
+from media.sniff import OCTET_STREAM, SNIFF_BYTES, THUMBNAILABLE_TYPES, sniff
+from media.storage import (
+    delete_objects,
+    direct_upload_url,
+    media_storage,
+    new_object_key,
+    served_content_type,
+    storage_errors,
+    supports_direct_upload,
+)
 from media.thumbnails import THUMBNAIL_TYPE, ThumbnailRejected, render_thumbnail
 
 logger = logging.getLogger(__name__)
@@ -47,9 +56,30 @@ def _digest_and_head(upload: File) -> tuple[str, bytes]:
     return digest.hexdigest(), bytes(first)
 
 
-def _store(prefix: str, content: File) -> str:
+def _store(prefix: str, content: File, *, content_type: str) -> str:
     content.seek(0)
-    return media_storage().save(new_object_key(prefix), content)
+    # S3 keeps a Content-Type with the object: ours (never the client's claim), made safe.
+    content.content_type = served_content_type(content_type)  # type: ignore[attr-defined]
+    with storage_errors():
+        return media_storage().save(new_object_key(prefix), content)
+
+
+def delete_objects_on_commit(keys: Iterable[str]) -> None:
+    """Objects go after the rows are gone for good: a rolled-back delete keeps its bytes."""
+    keys = [key for key in keys if key]
+    if keys:
+        transaction.on_commit(lambda: _delete_now_or_later(keys))
+
+
+def _delete_now_or_later(keys: list[str]) -> None:
+    """Deleted in the request, so the bytes are gone when the 204 is sent; whatever storage
+    refused goes to a retrying task rather than being left behind."""
+    failed = delete_objects(keys)
+    if failed:
+        try:
+            tasks.delete_stored_objects.delay(failed)
+        except Exception:  # the broker is down too: the objects stay, the rows are gone
+            logger.exception("Could not enqueue the deletion of %d stored media objects", len(failed))
 
 
 def media_upload(
@@ -67,11 +97,11 @@ def media_upload(
     sha256, head = _digest_and_head(upload)
     file_type = sniff(head)
     thumbnail_type = sniff(_digest_and_head(thumbnail)[1]) if thumbnail is not None else ""
-    object_key = _store(MEDIA_PREFIX, upload)
+    object_key = _store(MEDIA_PREFIX, upload, content_type=file_type)
     thumbnail_key = ""
     try:
         if thumbnail is not None:
-            thumbnail_key = _store(THUMBNAIL_PREFIX, thumbnail)
+            thumbnail_key = _store(THUMBNAIL_PREFIX, thumbnail, content_type=thumbnail_type)
         if thumbnail_key:
             thumbnail_state = Media.ThumbnailState.READY
         elif file_type in THUMBNAILABLE_TYPES:
@@ -91,12 +121,107 @@ def media_upload(
                 thumbnail_state=thumbnail_state,
             )
             if thumbnail_state == Media.ThumbnailState.PENDING:
-                media_id = str(media.pk)
-                transaction.on_commit(lambda: tasks.make_thumbnail.delay(media_id))
+                _enqueue_thumbnail_on_commit(media.pk)
     except BaseException:
         delete_objects([object_key, thumbnail_key])
         raise
     return media
+
+
+def _enqueue_thumbnail_on_commit(media_id: UUID) -> None:
+    def enqueue() -> None:
+        try:
+            tasks.make_thumbnail.delay(str(media_id))
+        except Exception:  # the broker is down: the upload stands; the media keeps no thumbnail yet
+            logger.exception("Could not enqueue the thumbnail of media %s", media_id)
+
+    transaction.on_commit(enqueue)
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    media: Media
+    upload_url: str
+    upload_headers: dict[str, str]
+    expires_in: int
+
+
+def media_direct_upload_start(
+    *, uploader_id: UUID, file_size: int, sha256: str, file_name: str | None = None
+) -> DirectUpload:
+    """Announce a direct-to-storage upload: a row waiting for its bytes, and a presigned PUT.
+
+    The bytes never pass through the app (how large files reach storage at its own speed); the
+    row stays invisible (state UPLOADING) until `media_direct_upload_complete` has checked them.
+    Abandoned ones are never attached, so the purge of unattached uploads removes them.
+    """
+    if not supports_direct_upload():
+        raise DirectUploadUnavailable()
+    limit = settings.MEDIA_MAX_UPLOAD_BYTES
+    if file_size > limit:
+        raise MediaTooLarge(f"'file_size' is larger than {limit} bytes.")
+    sha256 = sha256.lower()
+    expires_in = settings.MEDIA_DIRECT_UPLOAD_URL_TTL_SECONDS
+    object_key = new_object_key(MEDIA_PREFIX)
+    upload_url, headers = direct_upload_url(
+        object_key=object_key, file_size=file_size, sha256=sha256, expire=expires_in
+    )
+    media = Media.objects.create(
+        uploader_id=uploader_id,
+        object_key=object_key,
+        file_name=file_name or "file",
+        file_type=OCTET_STREAM,
+        file_size=file_size,
+        sha256=sha256,
+        state=Media.State.UPLOADING,
+    )
+    return DirectUpload(media=media, upload_url=upload_url, upload_headers=headers, expires_in=expires_in)
+
+
+def media_direct_upload_complete(*, media_id: UUID, user_id: UUID) -> Media:
+    """Check the uploaded object against what was announced, then make the media ready.
+
+    Size first (a HEAD), then the SHA-256 computed here over the stored bytes (read in chunks;
+    S3 and MinIO already refused a PUT with other bytes, moto and some stores do not), and the
+    type sniffed from the first bytes. A mismatch deletes the object and answers 400; the row
+    waits, so the client may PUT again while its URL lasts. Calling it again after success
+    returns the media (a retried request must not fail).
+    """
+    media = get_own_media(media_id=media_id, user_id=user_id)
+    if media.state == Media.State.READY:
+        return media
+    storage = media_storage()
+    try:
+        with storage_errors():
+            stored_size = storage.size(media.object_key)
+    except FileNotFoundError:
+        raise UploadIncomplete("Nothing has been uploaded to the upload URL yet.") from None
+    if stored_size != media.file_size:
+        delete_objects([media.object_key])
+        raise UploadIncomplete(
+            f"The uploaded object has {stored_size} bytes, not the {media.file_size} announced.",
+            errors={"file_size": ["Does not match the uploaded object."]},
+        )
+    with storage_errors(), storage.open(media.object_key, "rb") as stored:
+        digest, head = _digest_and_head(stored)
+    if digest != media.sha256:
+        delete_objects([media.object_key])
+        raise UploadIncomplete(
+            "The uploaded bytes do not have the SHA-256 announced.",
+            errors={"sha256": ["Does not match the uploaded object."]},
+        )
+    file_type = sniff(head)
+    thumbnail_state = (
+        Media.ThumbnailState.PENDING if file_type in THUMBNAILABLE_TYPES else Media.ThumbnailState.NONE
+    )
+    with transaction.atomic():
+        # Conditional: of two concurrent "complete" calls, one makes it ready, the other reads it.
+        updated = Media.objects.filter(pk=media.pk, state=Media.State.UPLOADING).update(
+            state=Media.State.READY, file_type=file_type, thumbnail_state=thumbnail_state
+        )
+        if updated and thumbnail_state == Media.ThumbnailState.PENDING:
+            _enqueue_thumbnail_on_commit(media.pk)
+    return Media.objects.get(pk=media.pk)
 
 
 @transaction.atomic
@@ -156,11 +281,13 @@ def _insert_grants(media_ids: list[UUID], user_ids: list[UUID], now) -> None:  #
             )
 
 
-def media_thumbnail_make(*, media_id: UUID) -> str:
+def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:
     """Make the thumbnail of an image uploaded without one; returns the thumbnail state.
 
     Decoding happens outside any transaction; the result is recorded only if the media still
-    waits for it (a delete in the meantime wins, and the new object is removed).
+    waits for it (a delete in the meantime wins, and the new object is removed). An image
+    refused by the pixel cap or unreadable is REJECTED for good; another failure (storage
+    unreachable, say) is raised for the task to retry, and recorded as FAILED on the last try.
     """
     media = Media.objects.filter(pk=media_id, thumbnail_state=Media.ThumbnailState.PENDING).first()
     if media is None:
@@ -174,11 +301,15 @@ def media_thumbnail_make(*, media_id: UUID) -> str:
                 max_pixels=settings.MEDIA_THUMBNAIL_MAX_PIXELS,
                 max_side=settings.MEDIA_THUMBNAIL_MAX_SIDE,
             )
-        thumbnail_key = media_storage().save(new_object_key(THUMBNAIL_PREFIX), ContentFile(data))
+        rendered = ContentFile(data)
+        rendered.content_type = THUMBNAIL_TYPE  # type: ignore[attr-defined]
+        thumbnail_key = media_storage().save(new_object_key(THUMBNAIL_PREFIX), rendered)
     except ThumbnailRejected as exc:
         logger.info("Thumbnail of media %s rejected: %s", media_id, exc)
         state = Media.ThumbnailState.REJECTED
     except Exception:
+        if not final_attempt:
+            raise
         logger.exception("Thumbnail of media %s failed", media_id)
         state = Media.ThumbnailState.FAILED
     with transaction.atomic():
@@ -191,6 +322,25 @@ def media_thumbnail_make(*, media_id: UUID) -> str:
             delete_objects_on_commit([thumbnail_key])
             return "gone"
     return state
+
+
+def media_thumbnails_redispatch(*, older_than: timedelta | None = None, limit: int = 500) -> int:
+    """Enqueue again the thumbnails still pending long after upload: their task was lost (the
+    broker was down at upload time, or a worker died holding it). Running one twice is harmless:
+    only the first result is recorded. Returns how many were enqueued."""
+    age = older_than or timedelta(seconds=settings.MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS)
+    stale = list(
+        Media.objects.filter(
+            state=Media.State.READY,
+            thumbnail_state=Media.ThumbnailState.PENDING,
+            created_at__lt=timezone.now() - age,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for media_id in stale:
+        tasks.make_thumbnail.delay(str(media_id))
+    return len(stale)
 
 
 def media_purge_unattached(*, older_than: timedelta | None = None, batch_size: int = 500) -> int:

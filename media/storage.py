@@ -7,21 +7,24 @@ S3-specific parts are presigned URLs, which a filesystem cannot give.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from uuid import UUID
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import Storage, default_storage
-from django.db import transaction
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from media.exceptions import StorageUnavailable
 from media.sniff import ACTIVE_CONTENT_TYPES, OCTET_STREAM
+from messenger.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +36,49 @@ def media_storage() -> Storage:
     return default_storage
 
 
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """A storage failure (endpoint down, timeout, disk full) becomes a 503 `storage_unavailable`
+    instead of a 500. FileNotFoundError passes through: a missing object means something else to
+    each caller."""
+    try:
+        yield
+    except (ApplicationError, FileNotFoundError):
+        raise
+    except Exception as exc:
+        logger.exception("Media storage failed")
+        raise StorageUnavailable() from exc
+
+
 def is_s3(storage: Storage | None = None) -> bool:
     """S3Storage (django-storages) can presign; the filesystem cannot."""
     storage = storage or media_storage()
     return hasattr(storage, "bucket_name") and hasattr(storage, "connection")
+
+
+def supports_direct_upload(storage: Storage | None = None) -> bool:
+    """Presigned PUTs: messenger.core.storage.S3Storage (what settings.py configures for S3)."""
+    return callable(getattr(storage or media_storage(), "upload_url", None))
+
+
+def direct_upload_url(
+    *, object_key: str, file_size: int, sha256: str, expire: int
+) -> tuple[str, dict[str, str]]:
+    """A presigned PUT for exactly `file_size` bytes whose SHA-256 is `sha256`, and the headers
+    the PUT must carry. All three are signed: S3 and MinIO refuse another length (signature
+    mismatch) or other bytes (BadDigest). The "complete" call checks both again itself."""
+    checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+    headers = {
+        "Content-Type": OCTET_STREAM,
+        "Content-Length": str(file_size),
+        "x-amz-checksum-sha256": checksum,
+    }
+    url = media_storage().upload_url(  # type: ignore[attr-defined]
+        object_key,
+        expire=expire,
+        parameters={"ContentType": OCTET_STREAM, "ContentLength": file_size, "ChecksumSHA256": checksum},
+    )
+    return url, headers
 
 
 def new_object_key(kind: str) -> str:
@@ -97,8 +139,10 @@ def object_download_url(
     return f"{reverse(route, kwargs={'media_id': media_id})}?sig={token}"
 
 
-def delete_objects(keys: Iterable[str]) -> None:
+def delete_objects(keys: Iterable[str]) -> list[str]:
+    """Deletes each object; returns the keys that could not be deleted (storage down, say)."""
     storage = media_storage()
+    failed = []
     for key in keys:
         if not key:
             continue
@@ -106,10 +150,5 @@ def delete_objects(keys: Iterable[str]) -> None:
             storage.delete(key)
         except Exception:  # a leftover object is a cost, not a reason to fail the caller
             logger.exception("Could not delete stored media object")
-
-
-def delete_objects_on_commit(keys: Iterable[str]) -> None:
-    """Objects go after the rows are gone for good: a rolled-back delete keeps its bytes."""
-    keys = [key for key in keys if key]
-    if keys:
-        transaction.on_commit(lambda: delete_objects(keys))
+            failed.append(key)
+    return failed

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from rest_framework.parsers import MultiPartParser
@@ -107,6 +108,7 @@ class MediaUploadHandler(FileUploadHandler):
     def file_complete(self, file_size: int) -> StagedUpload:
         assert self.file is not None
         staged, self.file = self.file, None
+        staged.flush()  # storage may move or upload the file by its path
         staged.seek(0)
         staged.size = file_size
         staged.sha256 = self.digest.hexdigest()
@@ -125,4 +127,8 @@ class MediaMultiPartParser(MultiPartParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         request = parser_context["request"]
         request._request.upload_handlers = [MediaUploadHandler(request._request, limits=upload_limits())]
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except (TooManyFieldsSent, TooManyFilesSent) as exc:
+            # Django's SuspiciousOperation for DATA_UPLOAD_MAX_NUMBER_FIELDS/FILES: a bad body (400).
+            raise InvalidUpload("The upload has too many form fields.") from exc

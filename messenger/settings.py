@@ -187,21 +187,46 @@ MEDIA_URL = "/media-files/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_URL = "/static/"
 if S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config as BotocoreConfig
+
     STORAGES = {
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            # django-storages' S3Storage; uploads spooled files by path (flat memory), presigns
+            # for a public endpoint, probes for /readyz (see there).
+            "BACKEND": "messenger.core.storage.S3Storage",
             "OPTIONS": {
                 "bucket_name": S3_BUCKET,
                 "endpoint_url": env.str("S3_ENDPOINT_URL", default=None),
+                # Where clients reach the same storage, if not at S3_ENDPOINT_URL (MinIO behind
+                # nginx: deploy/). Presigned URLs name this host.
+                "public_endpoint_url": env.str("S3_PUBLIC_ENDPOINT_URL", default=None),
                 "access_key": env.str("S3_ACCESS_KEY", default=None),
                 "secret_key": env.str("S3_SECRET_KEY", default=None),
                 "region_name": env.str("S3_REGION", default="us-east-1"),
                 "default_acl": None,
                 "querystring_auth": True,
                 "querystring_expire": env.int("MEDIA_URL_TTL_SECONDS", default=300),
-                "file_overwrite": False,
-                "signature_version": "s3v4",
-                "addressing_style": "path",
+                # Object keys are 192 random bits (media.storage.new_object_key): no HEAD per
+                # save to look for a name clash that cannot happen.
+                "file_overwrite": True,
+                # Reads (the thumbnail task) spool past this to disk; 0 would hold whole objects.
+                "max_memory_size": env.int("S3_MAX_MEMORY_SIZE", default=2 * 1024 * 1024),
+                # Parts in flight per upload (boto3's default is 10 threads): each thread costs
+                # memory (bench/upload_memory.py), and one S3/MinIO is saturated by a few.
+                "transfer_config": TransferConfig(
+                    max_concurrency=env.int("S3_UPLOAD_CONCURRENCY", default=4),
+                    multipart_chunksize=8 * 1024 * 1024,
+                ),
+                # Path-style (MinIO), SigV4; a dead endpoint fails a request in seconds (3 retries,
+                # 5 s to connect), not the minute-plus of botocore's defaults.
+                "client_config": BotocoreConfig(
+                    signature_version="s3v4",
+                    s3={"addressing_style": "path"},
+                    connect_timeout=env.int("S3_CONNECT_TIMEOUT_SECONDS", default=5),
+                    read_timeout=env.int("S3_READ_TIMEOUT_SECONDS", default=60),
+                    retries={"mode": "standard", "max_attempts": 3},
+                ),
             },
         },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -326,6 +351,9 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=300)
 MEDIA_MAX_THUMBNAIL_BYTES = env.int("MEDIA_MAX_THUMBNAIL_BYTES", default=1024 * 1024)
+# Direct-to-storage uploads (S3 mode): how long the presigned PUT stays valid. S3 checks it when
+# the PUT starts, so a slow upload that started in time finishes.
+MEDIA_DIRECT_UPLOAD_URL_TTL_SECONDS = env.int("MEDIA_DIRECT_UPLOAD_URL_TTL_SECONDS", default=3600)
 # Thumbnails: images whose header claims more pixels than this are refused undecoded (bombs).
 MEDIA_THUMBNAIL_MAX_PIXELS = env.int("MEDIA_THUMBNAIL_MAX_PIXELS", default=40_000_000)
 MEDIA_THUMBNAIL_MAX_SIDE = env.int("MEDIA_THUMBNAIL_MAX_SIDE", default=320)
@@ -334,6 +362,12 @@ MEDIA_UNATTACHED_TTL_SECONDS = env.int("MEDIA_UNATTACHED_TTL_SECONDS", default=2
 CELERY_BEAT_SCHEDULE["media-purge-unattached"] = {
     "task": "media.tasks.purge_unattached_media",
     "schedule": env.int("MEDIA_PURGE_INTERVAL_SECONDS", default=3600),
+}
+# A thumbnail still pending this long after upload lost its task (broker down): it gets another.
+MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS = env.int("MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["media-redispatch-stale-thumbnails"] = {
+    "task": "media.tasks.redispatch_stale_thumbnails",
+    "schedule": float(MEDIA_THUMBNAIL_REDISPATCH_AFTER_SECONDS),
 }
 # relay
 RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 * 3600)

@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 
 from messenger.core import events
 
+pytest_plugins = ["tests.s3"]  # s3_server / s3_bucket / s3_storage: a real S3 endpoint (moto)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # .ci/run sets this: a CI run that silently fell back to SQLite or no Redis proves nothing.

@@ -32,19 +32,21 @@ def _check_redis() -> None:
         client.close()
 
 
-def _check_storage() -> None:
+def _storage_probe():  # type: ignore[no-untyped-def]
+    """The default storage's readiness probe, if it has one (messenger.core.storage.S3Storage:
+    a HEAD on the bucket with short timeouts, raising when the endpoint or bucket is unreachable)."""
     from django.core.files.storage import default_storage
 
-    # S3Storage: one HEAD on the bucket; raises when the endpoint or bucket is unreachable.
-    default_storage.connection.meta.client.head_bucket(Bucket=settings.S3_BUCKET)
+    return getattr(default_storage, "check_reachable", None)
 
 
 def readiness_checks() -> dict[str, bool]:
     checks = {"database": _check_database}
     if settings.REDIS_URL:
         checks["redis"] = _check_redis
-    if settings.S3_BUCKET:
-        checks["storage"] = _check_storage
+    probe = _storage_probe()
+    if probe is not None:
+        checks["storage"] = probe
     results: dict[str, bool] = {}
     for name, check in checks.items():
         try:

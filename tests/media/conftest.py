@@ -1,11 +1,21 @@
-"""Media test helpers: local storage in a temporary folder, upload helpers, image makers."""
+"""Media test helpers: the storage under test (local folder or S3 on moto), uploads, images.
+
+Every media test stores into its own temporary folder. A module that adds
+`pytest.mark.usefixtures("storage_kind")` runs each of its tests twice: `[local]` on the
+filesystem and `[s3]` on django-storages' S3Storage against moto's server (tests/s3.py).
+"""
 
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -21,6 +31,61 @@ def local_media_storage(settings, tmp_path):
         },
     }
     return tmp_path / "media"
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    root: Path
+    kind: str = "local"
+
+    def object_keys(self) -> set[str]:
+        if not self.root.exists():
+            return set()
+        return {path.relative_to(self.root).as_posix() for path in self.root.rglob("*") if path.is_file()}
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def media_storage(request, local_media_storage):
+    """The storage this test runs on, with `object_keys()`, `exists(key)`, `read(key)` that look at it
+    directly (the folder, or boto3 on the bucket), not through the app's storage."""
+    if "storage_kind" in request.fixturenames and request.getfixturevalue("storage_kind") == "s3":
+        return request.getfixturevalue("s3_storage")
+    return LocalStorage(local_media_storage)
+
+
+@dataclass
+class Fetched:
+    """A download as a client sees it: `app` is the app's own response (the redirect in S3 mode)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    app: Any = field(default=None, repr=False)
+
+
+def fetch(client, url: str) -> Fetched:
+    """GET a `download_url` or an app route the way a client would: a presigned S3 URL (or the
+    app's redirect to one) is fetched over real HTTP from the S3 server."""
+    if url.startswith(("http://", "https://")):
+        response = httpx.get(url, timeout=60)
+        return Fetched(response.status_code, response.headers, response.content)
+    app = client.get(url)
+    if app.status_code == 302:
+        response = httpx.get(app["Location"], timeout=60)
+        return Fetched(response.status_code, response.headers, response.content, app=app)
+    body = b"".join(app.streaming_content) if app.streaming else app.content
+    return Fetched(app.status_code, app.headers, body, app=app)
 
 
 def upload(client, data: bytes, name: str = "file.bin", **fields):

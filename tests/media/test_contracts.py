@@ -104,8 +104,9 @@ def test_attachments_metadata_one_query(user, two_uploads, django_assert_num_que
         assert attachments_metadata(media_ids=[]) == {}
 
 
+@pytest.mark.usefixtures("storage_kind")
 def test_user_deletion_removes_their_media_and_grants(
-    client_for, user, other_user, two_uploads, django_capture_on_commit_callbacks
+    client_for, user, other_user, two_uploads, media_storage, django_capture_on_commit_callbacks
 ):
     theirs = upload(client_for(other_user), b"kept").json()
     grant_media_access(media_ids=[theirs["id"]], owner_id=other_user.pk, grantee_ids=[user.pk])
@@ -115,6 +116,7 @@ def test_user_deletion_removes_their_media_and_grants(
         user_deleted.send(sender=None, user_id=user.pk)
     assert not Media.objects.filter(uploader=user).exists()
     assert not any(default_storage.exists(key) for key in keys)
+    assert media_storage.object_keys() == {Media.objects.get(pk=theirs["id"]).object_key}
     assert not MediaGrant.objects.filter(user=user).exists()
     assert Media.objects.filter(pk=theirs["id"]).exists()
     assert client_for(other_user).get(f"/api/v1/media/{theirs['id']}").status_code == 200

@@ -11,11 +11,11 @@ from media.services import grant_media_access
 from media.tasks import purge_unattached_media
 from tests.media.conftest import upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 
 
 def test_purge_removes_old_unattached_only(
-    user_client, user, other_user, settings, django_capture_on_commit_callbacks
+    user_client, user, other_user, settings, media_storage, django_capture_on_commit_callbacks
 ):
     settings.MEDIA_UNATTACHED_TTL_SECONDS = 3600
     old_orphan, old_attached, fresh = (upload(user_client, f"{n}".encode()).json()["id"] for n in range(3))
@@ -31,6 +31,7 @@ def test_purge_removes_old_unattached_only(
         Media.objects.get(pk=fresh).pk,
     }
     assert not default_storage.exists(orphan_key)
+    assert orphan_key not in media_storage.object_keys() and len(media_storage.object_keys()) == 2
 
 
 def test_purge_is_scheduled():

@@ -1,4 +1,5 @@
-"""Thumbnails made by a Celery task with Pillow; decompression bombs are refused, never a crash."""
+"""Thumbnails made by a Celery task with Pillow; decompression bombs are refused, never a crash.
+On local storage and S3 (moto); tasks run eagerly here, test_worker.py runs them in a real worker."""
 
 import io
 
@@ -8,9 +9,9 @@ from PIL import Image
 
 from media.models import Media
 from media.services import media_thumbnail_make
-from tests.media.conftest import bomb_png, png_bytes, upload
+from tests.media.conftest import bomb_png, fetch, png_bytes, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 
 
 def upload_and_run_tasks(client, data, django_capture_on_commit_callbacks, **kwargs):
@@ -28,10 +29,10 @@ def test_png_gets_a_thumbnail(user_client, django_capture_on_commit_callbacks):
     assert media.thumbnail_state == Media.ThumbnailState.READY
     detail = user_client.get(f"/api/v1/media/{body['id']}").json()
     assert detail["thumbnail_url"] == f"/api/v1/media/{body['id']}/thumbnail"
-    response = user_client.get(detail["thumbnail_url"])
-    assert response.status_code == 200
-    assert response["Content-Type"] == "image/jpeg"
-    thumbnail = Image.open(io.BytesIO(b"".join(response.streaming_content)))
+    response = fetch(user_client, detail["thumbnail_url"])
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "image/jpeg"
+    thumbnail = Image.open(io.BytesIO(response.body))
     assert thumbnail.format == "JPEG"
     assert thumbnail.size == (320, 213)
 
@@ -105,3 +106,35 @@ def test_media_deleted_before_the_task_runs(user_client):
 def test_non_images_get_no_thumbnail(user_client, django_capture_on_commit_callbacks):
     body = upload_and_run_tasks(user_client, b"%PDF-1.7 ...", django_capture_on_commit_callbacks)
     assert Media.objects.get(pk=body["id"]).thumbnail_state == Media.ThumbnailState.NONE
+
+
+def test_broker_down_at_upload_keeps_the_upload_and_redispatch_makes_the_thumbnail(
+    user_client, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from media.services import media_thumbnails_redispatch
+    from tests.notifications.broker import unreachable_broker
+
+    with unreachable_broker(), django_capture_on_commit_callbacks(execute=True):
+        response = upload(user_client, png_bytes(800, 600), name="p.png")
+    assert response.status_code == 201  # the upload stands; only its thumbnail task was lost
+    media_id = response.json()["id"]
+    assert Media.objects.get(pk=media_id).thumbnail_state == Media.ThumbnailState.PENDING
+    assert media_thumbnails_redispatch() == 0  # not stale yet
+    Media.objects.filter(pk=media_id).update(created_at=timezone.now() - timedelta(minutes=11))
+    assert media_thumbnails_redispatch() == 1
+    assert Media.objects.get(pk=media_id).thumbnail_state == Media.ThumbnailState.READY
+    assert media_thumbnails_redispatch() == 0
+
+
+def test_redispatch_is_scheduled():
+    from django.conf import settings
+
+    from messenger.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["media-redispatch-stale-thumbnails"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks

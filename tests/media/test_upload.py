@@ -1,4 +1,5 @@
-"""POST /media/upload: stored under a random key, hashed, sniffed, capped."""
+"""POST /media/upload: stored under a random key, hashed, sniffed, capped. Each test runs on
+local storage and on S3 (moto)."""
 
 import hashlib
 import io
@@ -10,9 +11,32 @@ from django.core.files.storage import default_storage
 from media.exceptions import MediaTooLarge
 from media.models import Media
 from media.uploads import MediaUploadHandler
-from tests.media.conftest import png_bytes, upload
+from tests.media.conftest import fetch, png_bytes, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
+
+MIB = 1024 * 1024
+
+
+def test_12_mib_upload_downloads_byte_identical(user_client, media_storage):
+    data = os.urandom(12 * MIB)
+    response = upload(user_client, data, name="video.mp4")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["file_size"] == len(data)
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    [key] = media_storage.object_keys()  # read from the folder, or with boto3 from the bucket
+    assert hashlib.sha256(media_storage.read(key)).hexdigest() == body["sha256"]
+    # Through the short-lived download_url (S3: presigned, fetched over HTTP from the S3 server)...
+    detail = user_client.get(f"/api/v1/media/{body['id']}").json()
+    by_url = fetch(user_client, detail["download_url"])
+    assert by_url.status == 200
+    assert hashlib.sha256(by_url.body).hexdigest() == body["sha256"]
+    # ...and through the authenticated route (S3: a redirect to a presigned URL).
+    by_route = fetch(user_client, f"/api/v1/media/{body['id']}/download")
+    assert by_route.status == 200
+    assert hashlib.sha256(by_route.body).hexdigest() == body["sha256"]
+    assert by_route.app["X-Content-Type-Options"] == "nosniff"
 
 
 def test_upload_returns_media_with_checksum_and_sniffed_type(user_client, user):
@@ -63,11 +87,23 @@ def test_two_uploads_of_one_name_get_different_keys(user_client):
     assert len(keys) == 2
 
 
-def test_empty_file_is_400(user_client):
+def test_empty_file_is_400(user_client, media_storage):
     response = upload(user_client, b"", name="empty.txt")
     assert response.status_code == 400
     assert response.json()["errors"]["file"]
     assert not Media.objects.exists()
+    assert media_storage.object_keys() == set()
+
+
+def test_stored_object_type_is_the_sniffed_one_made_safe(user_client, media_storage):
+    png = upload(user_client, png_bytes(), name="a.txt").json()
+    html = upload(user_client, b"<!doctype html><script>alert(1)</script>", name="a.png").json()
+    if media_storage.kind == "s3":  # S3 keeps a Content-Type per object: never the client's claim
+        keys = dict(Media.objects.values_list("pk", "object_key"))
+        assert media_storage.head(keys[Media.objects.get(pk=png["id"]).pk])["ContentType"] == "image/png"
+        stored_html = media_storage.head(keys[Media.objects.get(pk=html["id"]).pk])
+        assert stored_html["ContentType"] == "application/octet-stream"
+    assert (png["file_type"], html["file_type"]) == ("image/png", "text/html")
 
 
 def test_missing_file_is_400(user_client):
@@ -93,14 +129,15 @@ def test_json_body_is_415(user_client):
     assert response.status_code == 415
 
 
-def test_over_the_cap_is_413_and_stores_nothing(user_client, settings, local_media_storage):
+def test_over_the_cap_is_413_and_stores_nothing(user_client, settings, media_storage):
     settings.MEDIA_MAX_UPLOAD_BYTES = 1000
     response = upload(user_client, b"x" * 1001)
     assert response.status_code == 413
     assert response.json()["code"] == "media_too_large"
     assert not Media.objects.exists()
-    assert not local_media_storage.exists() or not any(p.is_file() for p in local_media_storage.rglob("*"))
+    assert media_storage.object_keys() == set()
     assert upload(user_client, b"x" * 1000).status_code == 201
+    assert len(media_storage.object_keys()) == 1
 
 
 def test_declared_length_over_the_cap_is_refused_before_reading_the_body(settings):
@@ -134,9 +171,9 @@ def test_client_thumbnail_is_stored_and_served(user_client):
     assert response.status_code == 201
     thumbnail_url = response.json()["thumbnail_url"]
     assert thumbnail_url == f"/api/v1/media/{response.json()['id']}/thumbnail"
-    served = user_client.get(thumbnail_url)
-    assert served.status_code == 200
-    assert b"".join(served.streaming_content) == b"encrypted thumbnail"
+    served = fetch(user_client, thumbnail_url)
+    assert served.status == 200
+    assert served.body == b"encrypted thumbnail"
 
 
 def test_file_name_too_long_is_400(user_client):
@@ -148,3 +185,101 @@ def test_file_name_too_long_is_400(user_client):
 def test_upload_needs_authentication(api_client):
     response = upload(api_client, b"x")
     assert response.status_code == 401
+
+
+def raw_multipart(client, body: bytes, content_type: str = "multipart/form-data; boundary=XYZ"):
+    return client.generic("POST", "/api/v1/media/upload", body, content_type=content_type)
+
+
+def test_multipart_without_a_boundary_is_400(user_client):
+    response = raw_multipart(user_client, b"--XYZ\r\n", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_garbage_multipart_body_is_400(user_client):
+    response = raw_multipart(user_client, os.urandom(5000))
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_file_sent_as_a_text_field_is_400(user_client):
+    response = user_client.post("/api/v1/media/upload", {"file": "just text"}, format="multipart")
+    assert response.status_code == 400
+    assert "file" in response.json()["errors"]
+
+
+def test_form_urlencoded_body_is_415(user_client):
+    response = user_client.generic(
+        "POST", "/api/v1/media/upload", b"file=abc", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\x00b.txt",
+        "\u202egnp.exe",  # right-to-left override
+        "../../etc/passwd",
+        "n" * 1000 + ".txt",
+        "\ud800.txt".encode("utf-8", "surrogatepass").decode("latin-1"),
+    ],
+)
+def test_hostile_multipart_file_names_never_500(user_client, media_storage, name):
+    body = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="'
+        + name.encode("utf-8", "surrogatepass")
+        + b'"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XYZ--\r\n'
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code in {201, 400}, response.content
+    if response.status_code == 201:
+        stored_name = response.json()["file_name"]
+        assert "\x00" not in stored_name and "/" not in stored_name and len(stored_name) <= 255
+        downloaded = fetch(user_client, f"/api/v1/media/{response.json()['id']}/download")
+        assert downloaded.body == b"hello"
+        assert "\n" not in downloaded.headers["Content-Disposition"]
+    else:
+        assert media_storage.object_keys() == set()
+
+
+def test_file_name_field_with_nul_is_400(user_client):
+    response = upload(user_client, b"x", file_name="a\x00b")
+    assert response.status_code == 400
+    assert "file_name" in response.json()["errors"]
+
+
+def test_two_files_in_the_file_field_are_400(user_client, media_storage):
+    body = (
+        b"".join(
+            b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="f%d"\r\n\r\ndata%d\r\n' % (n, n)
+            for n in range(2)
+        )
+        + b"--XYZ--\r\n"
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+    assert media_storage.object_keys() == set()
+
+
+def test_too_many_form_fields_is_400(user_client, media_storage):
+    fields = b"".join(
+        b'--XYZ\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % n for n in range(1100)
+    )
+    response = raw_multipart(user_client, fields + b"--XYZ--\r\n")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+    assert media_storage.object_keys() == set()
+
+
+def test_huge_text_field_is_413(user_client):
+    body = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file_name"\r\n\r\n'
+        + b"n" * (3 * MIB)
+        + b"\r\n--XYZ--\r\n"
+    )
+    response = raw_multipart(user_client, body)
+    assert response.status_code == 413
