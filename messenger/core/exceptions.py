@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -139,6 +139,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = drf_exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLargeAPIException("The request body is larger than allowed.")
+    elif isinstance(exc, SuspiciousOperation):
+        # Django's verdict on the request itself (too many query or form fields, a bad multipart
+        # boundary, ...): the client's fault, so a 400 rather than a logged 500. Django's own
+        # handler answers these with 400 too; inside a DRF view they would land below.
+        logger.warning("Suspicious request refused: %s", exc.__class__.__name__)
+        exc = drf_exceptions.ParseError("The request is malformed.", code="bad_request")
 
     if isinstance(exc, ApplicationError):
         set_rollback()

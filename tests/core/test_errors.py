@@ -65,6 +65,15 @@ def test_non_canonical_base64_is_400(api_client, blob):
     assert body["errors"]["blob"] == ["Not valid standard base64."]
 
 
+def test_too_many_query_parameters_is_400_not_500(user_client, settings):
+    """Django refuses the query string (SuspiciousOperation) when a view first reads it."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    query = "&".join(f"f{i}=1" for i in range(11))
+    response = user_client.get(f"/api/v1/users/search?q=ab&{query}")
+    assert_envelope(response, 400, "bad_request")
+    assert user_client.get("/api/v1/users/search?q=ab").status_code == 200
+
+
 def test_body_over_django_limit_is_413(api_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     response = api_client.post("/api/v1/test/echo", {"blob": "AAAA", "name": "x" * 200}, format="json")
