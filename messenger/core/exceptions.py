@@ -95,10 +95,28 @@ class PayloadTooLargeAPIException(drf_exceptions.APIException):
     default_code = "payload_too_large"
 
 
+def _encodable(text: str) -> str:
+    """`text` with each lone surrogate (JSON's "\\ud800", which no UTF-8 can carry) made U+FFFD.
+
+    Error messages can echo what the client sent (DRF's `"x" is not a valid choice.`, a dict
+    key): echoed as is, such a character made the JSON renderer fail, turning a 400 into a 500.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def envelope(detail: str, code: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"detail": detail, "code": code}
+    body: dict[str, Any] = {"detail": _encodable(str(detail)), "code": _encodable(str(code))}
     if errors:
-        body["errors"] = errors
+        body["errors"] = {
+            _encodable(str(field)): [_encodable(str(message)) for message in messages]
+            if isinstance(messages, list)
+            else _encodable(str(messages))
+            for field, messages in errors.items()
+        }
     return body
 
 

@@ -96,3 +96,55 @@ def test_throttle_is_429_with_retry_after_and_rate_from_settings(api_client, set
     response = api_client.get("/api/v1/test/throttled")
     assert_envelope(response, 429, "throttled")
     assert 1 <= int(response["Retry-After"]) <= 1800
+
+
+def test_a_lone_surrogate_echoed_back_in_an_error_is_400_not_500(client_for, make_user):
+    """JSON may spell a lone surrogate ("\\ud800"), which UTF-8 cannot carry. DRF's choice error
+    echoes the value it refused (`"..." is not a valid choice.`), and rendering that echo failed:
+    a 500 for a bad input. The envelope now carries U+FFFD in its place."""
+    asker, asked = make_user(), make_user()
+    contact = client_for(asker).post("/api/v1/contacts", {"user_id": str(asked.pk)}, format="json")
+    assert contact.status_code == 201, contact.content
+    response = client_for(asked).patch(
+        f"/api/v1/contacts/{contact.json()['id']}",
+        data=b'{"status": "\\ud800"}',
+        content_type="application/json",
+    )
+    body = assert_envelope(response, 400, "invalid_choice")
+    assert body["errors"]["status"] == ['"\ufffd\ufffd\ufffd" is not a valid choice.']
+
+
+def test_a_lone_surrogate_in_a_dict_key_is_400_not_500(client_for, make_user):
+    owner = make_user()
+    group = client_for(owner).post("/api/v1/groups", {"name": "g"}, format="json").json()
+    body = (
+        b'{"encrypted_content": "AA==", "encrypted_session_keys": {"\\ud800": "AA=="}, '
+        b'"crypto_version": "1", "encryption_algorithm": "x"}'
+    )
+    response = client_for(owner).post(
+        f"/api/v1/groups/{group['id']}/messages", data=body, content_type="application/json"
+    )
+    assert_envelope(response, 400, "invalid")
+
+
+def test_envelope_replaces_lone_surrogates_everywhere():
+    import json
+
+    from messenger.core.exceptions import envelope
+
+    body = envelope("bad \ud800", "code", {"field.\udc00": ["echo \ud83d"], "plain": ["ok"]})
+    assert json.loads(json.dumps(body, ensure_ascii=False).encode("utf-8")) == {
+        "detail": "bad \ufffd\ufffd\ufffd",
+        "code": "code",
+        "errors": {"field.\ufffd\ufffd\ufffd": ["echo \ufffd\ufffd\ufffd"], "plain": ["ok"]},
+    }
+
+
+def test_a_host_header_django_refuses_is_a_json_400_under_api(api_client):
+    """Django refuses a malformed Host before any view runs; under /api/ its 400 is the envelope
+    too, not Django's HTML page (outside /api/ it stays Django's)."""
+    body = assert_envelope(api_client.get("/api/v1/auth/me", HTTP_HOST="bad host!"), 400, "bad_request")
+    assert body == {"detail": "The request is malformed.", "code": "bad_request"}
+    assert not api_client.get("/healthz", HTTP_HOST="bad host!")["Content-Type"].startswith(
+        "application/json"
+    )
