@@ -6,14 +6,16 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from media import services
 from media.models import Media, MediaGrant
-from media.services import grant_media_access, media_delete
+from media.services import grant_media_access, media_delete, media_purge_unattached
 from tests.media.conftest import upload
 
 DEADLINE_SECONDS = 30
@@ -115,3 +117,58 @@ def test_delete_racing_a_send_that_attaches_it(user_client, user, other_user):
     assert not Media.objects.filter(pk=media_id).exists()
     assert not MediaGrant.objects.filter(media_id=media_id).exists()
     assert user_client.get(f"/api/v1/media/{media_id}").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purge_racing_a_send_that_attaches_an_old_upload_keeps_it(user_client, client_for, user, other_user):
+    """An upload about to be purged (never attached, past its TTL) is attached by a send still
+    in flight: the purge skips the row the send has locked, so the message keeps its attachment.
+    A purge that did not lock would delete it once the send committed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: the two transactions cannot interleave there")
+    media_id = upload(user_client, b"old but about to be sent").json()["id"]
+    Media.objects.filter(pk=media_id).update(created_at=timezone.now() - timedelta(days=2))
+    attached, release_send = threading.Event(), threading.Event()
+    purge_backend: list[int] = []
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        try:
+            with transaction.atomic():
+                grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+                attached.set()
+                release_send.wait(DEADLINE_SECONDS)
+            outcome["send"] = "committed"
+        except Exception as exc:
+            outcome["send"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    def purge() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                purge_backend.append(cursor.fetchone()[0])
+            outcome["purged"] = media_purge_unattached(older_than=timedelta(days=1))
+        except Exception as exc:
+            outcome["purged"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert attached.wait(DEADLINE_SECONDS)
+    purger = threading.Thread(target=purge)
+    purger.start()
+    # The purge either finishes (it skipped the locked row) or waits behind the send's lock.
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while purger.is_alive() and not (purge_backend and _backend_waits_on_a_lock(purge_backend[0])):
+        assert time.monotonic() < deadline, "the purge neither finished nor waited"
+        time.sleep(0.02)
+    release_send.set()
+    sender.join(DEADLINE_SECONDS)
+    purger.join(DEADLINE_SECONDS)
+    assert outcome == {"send": "committed", "purged": 0}
+    media = Media.objects.get(pk=media_id)
+    assert media.attached_at is not None
+    assert client_for(other_user).get(f"/api/v1/media/{media_id}").status_code == 200
