@@ -4,6 +4,8 @@ undocumented status or a schema-valid request the server refused)."""
 
 from __future__ import annotations
 
+import base64
+import fnmatch
 import re
 import uuid
 
@@ -149,3 +151,31 @@ def test_the_403s_and_404s_of_messages_are_documented(schema, client_for, make_u
     for response, operation in cases:
         assert response.status_code in {403, 404}, response.content
         assert str(response.status_code) in operation["responses"], response.json()
+
+
+def test_media_bytes_are_documented_with_the_type_they_are_served_as(schema, user_client, tmp_path, settings):
+    """Local storage serves the bytes with their sniffed type (a PNG as image/png); the schema
+    said application/octet-stream only, so a client validating content types refused them."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    thumbnail = SimpleUploadedFile("t.bin", png)
+    media = user_client.post(
+        "/api/v1/media/upload", {"file": SimpleUploadedFile("p.png", png), "thumbnail": thumbnail}
+    ).json()
+    for route in ("download", "thumbnail"):
+        response = user_client.get(f"/api/v1/media/{media['id']}/{route}")
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        documented = schema["paths"][f"/api/v1/media/{{media_id}}/{route}"]["get"]["responses"]["200"][
+            "content"
+        ]
+        assert any(fnmatch.fnmatch(response["Content-Type"], pattern) for pattern in documented)
