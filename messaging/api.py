@@ -183,7 +183,9 @@ class MessageDeleteView(APIView):
 
 class SyncQuerySerializer(serializers.Serializer):
     since = serializers.CharField(
-        required=False, help_text="The `next_since` of the previous call; omit for a fresh token."
+        required=False,
+        allow_blank=True,
+        help_text="The `next_since` of the previous call; omit it (or send it empty) for a fresh token.",
     )
     limit = serializers.IntegerField(
         required=False,
@@ -207,7 +209,7 @@ class SyncView(APIView):
     def get(self, request: Request) -> Response:
         query = SyncQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        token = query.validated_data.get("since")
+        token = query.validated_data.get("since") or None
         if token is None:
             return Response({"items": [], "next_since": fresh_sync_token(), "has_more": False})
         since = parse_sync_token(token)

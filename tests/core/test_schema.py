@@ -82,9 +82,13 @@ def test_patch_bodies_keep_their_required_fields(schema):
     assert schema["components"]["schemas"][ref]["required"] == ["status"]
 
 
-def test_sync_limit_states_its_bounds(schema):
-    [limit] = [p for p in schema["paths"]["/api/v1/sync"]["get"]["parameters"] if p["name"] == "limit"]
-    assert limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] >= 1
+def test_sync_parameters_state_what_the_view_accepts(schema, user_client):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/sync"]["get"]["parameters"]}
+    assert parameters["limit"]["minimum"] == 1 and parameters["limit"]["maximum"] >= 1
+    assert user_client.get("/api/v1/sync", {"limit": 0}).status_code == 400
+    # An empty `since` is a fresh token (as no `since`), so the schema does not forbid it.
+    assert parameters["since"].get("minLength", 0) == 0
+    assert user_client.get("/api/v1/sync", {"since": ""}).status_code == 200
 
 
 def _concrete(path: str) -> str:
