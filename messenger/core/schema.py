@@ -41,6 +41,7 @@ _GENERIC_ERRORS = {
     "404": "Unknown, or not visible to the caller.",
     "413": "A field is over its size limit once decoded (`payload_too_large`).",
     "429": "Too many requests (`throttled`); see Retry-After.",
+    "503": "`service_unavailable`: Redis (token denylist, rate counters) cannot serve right now; retry.",
 }
 _RETRY_AFTER_HEADER = {
     "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before trying again."}
@@ -72,7 +73,8 @@ class AutoSchema(openapi.AutoSchema):
     - 401 on every view that authenticates (a bad or revoked Bearer token is refused even on an
       AllowAny view), 404 wherever the path names an object, 400 wherever there is input to
       validate (a body, or query parameters), 413 where a body field has a size cap, 429 with
-      Retry-After where the view is throttled;
+      Retry-After where the view is throttled, 503 where Redis must answer (the token denylist,
+      rate counters);
     - the error envelope as the body of each 4xx/5xx that documents none.
     """
 
@@ -93,6 +95,8 @@ class AutoSchema(openapi.AutoSchema):
             wanted.append("413")
         if self.view.get_throttles():
             wanted.append("429")
+        if self.view.get_authenticators() or self.view.get_throttles():
+            wanted.append("503")  # the denylist fails closed, a throttle cannot count
         for code in wanted:
             responses.setdefault(code, {"description": _GENERIC_ERRORS[code]})
         if "429" in responses:

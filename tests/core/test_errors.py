@@ -1,6 +1,7 @@
 """Every error under /api/ is the JSON envelope of API.md, never HTML or a traceback."""
 
 import base64
+import shutil
 
 import pytest
 
@@ -148,3 +149,37 @@ def test_a_host_header_django_refuses_is_a_json_400_under_api(api_client):
     assert not api_client.get("/healthz", HTTP_HOST="bad host!")["Content-Type"].startswith(
         "application/json"
     )
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs a redis-server binary of its own to fill")
+def test_a_redis_refusing_writes_is_503_not_500(api_client, settings, tmp_path):
+    """The cache Redis at its maxmemory refuses the throttle's counter write (OOM), or is gone:
+    the request cannot be served right now, which is a 503 the client retries, not a 500."""
+    import redis
+
+    from tests.notifications.broker import closed_port
+    from tests.relay.redis_server import RedisServer
+
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "test_echo": "100/m"}
+    server = RedisServer(tmp_path / "redis").start()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url}
+        }
+        assert api_client.get("/api/v1/test/throttled").status_code == 200
+        admin.config_set("maxmemory", "1")
+        body = assert_envelope(api_client.get("/api/v1/test/throttled"), 503, "service_unavailable")
+        assert body["detail"] == "A service this request needs is unavailable; try again shortly."
+        admin.config_set("maxmemory", "0")
+        assert api_client.get("/api/v1/test/throttled").status_code == 200
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            }
+        }
+        assert_envelope(api_client.get("/api/v1/test/throttled"), 503, "service_unavailable")
+    finally:
+        admin.close()
+        server.stop()

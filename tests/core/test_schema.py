@@ -46,6 +46,7 @@ def test_authenticated_operations_document_401_and_object_routes_404(schema):
         responses = operation["responses"]
         if any(operation.get("security") or []):  # it reads a Bearer token: a bad one is a 401
             assert "401" in responses, (method, path)
+            assert "503" in responses, (method, path)  # and the denylist fails closed
         if "{" in path:
             assert "404" in responses, (method, path)
 
