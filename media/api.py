@@ -210,7 +210,8 @@ class MediaDownloadView(_ServeObjectView):
         operation_id="media_download",
         parameters=[_SIG_PARAM],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
+            # The sniffed type (application/octet-stream for anything a browser could run).
+            (200, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The bytes, as an attachment, with nosniff."
             ),
             302: OpenApiResponse(description="S3 mode: a redirect to a presigned URL."),
@@ -229,7 +230,11 @@ class MediaThumbnailView(_ServeObjectView):
         operation_id="media_thumbnail",
         parameters=[_SIG_PARAM],
         responses={
-            (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The thumbnail."),
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The thumbnail: image/jpeg when the server made it, else the sniffed type "
+                "of the client's own (application/octet-stream if encrypted).",
+            ),
             302: OpenApiResponse(description="S3 mode: a redirect to a presigned URL."),
             404: _ERRORS[404],
         },

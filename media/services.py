@@ -19,7 +19,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from media import tasks
-from media.exceptions import DirectUploadUnavailable, MediaNotOwned, MediaTooLarge, UploadIncomplete
+from media.exceptions import (
+    DirectUploadUnavailable,
+    MediaNotFound,
+    MediaNotOwned,
+    MediaTooLarge,
+    UploadIncomplete,
+)
 from media.models import Media, MediaGrant
 from media.selectors import get_deletable_media, get_own_media
 from media.sniff import OCTET_STREAM, SNIFF_BYTES, THUMBNAILABLE_TYPES, sniff
@@ -221,15 +227,25 @@ def media_direct_upload_complete(*, media_id: UUID, user_id: UUID) -> Media:
         )
         if updated and thumbnail_state == Media.ThumbnailState.PENDING:
             _enqueue_thumbnail_on_commit(media.pk)
-    return Media.objects.get(pk=media.pk)
+    completed = Media.objects.filter(pk=media.pk).first()
+    if completed is None:  # deleted (by its uploader, or the purge) while its bytes were checked
+        raise MediaNotFound()
+    return completed
 
 
 @transaction.atomic
 def media_delete(*, media_id: UUID, user_id: UUID) -> None:
     """The uploader removes the media: the row (and its grants) now, the objects after commit."""
-    media = get_deletable_media(media_id=media_id, user_id=user_id)
-    keys = [media.object_key, media.thumbnail_key]
-    media.delete()
+    # The uploader's row, locked: a send attaching it (grant_media_access holds this lock until
+    # its commit) finishes first, so its grants are seen and deleted with the row instead of
+    # being left pointing at it (an IntegrityError at commit, a 500); a thumbnail recorded
+    # meanwhile is read here and deleted too instead of being left behind in storage.
+    locked = Media.objects.select_for_update(no_key=False).filter(pk=media_id, uploader_id=user_id).first()
+    if locked is None:
+        get_deletable_media(media_id=media_id, user_id=user_id)  # 404, or 403 for a grantee
+        raise MediaNotFound()  # it was the caller's, and a concurrent delete (or the purge) won
+    keys = [locked.object_key, locked.thumbnail_key]
+    locked.delete()
     delete_objects_on_commit(keys)
 
 
@@ -378,5 +394,7 @@ def media_delete_all_of_user(*, user_id: UUID) -> int:
         MediaGrant.objects.filter(media__uploader_id=user_id).delete()
         Media.objects.filter(uploader_id=user_id).delete()
         keys = [key for row in rows for key in row[1:] if key]
-        transaction.on_commit(lambda: tasks.delete_stored_objects.delay(keys))
+        # robust: the account is deleted by then; a broker outage must not turn that into a 500
+        # (the objects stay behind, logged, as when a delete task gives up).
+        transaction.on_commit(lambda: tasks.delete_stored_objects.delay(keys), robust=True)
     return len(rows)

@@ -63,6 +63,8 @@ class MessageSendView(APIView):
             200: OpenApiResponse(
                 MessageSerializer, description="A retry: the first message with this client_message_id."
             ),
+            403: OpenApiResponse(description="`blocked`: the recipient blocked the caller."),
+            404: OpenApiResponse(description="`recipient_not_found`: no such active user."),
         },
         description="Store an encrypted message for a recipient. Unknown recipient 404, blocked 403, "
         "attachments not the sender's 400, ciphertext over MESSAGE_MAX_CIPHERTEXT_BYTES 413.",
@@ -142,7 +144,10 @@ class MessageReadView(APIView):
     @extend_schema(
         operation_id="messages_read",
         request=None,
-        responses={200: MessageSerializer},
+        responses={
+            200: MessageSerializer,
+            403: OpenApiResponse(description="`not_recipient`: the sender cannot mark it read."),
+        },
         description="The recipient marks the message read (idempotent). The sender: 403; anyone else: 404.",
     )
     def put(self, request: Request, message_id: UUID) -> Response:
@@ -162,7 +167,12 @@ class MessageDeleteView(APIView):
             )
         ],
         request=None,
-        responses={204: None},
+        responses={
+            204: None,
+            403: OpenApiResponse(
+                description="`not_sender`: `scope=everyone` on a message the caller did not send."
+            ),
+        },
     )
     def delete(self, request: Request, message_id: UUID) -> Response:
         services.message_delete(
@@ -172,25 +182,25 @@ class MessageDeleteView(APIView):
 
 
 class SyncQuerySerializer(serializers.Serializer):
-    since = serializers.CharField(required=False)
+    since = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The `next_since` of the previous call; omit it (or send it empty) for a fresh token.",
+    )
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=SYNC_MAX_LIMIT, default=SYNC_DEFAULT_LIMIT
+        required=False,
+        min_value=1,
+        max_value=SYNC_MAX_LIMIT,
+        default=SYNC_DEFAULT_LIMIT,
+        help_text=f"At most this many items (default {SYNC_DEFAULT_LIMIT}, max {SYNC_MAX_LIMIT}).",
     )
 
 
 class SyncView(APIView):
     @extend_schema(
         operation_id="sync",
-        parameters=[
-            OpenApiParameter(
-                "since", str, description="The `next_since` of the previous call; omit for a fresh token."
-            ),
-            OpenApiParameter(
-                "limit",
-                int,
-                description=f"At most this many items (default {SYNC_DEFAULT_LIMIT}, max {SYNC_MAX_LIMIT}).",
-            ),
-        ],
+        # The query serializer itself, so the schema states the bounds the view enforces (400).
+        parameters=[SyncQuerySerializer],
         responses={200: SyncResponseSerializer},
         description="Everything the caller's devices missed since `since`: new 1:1 and group messages, "
         "read receipts and deletions, each exactly once, oldest first. Without `since`: no items and "
@@ -199,7 +209,7 @@ class SyncView(APIView):
     def get(self, request: Request) -> Response:
         query = SyncQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        token = query.validated_data.get("since")
+        token = query.validated_data.get("since") or None
         if token is None:
             return Response({"items": [], "next_since": fresh_sync_token(), "has_more": False})
         since = parse_sync_token(token)

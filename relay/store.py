@@ -436,6 +436,9 @@ class RedisStore(RelayStore):
             redis.exceptions.ConnectionError,
             redis.exceptions.TimeoutError,
             redis.exceptions.ReadOnlyError,  # a replica after a failover, until it is promoted
+            # At its maxmemory (noeviction), Redis refuses the first write of a script: nothing
+            # was stored, and the relay cannot take envelopes until memory frees.
+            redis.exceptions.OutOfMemoryError,
         )
         self._queue = self.client.register_script(_QUEUE)
         self._pending = self.client.register_script(_PENDING)

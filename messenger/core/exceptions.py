@@ -11,12 +11,22 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
+
+# A Redis that cannot serve (unreachable, timing out, loading, a read-only replica, at its
+# maxmemory): a 503 to retry, not a 500. Other Redis errors (a wrong type, a script bug) stay bugs.
+_UNAVAILABLE_BACKEND_ERRORS: tuple[type[Exception], ...] = (
+    redis_exceptions.ConnectionError,
+    redis_exceptions.TimeoutError,
+    redis_exceptions.ReadOnlyError,
+    redis_exceptions.OutOfMemoryError,
+)
 
 
 class ApplicationError(Exception):
@@ -95,10 +105,28 @@ class PayloadTooLargeAPIException(drf_exceptions.APIException):
     default_code = "payload_too_large"
 
 
+def _encodable(text: str) -> str:
+    """`text` with each lone surrogate (JSON's "\\ud800", which no UTF-8 can carry) made U+FFFD.
+
+    Error messages can echo what the client sent (DRF's `"x" is not a valid choice.`, a dict
+    key): echoed as is, such a character made the JSON renderer fail, turning a 400 into a 500.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def envelope(detail: str, code: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"detail": detail, "code": code}
+    body: dict[str, Any] = {"detail": _encodable(str(detail)), "code": _encodable(str(code))}
     if errors:
-        body["errors"] = errors
+        body["errors"] = {
+            _encodable(str(field)): [_encodable(str(message)) for message in messages]
+            if isinstance(messages, list)
+            else _encodable(str(messages))
+            for field, messages in errors.items()
+        }
     return body
 
 
@@ -183,6 +211,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             status=exc.status_code,
             headers=headers,
         )
+
+    if isinstance(exc, _UNAVAILABLE_BACKEND_ERRORS):
+        # Redis (cache, throttle counters, denylist) gone or refusing writes at its maxmemory:
+        # this request cannot be served right now; the client retries. Logged like a bug.
+        logger.exception("A backend is unavailable in %s", context.get("view").__class__.__name__)
+        set_rollback()
+        unavailable = ServiceUnavailable()
+        return Response(envelope(unavailable.message, unavailable.code), status=unavailable.status_code)
 
     # Anything else is a bug: log it with its traceback, answer the envelope, never the trace.
     logger.exception("Unhandled exception in %s", context.get("view").__class__.__name__)

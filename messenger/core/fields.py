@@ -6,16 +6,15 @@ import base64
 import binascii
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messenger.core.exceptions import PayloadTooLargeAPIException
 
 
-@extend_schema_field(OpenApiTypes.BYTE)  # OpenAPI's "byte": base64-encoded bytes
 class Base64BytesField(serializers.Field):
     """Standard base64 (with padding) in, `bytes` out; `bytes` rendered back as base64.
+
+    Its OpenAPI schema (`format: byte`, `minLength`) is messenger.core.schema's extension.
 
     Invalid base64 is a 400 on the field; more than `max_bytes` decoded bytes is a 413 for the
     whole request. The length is checked before decoding, so an oversized value costs no decode.

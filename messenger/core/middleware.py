@@ -47,6 +47,26 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return page_not_found(request, exception)
 
 
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's own 400 (a SuspiciousOperation before any view: a Host header not allowed, say)."""
+    if is_api_path(request.path):
+        return JsonResponse(envelope("The request is malformed.", "bad_request"), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's own 403 (a PermissionDenied outside DRF)."""
+    if is_api_path(request.path):
+        return JsonResponse(
+            envelope("You do not have permission to perform this action.", "permission_denied"), status=403
+        )
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
 def handler500(request: HttpRequest) -> HttpResponse:
     if is_api_path(request.path):
         return JsonResponse(envelope("Internal server error.", "server_error"), status=500)

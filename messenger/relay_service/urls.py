@@ -15,5 +15,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 
+handler400 = "messenger.core.middleware.handler400"
+handler403 = "messenger.core.middleware.handler403"
 handler404 = "messenger.core.middleware.handler404"
 handler500 = "messenger.core.middleware.handler500"

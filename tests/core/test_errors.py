@@ -1,6 +1,7 @@
 """Every error under /api/ is the JSON envelope of API.md, never HTML or a traceback."""
 
 import base64
+import shutil
 
 import pytest
 
@@ -96,3 +97,89 @@ def test_throttle_is_429_with_retry_after_and_rate_from_settings(api_client, set
     response = api_client.get("/api/v1/test/throttled")
     assert_envelope(response, 429, "throttled")
     assert 1 <= int(response["Retry-After"]) <= 1800
+
+
+def test_a_lone_surrogate_echoed_back_in_an_error_is_400_not_500(client_for, make_user):
+    """JSON may spell a lone surrogate ("\\ud800"), which UTF-8 cannot carry. DRF's choice error
+    echoes the value it refused (`"..." is not a valid choice.`), and rendering that echo failed:
+    a 500 for a bad input. The envelope now carries U+FFFD in its place."""
+    asker, asked = make_user(), make_user()
+    contact = client_for(asker).post("/api/v1/contacts", {"user_id": str(asked.pk)}, format="json")
+    assert contact.status_code == 201, contact.content
+    response = client_for(asked).patch(
+        f"/api/v1/contacts/{contact.json()['id']}",
+        data=b'{"status": "\\ud800"}',
+        content_type="application/json",
+    )
+    body = assert_envelope(response, 400, "invalid_choice")
+    assert body["errors"]["status"] == ['"\ufffd\ufffd\ufffd" is not a valid choice.']
+
+
+def test_a_lone_surrogate_in_a_dict_key_is_400_not_500(client_for, make_user):
+    owner = make_user()
+    group = client_for(owner).post("/api/v1/groups", {"name": "g"}, format="json").json()
+    body = (
+        b'{"encrypted_content": "AA==", "encrypted_session_keys": {"\\ud800": "AA=="}, '
+        b'"crypto_version": "1", "encryption_algorithm": "x"}'
+    )
+    response = client_for(owner).post(
+        f"/api/v1/groups/{group['id']}/messages", data=body, content_type="application/json"
+    )
+    assert_envelope(response, 400, "invalid")
+
+
+def test_envelope_replaces_lone_surrogates_everywhere():
+    import json
+
+    from messenger.core.exceptions import envelope
+
+    body = envelope("bad \ud800", "code", {"field.\udc00": ["echo \ud83d"], "plain": ["ok"]})
+    assert json.loads(json.dumps(body, ensure_ascii=False).encode("utf-8")) == {
+        "detail": "bad \ufffd\ufffd\ufffd",
+        "code": "code",
+        "errors": {"field.\ufffd\ufffd\ufffd": ["echo \ufffd\ufffd\ufffd"], "plain": ["ok"]},
+    }
+
+
+def test_a_host_header_django_refuses_is_a_json_400_under_api(api_client):
+    """Django refuses a malformed Host before any view runs; under /api/ its 400 is the envelope
+    too, not Django's HTML page (outside /api/ it stays Django's)."""
+    body = assert_envelope(api_client.get("/api/v1/auth/me", HTTP_HOST="bad host!"), 400, "bad_request")
+    assert body == {"detail": "The request is malformed.", "code": "bad_request"}
+    assert not api_client.get("/healthz", HTTP_HOST="bad host!")["Content-Type"].startswith(
+        "application/json"
+    )
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs a redis-server binary of its own to fill")
+def test_a_redis_refusing_writes_is_503_not_500(api_client, settings, tmp_path):
+    """The cache Redis at its maxmemory refuses the throttle's counter write (OOM), or is gone:
+    the request cannot be served right now, which is a 503 the client retries, not a 500."""
+    import redis
+
+    from tests.notifications.broker import closed_port
+    from tests.relay.redis_server import RedisServer
+
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "test_echo": "100/m"}
+    server = RedisServer(tmp_path / "redis").start()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url}
+        }
+        assert api_client.get("/api/v1/test/throttled").status_code == 200
+        admin.config_set("maxmemory", "1")
+        body = assert_envelope(api_client.get("/api/v1/test/throttled"), 503, "service_unavailable")
+        assert body["detail"] == "A service this request needs is unavailable; try again shortly."
+        admin.config_set("maxmemory", "0")
+        assert api_client.get("/api/v1/test/throttled").status_code == 200
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            }
+        }
+        assert_envelope(api_client.get("/api/v1/test/throttled"), 503, "service_unavailable")
+    finally:
+        admin.close()
+        server.stop()

@@ -11,5 +11,7 @@ urlpatterns = [
     *project_urlpatterns,
 ]
 
+handler400 = "messenger.core.middleware.handler400"
+handler403 = "messenger.core.middleware.handler403"
 handler404 = "messenger.core.middleware.handler404"
 handler500 = "messenger.core.middleware.handler500"

@@ -120,3 +120,21 @@ def test_user_deletion_removes_their_media_and_grants(
     assert not MediaGrant.objects.filter(user=user).exists()
     assert Media.objects.filter(pk=theirs["id"]).exists()
     assert client_for(other_user).get(f"/api/v1/media/{theirs['id']}").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_account_deletion_with_the_broker_down_is_still_a_204(make_user, client_for, settings):
+    """The uploads' objects are deleted by a task enqueued after the deletion commits. With the
+    broker unreachable that enqueue fails; the account is deleted all the same, so the answer is
+    204, not a 500 for a deletion that happened."""
+    from tests.factories import DEFAULT_PASSWORD
+    from tests.notifications.broker import unreachable_broker
+
+    user = make_user()
+    client = client_for(user)
+    media_id = upload(client, b"mine").json()["id"]
+    with unreachable_broker():
+        response = client.delete("/api/v1/auth/me", {"password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 204, response.content
+    assert not Media.objects.filter(pk=media_id).exists()
+    assert client.get("/api/v1/auth/me").status_code == 401

@@ -59,6 +59,18 @@ def test_a_one_second_envelope_is_gone_two_seconds_later(
 
 
 @pytest.mark.usefixtures("relay_store")
+def test_acking_an_expired_envelope_nobody_listed_since_is_404(queue, client_for, user, other_user):
+    """The ack itself refuses an expired envelope, even one still in the index because no read
+    or purge has trimmed it yet (Redis: its expiry entry outlives its payload key while the
+    queue holds a longer-lived envelope, which keeps the index keys alive)."""
+    queue(user, other_user, b"lives on", ttl_seconds=3600)
+    body = queue(user, other_user, b"expires unread", ttl_seconds=1).json()
+    wait_until(parse(body["expires_at"]) + timedelta(milliseconds=50))
+    ack = client_for(other_user).delete(f"/api/v1/relay/{body['id']}")
+    assert ack.status_code == 404 and ack.json()["code"] == "envelope_not_found"
+
+
+@pytest.mark.usefixtures("relay_store")
 def test_an_expired_envelope_is_never_returned_among_live_ones(user, other_user):
     short = envelope_queue(sender_id=user.pk, recipient_id=other_user.pk, payload=b"short", ttl_seconds=1)
     long = envelope_queue(sender_id=user.pk, recipient_id=other_user.pk, payload=b"long", ttl_seconds=600)

@@ -85,3 +85,31 @@ def test_redis_stopping_and_coming_back(settings, tmp_path, client_for, user, ot
         assert after.payload == b"after" and str(after.id) == response.json()["id"]
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not redis_server_binary(), reason="needs a redis-server binary of its own to fill")
+def test_redis_out_of_memory_is_503_and_what_is_queued_stays_readable(
+    settings, tmp_path, client_for, user, other_user, capture_events
+):
+    """A Redis at its maxmemory (noeviction) refuses writes with OOM: queueing is a 503 (nothing
+    stored, nothing published), not a 500; reading and acknowledging still work."""
+    import redis
+
+    server = RedisServer(tmp_path / "redis").start()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        use_redis_at(settings, server.url)
+        kept = envelope_queue(sender_id=user.pk, recipient_id=other_user.pk, payload=b"before it filled up")
+        admin.config_set("maxmemory", "1")  # anything stored is over it: every write is refused
+        body = {"recipient_id": str(other_user.pk), "payload": b64(b"refused")}
+        with capture_events() as sent:
+            assert_unavailable(client_for(user).post("/api/v1/relay/queue", body, format="json"))
+        assert sent == []
+        assert envelopes_pending(recipient_id=other_user.pk) == [kept]
+        assert client_for(other_user).delete(f"/api/v1/relay/{kept.id}").status_code == 204
+
+        admin.config_set("maxmemory", "0")
+        assert client_for(user).post("/api/v1/relay/queue", body, format="json").status_code == 201
+    finally:
+        admin.close()
+        server.stop()
