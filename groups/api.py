@@ -122,6 +122,9 @@ class GroupDetailView(APIView):
     @extend_schema(
         tags=TAG,
         summary="Delete the group with its messages (owner only)",
+        description="The media attached to its messages is no longer readable by anyone it was sent "
+        "to, former members included (`GET /media/{id}` is `404` for them), unless another message "
+        "still carries it; the uploaders keep their own.",
         responses={204: None, 404: ERRORS[404], **FORBIDDEN},
     )
     def delete(self, request: Request, group_id: UUID) -> Response:
@@ -173,7 +176,9 @@ class GroupMemberView(APIView):
         tags=TAG,
         summary="Remove a member, or leave (your own id)",
         description="Leaving: any member but the owner (`409` `owner_must_transfer`). Removing: the owner "
-        "anyone, an admin plain members only. Access ends at once: the next read is a `404`.",
+        "anyone, an admin plain members only. Access ends at once: the next read is a `404`. The media "
+        "of messages the user was sent stays readable by them while those messages exist (as what "
+        "their devices already hold does).",
         responses={
             204: None,
             404: ERRORS[404],

@@ -22,11 +22,19 @@ Who may do what (outsiders always get 404 from the lock step, before any role ch
 | delete the group           | yes   | 403                       | 403    |
 
 * the owner transfers ownership (or deletes the group) first.
+
+Attachments: a group message's media is granted (media.services) to the members it was sent to,
+with the message as the grant's source. Grants follow messages, not memberships: a member who
+leaves or is removed keeps the media of what they were sent, as they keep whatever their devices
+already hold (as in Signal or WhatsApp), and someone who joins later is granted nothing old. When
+the group is deleted (by its owner, by staff, or when its last member's account goes), its
+messages go, and every grant they gave goes with them, former members' included.
 """
 
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +61,7 @@ from groups.exceptions import (
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from groups.selectors import attachments_for, group_message_data, iso
-from media.services import grant_media_access
+from media.services import grant_media_access, revoke_media_access
 from messenger.core.events import publish, publish_to_chat_group
 from messenger.core.stream import current_stream_position, next_stream_position
 
@@ -227,6 +235,10 @@ def group_update(
 
 
 def _delete_group_rows(group: ChatGroup) -> None:
+    # The media of the group's messages goes with them: whoever was sent it (members, and former
+    # members, who keep it while the message exists) loses it now; the uploaders keep their own.
+    with_media = GroupMessage.objects.filter(group=group).exclude(attachment_ids=[])
+    revoke_media_access(source_ids=list(with_media.values_list("pk", flat=True)))
     # Keys first in one statement, so the cascade below has nothing per message to collect.
     GroupMessageKey.objects.filter(message__group=group).delete()
     group.delete()
@@ -433,11 +445,18 @@ def group_message_send(
         raise InvalidRecipients(" ".join(problems), errors={"encrypted_session_keys": problems})
 
     media_ids = list(dict.fromkeys(UUID(str(media_id)) for media_id in attachment_ids))
+    message_id = uuid.uuid4()  # chosen now: the grants name the message as their source
     if media_ids:
-        grant_media_access(media_ids=media_ids, owner_id=sender_id, grantee_ids=member_ids - {sender_id})
+        grant_media_access(
+            media_ids=media_ids,
+            owner_id=sender_id,
+            grantee_ids=member_ids - {sender_id},
+            source_id=message_id,
+        )
 
     position = next_stream_position()  # late: the counter's row lock is held until commit
     message = GroupMessage.objects.create(
+        id=message_id,
         group=group,
         sender_id=sender_id,
         encrypted_content=encrypted_content,

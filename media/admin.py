@@ -14,5 +14,5 @@ class MediaAdmin(admin.ModelAdmin):
 
 @admin.register(MediaGrant)
 class MediaGrantAdmin(admin.ModelAdmin):
-    list_display = ("media", "user", "created_at")
+    list_display = ("media", "user", "source_id", "created_at")
     raw_id_fields = ("media", "user")

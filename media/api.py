@@ -136,7 +136,14 @@ class MediaCompleteView(APIView):
 
 
 class MediaDetailView(APIView):
-    @extend_schema(operation_id="media_retrieve", responses={200: MediaSerializer, 404: _ERRORS[404]})
+    @extend_schema(
+        operation_id="media_retrieve",
+        responses={200: MediaSerializer, 404: _ERRORS[404]},
+        description="Visible to its uploader, and to whoever was sent it in a message or group message "
+        "that still exists: a message deleted for everyone, or a deleted group's messages, no longer "
+        "grant it (another message carrying the same media still does). The same rule serves "
+        "`/download` and `/thumbnail`.",
+    )
     def get(self, request: Request, media_id: UUID) -> Response:
         media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
         return Response(MediaSerializer(selectors.media_representation(media)).data)

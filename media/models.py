@@ -57,16 +57,46 @@ class Media(models.Model):
 
 
 class MediaGrant(models.Model):
-    """`user` may read `media` (it was attached to a message or group message they received)."""
+    """`user` may read `media` because `source_id` (a 1:1 message or a group message) was sent to
+    them with it attached.
 
-    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="grants")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    One row per (media, user, source): access lasts while any row of the pair does, and a source
+    takes back only its own rows (`media.services.revoke_media_access`), so the same media still
+    attached to another message stays readable through that one. `source_id` is an id, not a
+    foreign key: media knows nothing of messages. NULL: a grant no source can take back (none is
+    made any more; kept so that a caller without a source still gets the old behaviour).
+    """
+
+    # No single-column FK indexes: `media_grant_media_user` leads with media (the access check,
+    # the cascade of a media delete), `media_grant_user` is the user's (account deletion).
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="grants", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    source_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "media_grant"
-        constraints = [models.UniqueConstraint(fields=["media", "user"], name="media_grant_unique")]
-        indexes = [models.Index(fields=["user"], name="media_grant_user")]
+        constraints = [
+            # Leads with the source: a revoke is one range scan of it. NULLs never conflict in a
+            # unique index (PostgreSQL and SQLite alike), hence the second, partial constraint for
+            # the grants without a source.
+            models.UniqueConstraint(
+                fields=["source_id", "media", "user"],
+                condition=Q(source_id__isnull=False),
+                name="media_grant_source_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["media", "user"],
+                condition=Q(source_id__isnull=True),
+                name="media_grant_unsourced_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["media", "user"], name="media_grant_media_user"),
+            models.Index(fields=["user"], name="media_grant_user"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} may read {self.media_id}"
+        return f"{self.user_id} may read {self.media_id} (granted by {self.source_id or 'no source'})"

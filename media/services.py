@@ -249,19 +249,28 @@ def media_delete(*, media_id: UUID, user_id: UUID) -> None:
     delete_objects_on_commit(keys)
 
 
-def grant_media_access(*, media_ids: Sequence[UUID], owner_id: UUID, grantee_ids: Iterable[UUID]) -> None:
-    """Let `grantee_ids` read each of `media_ids`, which must all be `owner_id`'s uploads.
+def grant_media_access(
+    *,
+    media_ids: Sequence[UUID],
+    owner_id: UUID,
+    grantee_ids: Iterable[UUID],
+    source_id: UUID | None = None,
+) -> None:
+    """Let `grantee_ids` read each of `media_ids`, which must all be `owner_id`'s uploads, because
+    of `source_id` (the message or group message that carries them): `revoke_media_access` with
+    that id takes these grants back, and only these. Without a source, nothing ever revokes them.
 
     Raises MediaNotOwned (400) if any id is unknown or another user's; grants nothing then.
     Called inside the sender's transaction (messaging, groups), so a failed send grants nothing.
     Two queries whatever the number of media and grantees: one UPDATE that both checks ownership
     and marks the media attached (and row-locks it against a concurrent delete), one INSERT of
-    every (media, grantee) pair that skips pairs already granted.
+    every (media, grantee) pair that skips pairs this source already granted.
     """
     wanted = {UUID(str(media_id)) for media_id in media_ids}
     if not wanted:
         return
     grantees = sorted({UUID(str(user_id)) for user_id in grantee_ids} - {UUID(str(owner_id))})
+    source = UUID(str(source_id)) if source_id is not None else None
     with transaction.atomic():  # a savepoint inside the sender's transaction
         now = timezone.now()
         # Matches every wanted row that is the owner's (already attached ones keep their first time).
@@ -271,30 +280,67 @@ def grant_media_access(*, media_ids: Sequence[UUID], owner_id: UUID, grantee_ids
         if owned != len(wanted):
             raise MediaNotOwned()
         if grantees:
-            _insert_grants(sorted(wanted), grantees, now)
+            _insert_grants(sorted(wanted), grantees, source, now)
 
 
-def _insert_grants(media_ids: list[UUID], user_ids: list[UUID], now) -> None:  # type: ignore[no-untyped-def]
+def _insert_grants(media_ids: list[UUID], user_ids: list[UUID], source_id: UUID | None, now) -> None:  # type: ignore[no-untyped-def]
     """Every (media, user) pair in one statement with two array parameters, so the statement and
-    its parameter count stay the same for 1 grantee or 1,000."""
+    its parameter count stay the same for 1 grantee or 1,000. A pair the same source already
+    granted is skipped (media_grant_source_unique; media_grant_unsourced_unique without a source)."""
     table = MediaGrant._meta.db_table
     media_col = MediaGrant._meta.get_field("media").column
     user_col = MediaGrant._meta.get_field("user").column
+    source_col = MediaGrant._meta.get_field("source_id").column
     created = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({media_col}, {user_col}, created_at) "  # noqa: S608 (names from the model)
-                "SELECT m, u, %s FROM unnest(%s::uuid[]) AS m CROSS JOIN unnest(%s::uuid[]) AS u "
+                f"INSERT INTO {table} ({media_col}, {user_col}, {source_col}, created_at) "  # noqa: S608 (names from the model)
+                "SELECT m, u, %s::uuid, %s FROM unnest(%s::uuid[]) AS m CROSS JOIN unnest(%s::uuid[]) AS u "
                 "ON CONFLICT DO NOTHING",
-                [created, media_ids, user_ids],
+                [source_id, created, media_ids, user_ids],
             )
         else:  # SQLite stores UUIDs as 32 hex characters
             cursor.execute(
-                f"INSERT OR IGNORE INTO {table} ({media_col}, {user_col}, created_at) "  # noqa: S608
-                "SELECT m.value, u.value, %s FROM json_each(%s) AS m CROSS JOIN json_each(%s) AS u",
-                [created, json.dumps([m.hex for m in media_ids]), json.dumps([u.hex for u in user_ids])],
+                f"INSERT OR IGNORE INTO {table} ({media_col}, {user_col}, {source_col}, created_at) "  # noqa: S608
+                "SELECT m.value, u.value, %s, %s FROM json_each(%s) AS m CROSS JOIN json_each(%s) AS u",
+                [
+                    source_id.hex if source_id is not None else None,
+                    created,
+                    json.dumps([m.hex for m in media_ids]),
+                    json.dumps([u.hex for u in user_ids]),
+                ],
             )
+
+
+def revoke_media_access(*, source_ids: Iterable[UUID]) -> int:
+    """Take back what `source_ids` granted (a message deleted for everyone, a group's messages
+    when the group goes); returns how many grants went.
+
+    Only those sources' rows: a grantee who was sent the same media in another message keeps
+    reading it through that one, and the uploader never needed a grant. One statement whatever
+    the number of sources (an array parameter, as `_insert_grants`), none for no sources. Meant
+    for the caller's transaction: a rolled-back delete revokes nothing. A download URL handed out
+    before (presigned on S3, signed locally) stays valid until it expires
+    (MEDIA_URL_TTL_SECONDS): it names no user, so nothing can check it again.
+    """
+    sources = sorted({UUID(str(source_id)) for source_id in source_ids})
+    if not sources:
+        return 0
+    table = MediaGrant._meta.db_table
+    source_col = MediaGrant._meta.get_field("source_id").column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {source_col} = ANY(%s::uuid[])",  # noqa: S608 (names from the model)
+                [sources],
+            )
+        else:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE {source_col} IN (SELECT value FROM json_each(%s))",  # noqa: S608
+                [json.dumps([source.hex for source in sources])],
+            )
+        return cursor.rowcount
 
 
 def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:

@@ -163,7 +163,10 @@ class MessageDeleteView(APIView):
                 "scope",
                 str,
                 enum=["me", "everyone"],
-                description="`me` (default): hide it for the caller. `everyone`: the sender wipes it; a tombstone stays.",
+                description="`me` (default): hide it for the caller. `everyone`: the sender wipes it; a "
+                "tombstone stays, and its attachments are no longer readable by the recipient (`GET "
+                "/media/{id}` and its download and thumbnail are 404 for them, unless another message "
+                "still carries the same media; a `download_url` already handed out lasts until it expires).",
             )
         ],
         request=None,

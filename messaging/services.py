@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
 from contacts.selectors import is_blocked
-from media.services import grant_media_access
+from media.services import grant_media_access, revoke_media_access
 from messaging.exceptions import (
     CannotMessageSelf,
     MessageNotFound,
@@ -40,7 +40,7 @@ from messaging.selectors import (
     message_by_client_id,
     visible_to,
 )
-from messaging.serializers import deleted_payload, message_payload, read_payload
+from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
 from messenger.core.events import publish
 from messenger.core.exceptions import ApplicationError, PayloadTooLarge
 from messenger.core.stream import next_stream_position, next_stream_positions
@@ -184,13 +184,24 @@ def message_send(
     )
     if attachment_ids:
         # Raises MediaNotOwned (400) for media that is not the sender's: the whole send rolls back.
-        grant_media_access(media_ids=list(attachment_ids), owner_id=sender_id, grantee_ids=[recipient_id])
+        # The message is the grant's source: deleting it for everyone takes the grant back.
+        grant_media_access(
+            media_ids=list(attachment_ids),
+            owner_id=sender_id,
+            grantee_ids=[recipient_id],
+            source_id=message.pk,
+        )
 
-    publish([recipient_id], "message.new", message_payload(message, viewer_id=recipient_id))
+    attachments = attachments_for([message])  # one read of the metadata for both sides' events
+    publish(
+        [recipient_id],
+        "message.new",
+        message_payload(message, viewer_id=recipient_id, attachments=attachments),
+    )
     publish(
         [sender_id],
         "message.new",
-        message_payload(message, viewer_id=sender_id),
+        message_payload(message, viewer_id=sender_id, attachments=attachments),
         exclude_channel=exclude_channel,
     )
     unread_email_schedule(user_id=recipient_id)
@@ -278,6 +289,10 @@ def _delete_for_everyone(message: Message, *, exclude_channel: str | None) -> No
         return  # already a tombstone: nothing changes, nothing is announced again
     position = next_stream_position()
     now = timezone.now()
+    if message.attachment_ids:
+        # The recipient loses the attachments with the message (the sender keeps their uploads);
+        # media this recipient was also sent in another message stays readable through that one.
+        revoke_media_access(source_ids=[message.pk])
     message.encrypted_content = b""
     message.encrypted_session_key = b""
     message.sender_encrypted_session_key = None
@@ -341,7 +356,8 @@ def message_delete(
     *, user_id: UUID | str, message_id: UUID | str, scope: str, exclude_channel: str | None = None
 ) -> None:
     """`scope="me"`: either side hides it for themself. `scope="everyone"`: the sender wipes the
-    ciphertext, keys and attachments; a tombstone stays so both sides render "deleted"."""
+    ciphertext, keys and attachments, and the recipient's access to the attached media goes with
+    them (in this transaction); a tombstone stays so both sides render "deleted"."""
     if scope not in DELETE_SCOPES:
         raise ApplicationError(
             "scope must be 'me' or 'everyone'.", code="invalid", errors={"scope": ["Invalid."]}

@@ -11,7 +11,7 @@ from accounts.events import user_deleted
 from media.exceptions import MediaNotOwned
 from media.models import Media, MediaGrant
 from media.selectors import attachments_metadata
-from media.services import grant_media_access
+from media.services import grant_media_access, revoke_media_access
 from tests.media.conftest import upload
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +81,89 @@ def test_grant_query_count_does_not_grow_with_grantees(user, make_user, two_uplo
         grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=many)
     assert len(large.captured_queries) == len(small.captured_queries) <= 4
     assert MediaGrant.objects.count() == 2 * 201
+
+
+def test_grant_query_count_with_a_source_is_the_same(user, make_user, two_uploads):
+    ids = [uuid.UUID(item["id"]) for item in two_uploads]
+    many = [make_user().pk for _ in range(200)]
+    with CaptureQueriesContext(connection) as without:
+        grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=many[:1])
+    with CaptureQueriesContext(connection) as sourced:
+        grant_media_access(media_ids=ids, owner_id=user.pk, grantee_ids=many, source_id=uuid.uuid4())
+    assert len(sourced.captured_queries) == len(without.captured_queries) <= 4
+
+
+def test_a_grant_records_its_source_once(user, other_user, two_uploads):
+    media_id, source = uuid.UUID(two_uploads[0]["id"]), uuid.uuid4()
+    for _ in range(2):  # a retried send grants nothing twice
+        grant_media_access(
+            media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk], source_id=source
+        )
+    [grant] = MediaGrant.objects.filter(media_id=media_id)
+    assert (grant.user_id, grant.source_id) == (other_user.pk, source)
+    # Another source granting the same pair is its own row; no source is one more.
+    grant_media_access(
+        media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk], source_id=uuid.uuid4()
+    )
+    grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+    grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+    assert MediaGrant.objects.filter(media_id=media_id, user=other_user).count() == 3
+    assert MediaGrant.objects.filter(media_id=media_id, source_id__isnull=True).count() == 1
+
+
+def test_revoke_takes_back_only_that_sources_grants(client_for, user, make_user, two_uploads):
+    ann, bob = make_user(), make_user()
+    photo, other = (uuid.UUID(item["id"]) for item in two_uploads)
+    first, second, unrelated = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    grant_media_access(
+        media_ids=[photo, other], owner_id=user.pk, grantee_ids=[ann.pk, bob.pk], source_id=first
+    )
+    grant_media_access(media_ids=[photo], owner_id=user.pk, grantee_ids=[ann.pk], source_id=second)
+    grant_media_access(media_ids=[other], owner_id=user.pk, grantee_ids=[bob.pk], source_id=unrelated)
+
+    assert revoke_media_access(source_ids=[first]) == 4
+
+    def sees(grantee, media_id) -> int:
+        return client_for(grantee).get(f"/api/v1/media/{media_id}").status_code
+
+    assert (sees(ann, photo), sees(ann, other)) == (200, 404)  # photo still through `second`
+    assert (sees(bob, photo), sees(bob, other)) == (404, 200)  # other still through `unrelated`
+    assert sees(user, photo) == sees(user, other) == 200  # the uploader needs no grant
+    assert revoke_media_access(source_ids=[first]) == 0  # again: nothing left to take
+    assert revoke_media_access(source_ids=[second, unrelated]) == 2
+    assert not MediaGrant.objects.exists()
+    assert sees(ann, photo) == sees(bob, other) == 404
+
+
+def test_revoke_leaves_grants_without_a_source(user, other_user, two_uploads):
+    media_id = uuid.UUID(two_uploads[0]["id"])
+    grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk])
+    assert revoke_media_access(source_ids=[uuid.uuid4()]) == 0
+    assert MediaGrant.objects.filter(media_id=media_id, user=other_user).exists()
+
+
+def test_revoke_is_one_statement_whatever_the_number_of_sources(
+    user, other_user, two_uploads, django_assert_num_queries
+):
+    media_id = uuid.UUID(two_uploads[0]["id"])
+    sources = [uuid.uuid4() for _ in range(1000)]
+    for source in sources[:3]:
+        grant_media_access(
+            media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk], source_id=source
+        )
+    with django_assert_num_queries(1):
+        assert revoke_media_access(source_ids=[str(source) for source in sources]) == 3
+    with django_assert_num_queries(0):
+        assert revoke_media_access(source_ids=[]) == 0
+
+
+def test_a_rolled_back_revoke_takes_nothing(user, other_user, two_uploads):
+    media_id, source = uuid.UUID(two_uploads[0]["id"]), uuid.uuid4()
+    grant_media_access(media_ids=[media_id], owner_id=user.pk, grantee_ids=[other_user.pk], source_id=source)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert revoke_media_access(source_ids=[source]) == 1
+        raise RuntimeError("the message delete failed")
+    assert MediaGrant.objects.filter(source_id=source, user=other_user).exists()
 
 
 def test_attachments_metadata_one_query(user, two_uploads, django_assert_num_queries):
