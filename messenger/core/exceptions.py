@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf_exceptions
@@ -26,6 +28,12 @@ _UNAVAILABLE_BACKEND_ERRORS: tuple[type[Exception], ...] = (
     redis_exceptions.TimeoutError,
     redis_exceptions.ReadOnlyError,
     redis_exceptions.OutOfMemoryError,
+    # The database refusing or dropping the work (server gone, connection lost, too many
+    # connections, a statement or lock timeout, a deadlock victim): the transaction rolled back,
+    # nothing was half-written, and the same request may succeed in a moment. A schema or SQL
+    # bug is a ProgrammingError and stays a 500.
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
 )
 
 
@@ -213,12 +221,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
 
     if isinstance(exc, _UNAVAILABLE_BACKEND_ERRORS):
-        # Redis (cache, throttle counters, denylist) gone or refusing writes at its maxmemory:
-        # this request cannot be served right now; the client retries. Logged like a bug.
+        # Redis (cache, throttle counters, denylist) gone or refusing writes at its maxmemory, or
+        # the database refusing the work: this request cannot be served right now; the client
+        # retries after Retry-After. Logged with its traceback, like a bug, for the operator.
         logger.exception("A backend is unavailable in %s", context.get("view").__class__.__name__)
         set_rollback()
         unavailable = ServiceUnavailable()
-        return Response(envelope(unavailable.message, unavailable.code), status=unavailable.status_code)
+        return Response(
+            envelope(unavailable.message, unavailable.code),
+            status=unavailable.status_code,
+            headers={"Retry-After": "1"},
+        )
 
     # Anything else is a bug: log it with its traceback, answer the envelope, never the trace.
     logger.exception("Unhandled exception in %s", context.get("view").__class__.__name__)

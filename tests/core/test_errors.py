@@ -183,3 +183,19 @@ def test_a_redis_refusing_writes_is_503_not_500(api_client, settings, tmp_path):
     finally:
         admin.close()
         server.stop()
+
+
+def test_a_database_cancelling_the_query_is_503_with_retry_after(api_client, caplog):
+    """PostgreSQL cancels the statement at its timeout (an OperationalError, as a lost connection
+    or a lock timeout would be): the work rolled back and may succeed on retry, so 503, not 500."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's; the mapping itself is vendor-neutral")
+    response = api_client.get("/api/v1/test/slow-query")
+    assert_envelope(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "1"
+    assert "statement timeout" not in response.content.decode()
+    assert any("unavailable" in record.getMessage() for record in caplog.records)
+    # The connection is usable again: the next request on it is served.
+    assert api_client.get("/api/v1/test/throttled").status_code == 200

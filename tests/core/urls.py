@@ -2,12 +2,13 @@ from django.urls import path
 
 from messenger.core.urls import slash_optional
 from messenger.urls import urlpatterns as project_urlpatterns
-from tests.core.views import BoomView, EchoView, ThrottledView
+from tests.core.views import BoomView, EchoView, SlowQueryView, ThrottledView
 
 urlpatterns = [
     *slash_optional("api/v1/test/echo", EchoView.as_view()),
     path("api/v1/test/boom", BoomView.as_view()),
     path("api/v1/test/throttled", ThrottledView.as_view()),
+    path("api/v1/test/slow-query", SlowQueryView.as_view()),
     *project_urlpatterns,
 ]
 

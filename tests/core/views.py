@@ -1,5 +1,6 @@
 """Views that exist only in tests, to drive messenger.core's error handling end to end."""
 
+from django.db import connection, transaction
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -43,4 +44,17 @@ class ThrottledView(APIView):
     throttle_classes = [EchoThrottle]
 
     def get(self, request):
+        return Response({"ok": True})
+
+
+class SlowQueryView(APIView):
+    """A query PostgreSQL cancels at its statement timeout: a real OperationalError."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get(self, request):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = '10ms'")
+            cursor.execute("SELECT pg_sleep(1)")
         return Response({"ok": True})
