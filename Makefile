@@ -15,10 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 setup: $(VENV)/.installed
 
 # The server on the embedded default (or on whatever DATABASE_URL/REDIS_URL/... say), HTTP and
-# WebSocket through one ASGI process (daphne). DEBUG=1 because this is a developer's server.
+# WebSocket through one ASGI process. uvicorn, not daphne: daphne queues a whole request body in
+# memory before the app reads it (+2.6 GiB for a 200 MiB upload, bench/results/upload_memory.txt),
+# uvicorn grows ~4 MiB. Django has no lifespan protocol, hence --lifespan off. DEBUG=1 because
+# this is a developer's server.
 run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) -m daphne -b $(HOST) -p $(PORT) messenger.asgi:application
+	DEBUG=$${DEBUG:-1} $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
+		--ws websockets --lifespan off
 
 # The whole test suite, against whatever the environment configures (embedded by default).
 test: setup
