@@ -30,6 +30,12 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Browser origins allowed to open /ws/ (apps and scripts send no Origin and are let through).
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
+# The gateway (messenger.realtime): a socket must authenticate within REALTIME_AUTH_TIMEOUT_SECONDS;
+# a ticket from POST /auth/ws-ticket is good once, for REALTIME_TICKET_TTL_SECONDS; a client frame
+# over REALTIME_MAX_FRAME_BYTES is refused with an error frame.
+REALTIME_AUTH_TIMEOUT_SECONDS = env.float("REALTIME_AUTH_TIMEOUT_SECONDS", default=10.0)
+REALTIME_TICKET_TTL_SECONDS = env.int("REALTIME_TICKET_TTL_SECONDS", default=30)
+REALTIME_MAX_FRAME_BYTES = env.int("REALTIME_MAX_FRAME_BYTES", default=64 * 1024)
 
 if not DEBUG:
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
@@ -309,6 +315,8 @@ THROTTLE_RATES = {
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
     # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
+    # realtime: WebSocket tickets per user (a reconnecting client needs one per attempt)
+    "ws_ticket": env.str("THROTTLE_WS_TICKET", default="60/m"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -429,10 +437,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # daphne/uvicorn log each WebSocket handshake with its query string: ?ticket= is redacted.
+    "filters": {"redact_credentials": {"()": "messenger.realtime.logging.RedactCredentials"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        # daphne/uvicorn access lines carry the query string; the realtime layer redacts tickets.
         "django.request": {"level": "ERROR"},
+        **{
+            name: {"handlers": ["console"], "propagate": False}
+            for name in ("uvicorn.error", "uvicorn.access", "daphne")
+        },
     },
 }

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class RealtimeConfig(AppConfig):
     name = "messenger.realtime"
     label = "realtime"
+
+    def ready(self) -> None:
+        from accounts.events import access_revoked
+        from messenger.realtime.receivers import close_revoked_sockets
+
+        access_revoked.connect(close_revoked_sockets, dispatch_uid="realtime.close_revoked_sockets")

@@ -1,3 +1,6 @@
-"""REST routes owned by the realtime layer (the WebSocket ticket comes with its issue)."""
+"""REST routes owned by the realtime layer."""
 
-urlpatterns: list = []
+from messenger.core.urls import slash_optional
+from messenger.realtime.api import WsTicketView
+
+urlpatterns = [*slash_optional("auth/ws-ticket", WsTicketView.as_view())]

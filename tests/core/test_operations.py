@@ -48,16 +48,26 @@ def test_openapi_schema_and_docs(client):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_websocket_ping_pong_through_the_asgi_application():
+async def test_websocket_through_the_asgi_application_needs_auth_then_answers_ping(make_user):
+    from asgiref.sync import sync_to_async
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    user = await sync_to_async(make_user)()
     communicator = WebsocketCommunicator(application, "/ws/")
     connected, _ = await communicator.connect()
     assert connected
+    access = str(await sync_to_async(lambda: RefreshToken.for_user(user).access_token)())
+    await communicator.send_json_to({"type": "auth", "data": {"token": access}})
+    assert (await communicator.receive_json_from(timeout=2))["type"] == "hello"
     await communicator.send_json_to({"type": "ping"})
     reply = await communicator.receive_json_from(timeout=2)
     assert reply["type"] == "pong"
     await communicator.send_to(text_data="not json")
     reply = await communicator.receive_json_from(timeout=2)
-    assert reply == {"type": "error", "data": {"code": "invalid_json", "detail": "Frames must be JSON."}}
+    assert reply == {
+        "type": "error",
+        "data": {"code": "invalid_json", "detail": "Frames must be JSON.", "status": 400},
+    }
     await communicator.disconnect()
 
 
