@@ -438,7 +438,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # daphne/uvicorn log each WebSocket handshake with its query string: ?ticket= is redacted.
-    "filters": {"redact_credentials": {"()": "messenger.realtime.logging.RedactCredentials"}},
+    "filters": {"redact_credentials": {"()": "messenger.core.logging.RedactCredentials"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
     },

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from messenger.realtime.logging import RedactCredentials
+from messenger.core.logging import RedactCredentials
 
 
 def test_a_handshake_line_loses_its_ticket():
