@@ -35,7 +35,18 @@ WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
 # over REALTIME_MAX_FRAME_BYTES is refused with an error frame.
 REALTIME_AUTH_TIMEOUT_SECONDS = env.float("REALTIME_AUTH_TIMEOUT_SECONDS", default=10.0)
 REALTIME_TICKET_TTL_SECONDS = env.int("REALTIME_TICKET_TTL_SECONDS", default=30)
-REALTIME_MAX_FRAME_BYTES = env.int("REALTIME_MAX_FRAME_BYTES", default=64 * 1024)
+# 128 KiB: room for a `message.send` at MESSAGE_MAX_CIPHERTEXT_BYTES (base64 makes 64 KiB ~87 KiB).
+REALTIME_MAX_FRAME_BYTES = env.int("REALTIME_MAX_FRAME_BYTES", default=128 * 1024)
+# Client frames per connection (messenger/realtime/ratelimit.py): past the soft bucket a frame is
+# answered with a 429 error frame; past the hard one the socket is closed with 4429.
+REALTIME_FRAME_RATE_PER_SECOND = env.float("REALTIME_FRAME_RATE_PER_SECOND", default=10.0)
+REALTIME_FRAME_BURST = env.float("REALTIME_FRAME_BURST", default=30.0)
+REALTIME_FRAME_HARD_RATE_PER_SECOND = env.float("REALTIME_FRAME_HARD_RATE_PER_SECOND", default=30.0)
+REALTIME_FRAME_HARD_BURST = env.float("REALTIME_FRAME_HARD_BURST", default=100.0)
+# Relay delivery on the socket: up to REALTIME_RELAY_WINDOW pending envelopes in flight, each
+# pushed again every REALTIME_RELAY_REPUSH_SECONDS until the client sends `relay.ack`.
+REALTIME_RELAY_WINDOW = env.int("REALTIME_RELAY_WINDOW", default=100)
+REALTIME_RELAY_REPUSH_SECONDS = env.float("REALTIME_RELAY_REPUSH_SECONDS", default=30.0)
 
 if not DEBUG:
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:

@@ -6,6 +6,11 @@ carrying an access JWT within REALTIME_AUTH_TIMEOUT_SECONDS; otherwise it is clo
 Once authenticated it is in `user.<id>` (every device of the user) and `chatgroup.<gid>` for each
 chat group the user is in, kept right as memberships change (groups/events.py is the contract).
 Forwarding an event costs no database query: the layer message already holds the frame.
+
+Client frames (`typing`, `message.send`, `message.read`, `relay.ack`) run the same services as
+REST (messenger/realtime/frames.py), under a per-connection rate limit (ratelimit.py). Pending
+relay envelopes are pushed on connect, live as they are queued, and again every
+REALTIME_RELAY_REPUSH_SECONDS until acked, at most REALTIME_RELAY_WINDOW in flight.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -24,11 +32,18 @@ from django.utils import timezone
 from groups import events as group_events
 from groups.selectors import group_ids_for_user
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
-from messenger.realtime import presence
+from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
+from messenger.realtime.ratelimit import FrameRateLimit, Verdict
+from relay.events import RELAY_ENVELOPE, envelope_event_data
+from relay.selectors import envelopes_pending
 
-# Close codes (README, "WebSocket"): 4401 unauthenticated or access revoked.
+logger = logging.getLogger(__name__)
+
+# Close codes (README, "WebSocket"): 4401 unauthenticated or access revoked; 4429 a client that
+# kept sending past the rate limit's error frames.
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_RATE_LIMITED = 4429
 
 
 class GatewayConsumer(AsyncWebsocketConsumer):
@@ -39,6 +54,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.chat_groups: set[str] = set()
         self._auth_timer: asyncio.Task | None = None
         self._heartbeat: asyncio.Task | None = None
+        self._relay_pump: asyncio.Task | None = None
+        self._relay_wakeup = asyncio.Event()
+        self._relay_window_full = False
+        # envelope id -> when this socket last pushed it (monotonic): what is in flight
+        self._relay_pushed_at: dict[str, float] = {}
+        self._rate_limit = FrameRateLimit()
+        self._closing = False
         await self.accept()
         ticket = self._query_ticket()
         if ticket is not None:
@@ -71,6 +93,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.send_frame("hello", {"user_id": str(identity.user_id), "server_time": _now()})
         await presence.presence_connection_opened(user_id=identity.user_id, connection_id=self.channel_name)
         self._heartbeat = asyncio.ensure_future(self._refresh_presence())
+        self._relay_pump = asyncio.ensure_future(self._pump_relay())
 
     async def _refresh_presence(self) -> None:
         assert self.identity is not None
@@ -90,8 +113,54 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.chat_groups.discard(name)
         await self.channel_layer.group_discard(name, self.channel_name)
 
+    # --- relay delivery ------------------------------------------------------------------------
+
+    async def _pump_relay(self) -> None:
+        """Push what is pending, then again whenever an ack frees room or the re-push is due."""
+        assert self.identity is not None
+        while True:
+            try:
+                await self._push_pending_relay()
+            except Exception:  # the relay store down: the socket stays, the next round retries
+                logger.warning("Relay envelopes could not be read for a socket", exc_info=True)
+            self._relay_wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    self._relay_wakeup.wait(), timeout=settings.REALTIME_RELAY_REPUSH_SECONDS
+                )
+
+    async def _push_pending_relay(self) -> None:
+        assert self.identity is not None
+        window = settings.REALTIME_RELAY_WINDOW
+        envelopes = await database_sync_to_async(envelopes_pending)(
+            recipient_id=self.identity.user_id, limit=window
+        )
+        self._relay_window_full = len(envelopes) >= window
+        pending_ids = {str(envelope.id) for envelope in envelopes}
+        # Acked (here or on another device) or expired: no longer in flight.
+        for envelope_id in set(self._relay_pushed_at) - pending_ids:
+            del self._relay_pushed_at[envelope_id]
+        now = time.monotonic()
+        for envelope in envelopes:
+            pushed_at = self._relay_pushed_at.get(str(envelope.id))
+            if pushed_at is None or now - pushed_at >= settings.REALTIME_RELAY_REPUSH_SECONDS:
+                await self.send_frame(RELAY_ENVELOPE, envelope_event_data(envelope))
+                self._relay_pushed_at[str(envelope.id)] = now
+
+    async def _forward_relay_envelope(self, data: dict[str, Any]) -> None:
+        """A live `relay.envelope`: pushed now if the window has room, else it waits its turn in
+        the pending queue (the pump sends it once earlier envelopes are acked)."""
+        envelope_id = str(data.get("id"))
+        if envelope_id in self._relay_pushed_at:
+            return
+        if len(self._relay_pushed_at) >= settings.REALTIME_RELAY_WINDOW:
+            self._relay_window_full = True
+            return
+        self._relay_pushed_at[envelope_id] = time.monotonic()
+        await self.send_frame(RELAY_ENVELOPE, data)
+
     async def disconnect(self, code: int) -> None:
-        for task in (self._auth_timer, self._heartbeat):
+        for task in (self._auth_timer, self._heartbeat, self._relay_pump):
             if task is not None:
                 task.cancel()
         if self.identity is None:
@@ -109,6 +178,25 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- client frames ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closing:
+            return
+        if self.identity is not None:
+            verdict = self._rate_limit.check()
+            if verdict is Verdict.CLOSE:
+                self._closing = True
+                await self.close(code=CLOSE_RATE_LIMITED)
+                return
+            if verdict is Verdict.REFUSED:
+                await self.send_frame(
+                    "error",
+                    {
+                        "code": "rate_limited",
+                        "detail": "Too many frames; slow down.",
+                        "status": 429,
+                        "retry_after": self._rate_limit.retry_after_seconds(),
+                    },
+                )
+                return
         if text_data is None:
             await self.send_error("invalid_frame", "Frames are JSON text, not binary.")
             return
@@ -132,8 +220,40 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.send_frame("pong", {"server_time": _now()})
         elif frame_type == "auth":
             await self.send_error("already_authenticated", "This socket is already authenticated.")
+        elif frame_type == "typing":
+            await self._run(frame_type, data, frames.typing, chat_group_names=set(self.chat_groups))
+        elif frame_type == "message.send":
+            reply = await self._run(frame_type, data, frames.message_send, channel_name=self.channel_name)
+            if reply is not None:
+                await self.send_frame(*reply)
+        elif frame_type == "message.read":
+            await self._run(frame_type, data, frames.message_read, channel_name=self.channel_name)
+        elif frame_type == "relay.ack":
+            acked = await self._run(frame_type, data, frames.relay_ack)
+            if acked is not None:
+                self._relay_pushed_at.pop(str(acked), None)
+                if self._relay_window_full:
+                    self._relay_wakeup.set()  # room in the window: the next pending one goes out
         else:
             await self.send_error("unknown_type", f"Unknown frame type {_shown(frame_type)}.")
+
+    async def _run(self, frame_type: str, data: Any, handler: Any, **kwargs: Any) -> Any:
+        """Run a frame's handler in a worker thread; a refusal becomes an `error` frame naming
+        the frame (and the id or client_message_id it was about, so the client can match it)."""
+        assert self.identity is not None
+        # database_sync_to_async: Django's per-request connection housekeeping, as a socket's
+        # frames are not requests (a connection the database dropped is not reused).
+        result, error = await database_sync_to_async(frames.run_frame)(
+            handler, user_id=self.identity.user_id, data=data, **kwargs
+        )
+        if error is not None:
+            error["frame"] = frame_type
+            if isinstance(data, dict):
+                for key in ("id", "client_message_id"):
+                    if isinstance(data.get(key), str):
+                        error[key] = data[key][:64]
+            await self.send_frame("error", error)
+        return result
 
     async def _receive_unauthenticated(self, frame_type: str, data: Any) -> None:
         if frame_type != "auth":
@@ -171,6 +291,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             if name not in self.chat_groups:
                 return  # already had the chat group's copy (or connected after the removal)
             await self._leave_chat_group(data["group_id"])
+        elif event_type == frames.TYPING and data.get("user_id") == me:
+            return  # the typist's own devices
+        elif event_type == RELAY_ENVELOPE:
+            await self._forward_relay_envelope(data)
+            return
         elif event_type == group_events.GROUP_DELETED:
             await self.send_frame(event_type, data)
             await self._leave_chat_group(data["group_id"])
