@@ -57,3 +57,23 @@ class IPRateThrottle(SettingsRateThrottle):
 
     def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class _ScopeForUser(UserRateThrottle):
+    def __init__(self, scope: str, user_id: object) -> None:
+        self.scope = scope
+        self.user_id = user_id
+        super().__init__()
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        return self.cache_format % {"scope": self.scope, "ident": str(self.user_id)}
+
+
+def user_throttle_wait(*, scope: str, user_id: object) -> float | None:
+    """A REST per-user throttle applied to a caller that is not an HTTP request (a WebSocket
+    frame doing what an endpoint does), sharing that endpoint's counter: None when allowed,
+    else the seconds to wait."""
+    throttle = _ScopeForUser(scope, user_id)
+    if throttle.allow_request(None, None):  # type: ignore[arg-type]
+        return None
+    return throttle.wait() or 1.0

@@ -8,6 +8,7 @@ raise and becomes an `error` frame through `error_frame_data`, with REST's code 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from uuid import UUID
 
@@ -16,9 +17,17 @@ from rest_framework import serializers
 from accounts.selectors import active_user_exists
 from contacts.selectors import is_blocked
 from messaging import services as messaging_services
+from messaging.api import MessageSendThrottle
 from messaging.serializers import MessageSendSerializer, message_payload
 from messenger.core.events import publish, publish_to_chat_group, realtime_chat_group_name
-from messenger.core.exceptions import ApplicationError, Forbidden, NotFound, api_exception_handler
+from messenger.core.exceptions import (
+    ApplicationError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    api_exception_handler,
+)
+from messenger.core.throttling import user_throttle_wait
 from relay import services as relay_services
 
 TYPING = "typing"
@@ -56,6 +65,10 @@ def message_send(*, user_id: UUID, data: Any, channel_name: str) -> tuple[str, d
     """`message.send` → `message.sent` with the stored `<message>` (the first one on a retry).
     The sending socket gets `message.sent` instead of its own `message.new`."""
     fields = _validated(MessageSendSerializer, data)
+    # REST's per-user send throttle, on the same counter: a socket is not a way around it.
+    wait = user_throttle_wait(scope=MessageSendThrottle.scope, user_id=user_id)
+    if wait is not None:
+        raise RateLimited(retry_after=math.ceil(wait))
     message, created = messaging_services.message_send(
         sender_id=user_id, exclude_channel=channel_name, **fields
     )

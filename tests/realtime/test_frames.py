@@ -411,3 +411,20 @@ def test_a_token_bucket_refills_at_its_rate():
     assert bucket.take() and not bucket.take()
     now[0] = 100.0  # never more than the burst
     assert bucket.take() and bucket.take() and not bucket.take()
+
+
+async def test_message_send_on_a_socket_shares_the_rest_send_throttle(user, other_user, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "message_send": "2/m"}
+    ann = await socket_for(user)
+    first = await rest(user, "post", "/api/v1/messages/send", await sync_to_async(send_body)(other_user))
+    assert first.status_code == 201
+    await ann.send_json_to({"type": "message.send", "data": await sync_to_async(send_body)(other_user)})
+    assert (await next_frame_of(ann, "message.sent"))["data"]["created"] is True
+    await ann.send_json_to({"type": "message.send", "data": await sync_to_async(send_body)(other_user)})
+    error = await error_frame(ann)
+    assert (error["status"], error["frame"]) == (429, "message.send")
+    assert error["retry_after"] >= 1
+    third = await rest(user, "post", "/api/v1/messages/send", await sync_to_async(send_body)(other_user))
+    assert third.status_code == 429
+    assert await sync_to_async(Message.objects.count)() == 2
+    await ann.disconnect()
