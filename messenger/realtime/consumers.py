@@ -119,11 +119,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         """Push what is pending, then again whenever an ack frees room or the re-push is due."""
         assert self.identity is not None
         while True:
+            self._relay_wakeup.clear()  # before the read: an ack during it still wakes the next
             try:
                 await self._push_pending_relay()
             except Exception:  # the relay store down: the socket stays, the next round retries
                 logger.warning("Relay envelopes could not be read for a socket", exc_info=True)
-            self._relay_wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
                     self._relay_wakeup.wait(), timeout=settings.REALTIME_RELAY_REPUSH_SECONDS
