@@ -121,13 +121,21 @@ def render_messages(messages: list[Message], *, viewer_id: UUID | str) -> list[d
     return [message_payload(message, viewer_id=viewer_id, attachments=attachments) for message in messages]
 
 
+_datetime = serializers.DateTimeField()
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A time as `<message>` writes it (DRF: `...Z`), so an event's `read_at` is REST's text."""
+    return None if value is None else _datetime.to_representation(value)
+
+
 def read_payload(message: Message) -> dict[str, Any]:
     """`message.read`: which message, between whom, and when it was read."""
     return {
         "id": str(message.id),
         "sender_id": str(message.sender_id),
         "recipient_id": str(message.recipient_id),
-        "read_at": message.read_at.isoformat() if message.read_at else None,
+        "read_at": _iso(message.read_at),
     }
 
 
@@ -138,7 +146,7 @@ def deleted_payload(message: Message, *, scope: str, deleted_at: datetime) -> di
         "sender_id": str(message.sender_id),
         "recipient_id": str(message.recipient_id),
         "scope": scope,
-        "deleted_at": deleted_at.isoformat(),
+        "deleted_at": _iso(deleted_at),
     }
 
 
