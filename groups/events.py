@@ -22,6 +22,9 @@ What the gateway (messenger.realtime) must do with each, precisely:
     the socket is already in it, the frame is a duplicate: drop it. Group creation sends one
     user-addressed copy to every initial member, the creator included (`user_ids` lists them all;
     nobody is in the new chat group yet, so there is no chat-group copy then).
+    `members` is what the copy's receivers do not know yet: the chat-group copy lists the added
+    users; the added users' copy lists every member, so a client that was just added builds the
+    group (`group` + `members`, its own role among them) without fetching it.
 
 `group.member.removed` (to the chat group, THEN to the removed user; `GroupMemberRemovedEvent`)
     The removed user's sockets are still in the chat group, so they receive the chat-group copy
@@ -92,6 +95,7 @@ class GroupSummary(TypedDict):
     description: str
     creator_id: str | None
     created_at: str
+    updated_at: str
 
 
 class MemberData(TypedDict):
@@ -106,7 +110,9 @@ class GroupMemberAddedEvent(TypedDict):
     group_id: str
     user_ids: list[str]  # the users who joined (the socket filter keys on it)
     group: GroupSummary
-    members: list[MemberData]  # the same users with their roles (one, or all on creation)
+    # What the receivers do not know yet: the added users (chat-group copy), every member (the
+    # added users' own copy, creation included).
+    members: list[MemberData]
     added_by: str | None
 
 
@@ -129,6 +135,7 @@ class GroupUpdatedEvent(TypedDict):
     group_id: str
     name: str
     description: str
+    updated_at: str  # as `<group>.updated_at`
     updated_by: str | None
     role_changes: list[RoleChange]
 

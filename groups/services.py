@@ -60,7 +60,7 @@ from groups.exceptions import (
     UserBlockedYou,
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
-from groups.selectors import attachments_for, group_message_data, iso
+from groups.selectors import attachments_for, group_members, group_message_data, iso
 from media.services import grant_media_access, revoke_media_access
 from messenger.core.events import publish, publish_to_chat_group
 from messenger.core.stream import current_stream_position, next_stream_position
@@ -105,6 +105,7 @@ def _summary(group: ChatGroup) -> group_events.GroupSummary:
         "description": group.description,
         "creator_id": str(group.creator_id) if group.creator_id else None,
         "created_at": iso(group.created_at),
+        "updated_at": iso(group.updated_at),
     }
 
 
@@ -120,7 +121,11 @@ def _publish_added(
     group: ChatGroup, memberships: list[GroupMember], added_by: UUID | None, *, new_group: bool = False
 ) -> None:
     """Chat-group copy first (existing members), then the added users' own copy (see events.py).
-    A new group has no sockets in its chat group yet: only the users' copy then."""
+    A new group has no sockets in its chat group yet: only the users' copy then.
+
+    Each copy's `members` is what its receivers do not know yet: the existing members learn the
+    added ones; the added users learn every member (one query), so a client builds the group
+    from the event as GET /groups/{id} would show it."""
     user_ids = [membership.user_id for membership in memberships]
     data: group_events.GroupMemberAddedEvent = {
         "group_id": str(group.pk),
@@ -131,6 +136,7 @@ def _publish_added(
     }
     if not new_group:
         publish_to_chat_group(group.pk, group_events.GROUP_MEMBER_ADDED, dict(data))
+        data = {**data, "members": [_member_data(member) for member in group_members(group_id=group.pk)]}
     publish(user_ids, group_events.GROUP_MEMBER_ADDED, dict(data))
 
 
@@ -152,6 +158,7 @@ def _publish_updated(
         "group_id": str(group.pk),
         "name": group.name,
         "description": group.description,
+        "updated_at": iso(group.updated_at),
         "updated_by": str(updated_by) if updated_by else None,
         "role_changes": [{"user_id": str(uid), "role": role} for uid, role in role_changes],  # type: ignore[typeddict-item]
     }
