@@ -104,7 +104,10 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
                 raise
         else:
             contact = Contact.objects.select_related("requester", "addressee").get(pk=contact.pk)
-            publish([addressee], "contact.request", contact_view(contact, viewer_id=addressee))
+            # Both sides, each with its own direction: the requester's other devices list the
+            # outgoing request too.
+            for viewer_id in (addressee, requester):
+                publish([viewer_id], "contact.request", contact_view(contact, viewer_id=viewer_id))
             return ContactRequestResult(contact, created=True)
 
     if contact.status == Contact.Status.BLOCKED:

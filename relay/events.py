@@ -4,6 +4,10 @@
 one item of GET /relay/pending/{userId}: {"id", "sender_id", "recipient_id", "payload" (standard
 base64), "created_at", "expires_at"}. The realtime gateway pushes the same shape for what is
 pending when a socket connects (RELAY_CONTRACT.md).
+
+`relay.acked` `{"id"}`, to every device of the recipient when one of them acknowledges an
+envelope: the others drop it (and the gateway stops pushing it to them); the acking one knows
+its ack took.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from relay.serializers import RelayEnvelopeSerializer
 from relay.store import RelayEnvelope
 
 RELAY_ENVELOPE = "relay.envelope"
+# `{"id"}`, to every device of the recipient when an envelope is acked.
+RELAY_ACKED = "relay.acked"
 
 
 def envelope_event_data(envelope: RelayEnvelope) -> dict[str, Any]:

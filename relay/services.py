@@ -12,7 +12,7 @@ from django.conf import settings
 
 from accounts.selectors import active_user_exists
 from messenger.core.events import publish
-from relay.events import RELAY_ENVELOPE, envelope_event_data
+from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.exceptions import (
     EnvelopeNotFound,
     InvalidPayload,
@@ -90,13 +90,16 @@ def envelope_queue(
 
 
 def envelope_ack(*, recipient_id: UUID | str, envelope_id: UUID | str) -> None:
-    """The recipient acknowledges an envelope: it is removed. Raises EnvelopeNotFound (404)
-    for an unknown, expired, already acknowledged or someone else's envelope."""
+    """The recipient acknowledges an envelope: it is removed, and every device of the recipient
+    gets `relay.acked` (the others drop it and stop waiting for it; the acking one learns the
+    ack took). Raises EnvelopeNotFound (404) for an unknown, expired, already acknowledged or
+    someone else's envelope."""
     recipient, envelope = as_uuid(recipient_id), as_uuid(envelope_id)
     if recipient is None or envelope is None:
         raise EnvelopeNotFound()
     if not get_store().ack(recipient_id=recipient, envelope_id=envelope):
         raise EnvelopeNotFound()
+    publish([recipient], RELAY_ACKED, {"id": str(envelope)})
 
 
 def envelopes_drop_for_user(*, user_id: UUID | str) -> int:

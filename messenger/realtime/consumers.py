@@ -35,7 +35,7 @@ from messenger.core.events import realtime_chat_group_name, realtime_user_group_
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
 from messenger.realtime.ratelimit import FrameRateLimit, Verdict
-from relay.events import RELAY_ENVELOPE, envelope_event_data
+from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.selectors import envelopes_pending
 
 logger = logging.getLogger(__name__)
@@ -296,6 +296,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         elif event_type == RELAY_ENVELOPE:
             await self._forward_relay_envelope(data)
             return
+        elif event_type == RELAY_ACKED:
+            # Acked (here or on another device): no longer in flight; room for the next one.
+            if self._relay_pushed_at.pop(str(data.get("id")), None) is not None and self._relay_window_full:
+                self._relay_wakeup.set()
         elif event_type == group_events.GROUP_DELETED:
             await self.send_frame(event_type, data)
             await self._leave_chat_group(data["group_id"])

@@ -85,7 +85,8 @@ def message_read(*, user_id: UUID, data: Any, channel_name: str) -> None:
 
 
 def relay_ack(*, user_id: UUID, data: Any) -> UUID:
-    """`relay.ack` `{id}`: the envelope is delivered and removed (REST's DELETE /relay/{id})."""
+    """`relay.ack` `{id}`: the envelope is delivered and removed (REST's DELETE /relay/{id});
+    every device of the user, this one too, gets `relay.acked`."""
     fields = _validated(_IdFrame, data)
     relay_services.envelope_ack(recipient_id=user_id, envelope_id=fields["id"])
     return fields["id"]

@@ -32,12 +32,15 @@ def test_request_creates_pending_outgoing_and_notifies_addressee(
     assert "email" not in body["user"]  # <user> is the public shape
     assert body["blocked_by_me"] is False
     assert [(e["type"], e["groups"]) for e in sent] == [
-        ("contact.request", [realtime_user_group_name(other_user.pk)])
+        ("contact.request", [realtime_user_group_name(other_user.pk)]),
+        ("contact.request", [realtime_user_group_name(user.pk)]),
     ]
-    event = sent[0]["data"]
-    assert event["id"] == body["id"]
-    assert event["direction"] == "incoming"
-    assert event["user"]["id"] == str(user.pk)
+    incoming, outgoing = sent[0]["data"], sent[1]["data"]
+    assert incoming["id"] == outgoing["id"] == body["id"]
+    assert incoming["direction"] == "incoming"
+    assert incoming["user"]["id"] == str(user.pk)
+    # The requester's own devices get the row as REST showed it to the requester.
+    assert outgoing == body
 
 
 def test_both_sides_list_the_request_with_their_direction(user, other_user, client_for):

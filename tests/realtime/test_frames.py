@@ -299,8 +299,9 @@ async def test_pending_envelopes_are_pushed_on_connect_oldest_first_and_acked(us
     assert pushed[0]["data"]["sender_id"] == str(other_user.pk)
 
     await ann.send_json_to({"type": "relay.ack", "data": {"id": first}})
-    assert await ann.receive_nothing(timeout=NOTHING_WITHIN)  # no answer, and no re-push yet
-    await settled(ann)
+    # The answer: relay.acked, which the user's other devices get too; and no re-push yet.
+    assert await ann.receive_json_from(timeout=3) == {"type": "relay.acked", "data": {"id": first}}
+    assert await ann.receive_nothing(timeout=NOTHING_WITHIN)
     assert await pending_ids(user) == [second]
 
     # Acking again (another device did it, or a retry): 404, nothing else changes.
@@ -329,7 +330,8 @@ async def test_an_unacked_envelope_is_pushed_again_until_acked(user, other_user,
     for _ in range(3):  # the first push and two re-pushes
         assert (await next_frame_of(ann, "relay.envelope"))["data"]["id"] == envelope_id
     await ann.send_json_to({"type": "relay.ack", "data": {"id": envelope_id}})
-    assert await ann.receive_nothing(timeout=1.0)
+    assert (await ann.receive_json_from(timeout=3))["type"] == "relay.acked"
+    assert await ann.receive_nothing(timeout=1.0)  # acked: pushed no more
     await ann.disconnect()
 
 

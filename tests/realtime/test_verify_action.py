@@ -261,6 +261,10 @@ def _relay_envelope(state: State, data: dict[str, Any], me: str) -> None:
         state["relay"].append(data)  # pending is oldest first; ids are handled idempotently
 
 
+def _relay_acked(state: State, data: dict[str, Any], me: str) -> None:
+    state["relay"] = [envelope for envelope in state["relay"] if envelope["id"] != data["id"]]
+
+
 APPLY: dict[str, Callable[[State, dict[str, Any], str], None]] = {
     "message.new": _message_new,
     "message.sent": _message_sent,
@@ -274,6 +278,7 @@ APPLY: dict[str, Callable[[State, dict[str, Any], str], None]] = {
     "contact.request": _contact,
     "contact.updated": _contact,
     "relay.envelope": _relay_envelope,
+    "relay.acked": _relay_acked,
 }
 
 
@@ -745,18 +750,13 @@ async def test_contact_request_reaches_the_addressee(world, devices, make_user):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts sends contact.request to the addressee only: the requester's other devices "
-    "do not learn of the outgoing request (contacts/services.py contact_request)",
-)
 async def test_contact_request_reaches_the_requesters_other_devices(world, devices, make_user):
     ann = world.ann
     dan = await sync_to_async(make_user)(username="dan")
-    (dan_laptop,) = await devices(("dan laptop", dan))
+    dan_phone, dan_laptop = await devices(("dan phone", dan), ("dan laptop", dan))
     await verify_action(
         lambda: rest_ok(dan, "post", "/api/v1/contacts", {"user_id": str(ann.pk)}, status=201),
-        {dan_laptop: []},
+        {dan_phone: ["contact.request"], dan_laptop: ["contact.request"]},
     )
 
 
@@ -815,16 +815,29 @@ async def test_relay_envelope_reaches_every_device_of_the_recipient(world, devic
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an ack removes the envelope without an event: the recipient's other devices keep it "
-    "until their next fetch (relay/services.py envelope_ack)",
-)
 async def test_relay_ack_on_one_device_reaches_the_others(world, devices):
     ann, bob = world.ann, world.bob
-    body = {"recipient_id": str(bob.pk), "payload": b64(b"session setup"), "ttl_seconds": 600}
-    envelope = await rest_ok(ann, "post", "/api/v1/relay/queue", body, status=201)
-    (bob_phone,) = await devices(("bob phone", bob))
+    queued = []
+    for payload in (b"one", b"two"):
+        body = {"recipient_id": str(bob.pk), "payload": b64(payload), "ttl_seconds": 600}
+        queued.append(await rest_ok(ann, "post", "/api/v1/relay/queue", body, status=201))
+    ann_phone, bob_phone, bob_laptop = await devices(
+        ("ann phone", ann), ("bob phone", bob), ("bob laptop", bob)
+    )
+    fetched: dict[str, State] = {}
+    # Through REST: every device of the recipient hears of it.
     await verify_action(
-        lambda: rest_ok(bob, "delete", f"/api/v1/relay/{envelope['id']}", status=204), {bob_phone: []}
+        lambda: rest_ok(bob, "delete", f"/api/v1/relay/{queued[0]['id']}", status=204),
+        {bob_phone: ["relay.acked"], bob_laptop: ["relay.acked"], ann_phone: []},
+        fetched=fetched,
+    )
+
+    # On a socket: the same, the acking socket too (its answer that the ack took).
+    async def ack_on_the_phone() -> None:
+        await bob_phone.socket.send_json_to({"type": "relay.ack", "data": {"id": queued[1]["id"]}})
+
+    await verify_action(
+        ack_on_the_phone,
+        {bob_phone: ["relay.acked"], bob_laptop: ["relay.acked"], ann_phone: []},
+        fetched=fetched,
     )
