@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -39,6 +40,12 @@ def active_user_exists(*, user_id: UUID | str) -> bool:
 def active_users_by_id(*, user_ids: Iterable[UUID | str]) -> dict[UUID, User]:
     """One query; ids that are unknown or inactive are simply absent from the result."""
     return {user.pk: user for user in User.objects.filter(pk__in=list(user_ids), is_active=True)}
+
+
+def last_seen_of_active_users(*, user_ids: Iterable[UUID | str]) -> dict[UUID, datetime | None]:
+    """`last_seen` per active user (one query, two columns); other ids are absent."""
+    rows = User.objects.filter(pk__in=list(user_ids), is_active=True).values_list("pk", "last_seen")
+    return dict(rows)
 
 
 def user_from_access_token(*, token: str) -> User | None:

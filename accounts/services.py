@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -256,6 +258,21 @@ def user_update_profile(*, user_id: UUID, data: dict[str, Any]) -> User:
     if changed:
         user.save(update_fields=[*changed, "updated_at"])
     return user
+
+
+def user_record_last_seen(*, user_id: UUID, at: datetime, unless_newer_than: timedelta | None = None) -> bool:
+    """Sets `users.last_seen` to `at` with one UPDATE and no read; True if a row changed.
+
+    With `unless_newer_than`, the row is left alone while its value is within that of `at` (the
+    realtime layer's throttle for connects and heartbeats: presence stays off the hot path);
+    without it the write is unconditional (going offline: the value contacts are shown). A
+    deleted account keeps its scrubbed NULL. `updated_at` is not touched: this is not a profile
+    edit.
+    """
+    rows = User.objects.filter(pk=user_id, deleted_at__isnull=True)
+    if unless_newer_than is not None:
+        rows = rows.filter(Q(last_seen__isnull=True) | Q(last_seen__lt=at - unless_newer_than))
+    return rows.update(last_seen=at) > 0
 
 
 # --- Moderation (admin actions) ------------------------------------------------------------------

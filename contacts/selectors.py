@@ -54,6 +54,21 @@ def accepted_contact_ids(*, user_id: UUID | str) -> set[UUID]:
     return {addressee if requester == user else requester for requester, addressee in rows}
 
 
+def accepted_contact_ids_among(*, user_id: UUID | str, candidate_ids: Iterable[UUID | str]) -> set[UUID]:
+    """The subset of `candidate_ids` that are the user's accepted contacts: whom the user may
+    see the presence of (pending and blocked pairs are not). One query, bounded by the candidates."""
+    candidates = [str(candidate) for candidate in candidate_ids]
+    if not candidates:
+        return set()
+    rows = Contact.objects.filter(
+        Q(requester_id=user_id, addressee_id__in=candidates)
+        | Q(addressee_id=user_id, requester_id__in=candidates),
+        status=Contact.Status.ACCEPTED,
+    ).values_list("requester_id", "addressee_id")
+    user = UUID(str(user_id))
+    return {addressee if requester == user else requester for requester, addressee in rows}
+
+
 def contacts_for_user(*, user_id: UUID | str, status: str | None = None) -> QuerySet[Contact]:
     """The caller's contacts, both directions, with both users joined (no query per row)."""
     queryset = Contact.objects.filter(Q(requester_id=user_id) | Q(addressee_id=user_id)).select_related(

@@ -414,6 +414,23 @@ CELERY_BEAT_SCHEDULE["relay-purge-expired"] = {
 }
 # Per sender, POST /relay/queue (a brake on flooding; the per-recipient cap bounds the damage).
 THROTTLE_RATES["relay_queue"] = env.str("THROTTLE_RELAY_QUEUE", default="1200/m")
+# realtime: presence (messenger/realtime/presence.py). Each socket refreshes its entry every
+# REALTIME_PRESENCE_HEARTBEAT_SECONDS; one not refreshed for REALTIME_PRESENCE_TTL_SECONDS (three
+# heartbeats) belongs to a process that died, and the sweep declares its user offline. last_seen
+# is written at most once per REALTIME_LAST_SEEN_WRITE_SECONDS while online, and on going offline.
+REALTIME_PRESENCE_HEARTBEAT_SECONDS = env.float("REALTIME_PRESENCE_HEARTBEAT_SECONDS", default=20.0)
+REALTIME_PRESENCE_TTL_SECONDS = env.float("REALTIME_PRESENCE_TTL_SECONDS", default=60.0)
+REALTIME_LAST_SEEN_WRITE_SECONDS = env.float("REALTIME_LAST_SEEN_WRITE_SECONDS", default=60.0)
+REALTIME_PRESENCE_REDIS_PREFIX = env.str("REALTIME_PRESENCE_REDIS_PREFIX", default="presence")
+REALTIME_PRESENCE_REDIS_TIMEOUT_SECONDS = env.float("REALTIME_PRESENCE_REDIS_TIMEOUT_SECONDS", default=2.0)
+if REALTIME_PRESENCE_TTL_SECONDS <= REALTIME_PRESENCE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "REALTIME_PRESENCE_TTL_SECONDS must exceed REALTIME_PRESENCE_HEARTBEAT_SECONDS (about three heartbeats)."
+    )
+CELERY_BEAT_SCHEDULE["realtime-presence-sweep"] = {
+    "task": "realtime.presence_sweep",
+    "schedule": env.float("REALTIME_PRESENCE_SWEEP_EVERY_SECONDS", default=30.0),
+}
 # contacts
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 # notifications (the email outbox)

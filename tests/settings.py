@@ -24,3 +24,7 @@ if REDIS_URL:
 # The relay's Redis keys too (tests/relay/conftest.py removes them around each test).
 # A worker process a test starts is handed the test's prefix explicitly.
 RELAY_REDIS_PREFIX = os.environ.get("TEST_RELAY_REDIS_PREFIX") or f"test-{os.getpid()}-relay"
+# Presence keys as well (tests/realtime/test_presence.py clears them around each test).
+REALTIME_PRESENCE_REDIS_PREFIX = (
+    os.environ.get("TEST_PRESENCE_REDIS_PREFIX") or f"test-{os.getpid()}-presence"
+)

@@ -1,9 +1,10 @@
-"""`POST /api/v1/auth/ws-ticket`: a single-use ticket to open `/ws/?ticket=` with."""
+"""REST of the realtime layer: `POST /api/v1/auth/ws-ticket` (a single-use ticket to open
+`/ws/?ticket=` with) and `GET /api/v1/presence` (a fresh fetch of contacts' presence)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +13,12 @@ from rest_framework_simplejwt.settings import api_settings
 
 from accounts.tokens import SESSION_CLAIM
 from messenger.core.throttling import UserRateThrottle
+from messenger.realtime.presence import presence_data, presence_for_viewer
+from messenger.realtime.serializers import (
+    PRESENCE_MAX_USER_IDS,
+    PresenceListSerializer,
+    PresenceQuerySerializer,
+)
 from messenger.realtime.tickets import ticket_issue
 
 
@@ -43,3 +50,35 @@ class WsTicketView(APIView):
         )
         body = {"ticket": ticket, "expires_in": settings.REALTIME_TICKET_TTL_SECONDS}
         return Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK)
+
+
+class PresenceView(APIView):
+    """Who may see what: the caller sees the presence of their accepted contacts only; any other
+    id (a pending or blocked pair, a stranger, an unknown or inactive user) is left out."""
+
+    @extend_schema(
+        operation_id="presence_list",
+        parameters=[
+            OpenApiParameter(
+                "user_ids",
+                str,
+                required=True,
+                description=f"Comma-separated user ids (UUIDs), at most {PRESENCE_MAX_USER_IDS}.",
+            )
+        ],
+        responses={
+            200: PresenceListSerializer,
+            400: OpenApiResponse(
+                description="`required` (no ids), `invalid_uuid` (one is not a UUID), `too_many_ids`."
+            ),
+        },
+        description="The presence of those of `user_ids` who are the caller's accepted contacts, in "
+        "the order asked; the others are silently left out. `last_seen` is null while the user is "
+        "online. Fetch this after (re)connecting, then follow the socket's `presence` events: "
+        "they carry the same fields.",
+    )
+    def get(self, request: Request) -> Response:
+        query = PresenceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        statuses = presence_for_viewer(viewer_id=request.user.pk, user_ids=query.validated_data["user_ids"])
+        return Response({"results": [presence_data(status) for status in statuses]})
