@@ -841,3 +841,75 @@ async def test_relay_ack_on_one_device_reaches_the_others(world, devices):
         {bob_phone: ["relay.acked"], bob_laptop: ["relay.acked"], ann_phone: []},
         fetched=fetched,
     )
+
+
+# --- presence -------------------------------------------------------------------------------------
+
+
+async def presence_state(user, contacts: list[Any]) -> dict[str, Any]:
+    """What a client holds of its contacts' presence: GET /presence, keyed by user id, and the
+    `last_seen` its cached `<user>` of each contact shows (GET /contacts)."""
+    ids = ",".join(str(contact.pk) for contact in contacts)
+    listed = await rest_ok(user, "get", f"/api/v1/presence?user_ids={ids}")
+    rows = await page(user, "/api/v1/contacts")
+    return {
+        "presence": {item["user_id"]: item for item in listed["results"]},
+        "last_seen": {row["user"]["id"]: row["user"]["last_seen"] for row in rows},
+    }
+
+
+def apply_presence(state: dict[str, Any], frame: Frame) -> None:
+    data = frame["data"]
+    state["presence"][data["user_id"]] = data
+    if not data["online"]:
+        state["last_seen"][data["user_id"]] = data["last_seen"]  # the value now stored
+
+
+async def test_presence_events_keep_a_clients_presence_equal_to_a_fresh_fetch(world, devices):
+    """bob comes online (his first device), then offline (his last): ann's devices and cat's
+    rebuild what GET /presence and their contacts' last_seen say; bob's second device says
+    nothing; while bob is online his `last_seen` is not compared (it is his connect time, written
+    by the throttled write, and a client shows "online" instead)."""
+    ann, bob, cat = world.ann, world.bob, world.cat
+    ann_phone, ann_laptop, cat_phone = await devices(("ann phone", ann), ("ann laptop", ann), ("cat", cat))
+    watchers = {ann_phone: [bob, cat], ann_laptop: [bob, cat], cat_phone: [ann, bob]}
+    states = {device: await presence_state(device.user, contacts) for device, contacts in watchers.items()}
+    assert all(state["presence"][str(bob.pk)]["online"] is False for state in states.values())
+
+    async def step(action, expect_frames: int, *, bob_online: bool) -> None:
+        await action()
+        for device in watchers:
+            frames = [
+                await device.socket.receive_json_from(timeout=FRAME_TIMEOUT) for _ in range(expect_frames)
+            ]
+            await asyncio.sleep(QUIET)
+            frames += await _receive_all_now(device)
+            assert [frame["type"] for frame in frames] == ["presence"] * expect_frames, (device.name, frames)
+            for frame in frames:
+                apply_presence(states[device], frame)
+            fresh, built = await presence_state(device.user, watchers[device]), copy.deepcopy(states[device])
+            if bob_online:
+                for state in (fresh, built):
+                    del state["last_seen"][str(bob.pk)]
+            assert built == fresh, device.name
+        assert (states[ann_phone]["presence"][str(bob.pk)]["online"]) is bob_online
+
+    opened: list[Device] = []
+
+    async def bob_connects() -> None:
+        opened.extend(await devices(("bob phone", bob)))
+
+    async def bob_connects_again() -> None:
+        opened.extend(await devices(("bob laptop", bob)))
+
+    async def bob_closes(device: Device):
+        async def close() -> None:
+            await device.socket.disconnect()
+
+        return close
+
+    await step(bob_connects, 1, bob_online=True)
+    await step(bob_connects_again, 0, bob_online=True)  # not a transition: no event
+    await step(await bob_closes(opened[0]), 0, bob_online=True)  # one device left
+    await step(await bob_closes(opened[1]), 1, bob_online=False)
+    assert states[ann_phone]["last_seen"][str(bob.pk)] is not None
