@@ -154,7 +154,20 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 changed two defaults under channels_redis (django/channels_redis#422,
+                # redis/redis-py#4091): a 5 s socket timeout, which cuts the layer's own 5 s
+                # blocking read (BZPOPMIN) and so killed one idle socket per process every 5 s;
+                # and a pool of 100 that raises when exhausted, so 1,000 sockets closing at once
+                # (a restart) failed their group_discard. bench/ws_sockets.py found both.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Above the 5 s blocking read, and still bounded for a Redis that hangs.
+                        "socket_timeout": env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=10.0),
+                        # Per process; Redis's own maxclients (10,000) is the real bound.
+                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=10_000),
+                    }
+                ],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,

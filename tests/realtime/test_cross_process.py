@@ -1,7 +1,8 @@
 """Delivery across server processes: two real ASGI servers, uvicorn and daphne, on two loopback
 ports, sharing the test's PostgreSQL database and one Redis (cache and channel layer). A socket
 held by one process receives, within one second (issue 9's bound), what another user sent through
-REST to the other process: a 1:1 `message.new` both ways, and `group.message.new` both ways.
+REST to the other process: a 1:1 `message.new` both ways, and `group.message.new` both ways; and
+a socket left idle past the channel layer's 5 s blocking read is still up and still receives.
 
 Needs PostgreSQL and Redis (a server process cannot see the test's SQLite file or its in-memory
 channel layer): skipped otherwise, with the reason. CI sets CI_REQUIRE_REAL_SERVICES=1, and then
@@ -47,6 +48,8 @@ START_TIMEOUT_SECONDS = 30.0
 # REST to the second". Measured from just before the REST call to the frame's arrival.
 DELIVERY_BOUND_SECONDS = 1.0
 FRAME_TIMEOUT_SECONDS = 5.0  # how long a helper waits for a frame before failing (not the bound)
+# channels_redis blocks 5 s per read of the layer (BZPOPMIN); idle a little longer than that.
+IDLE_PAST_BLOCKING_READ_SECONDS = 6.5
 
 
 @dataclass
@@ -357,3 +360,23 @@ async def test_a_group_message_reaches_the_other_members_socket_on_the_other_pro
         f"\ngroup.message.new: uvicorn->daphne {seconds * 1000:.0f} ms, "
         f"daphne->uvicorn {seconds_back * 1000:.0f} ms"
     )
+
+
+async def test_an_idle_socket_outlives_the_channel_layers_blocking_read(servers):
+    """channels_redis waits for layer messages with a 5 s BZPOPMIN; under redis-py 8's default
+    5 s socket timeout that read timed out and took the socket down (django/channels_redis#422).
+    Idle past it, the socket still answers and still receives."""
+    uvicorn, daphne = servers
+    ann = await register(uvicorn, "ann")
+    bob = await register(uvicorn, "bob")
+    ann_socket = await open_socket(daphne, ann)
+    try:
+        await asyncio.sleep(IDLE_PAST_BLOCKING_READ_SECONDS)
+        await ann_socket.connection.send(json.dumps({"type": "ping"}))
+        await ann_socket.next_frame("pong")
+        body = send_body(Recipient(ann))
+        sent = await rest_post(uvicorn, bob, "/api/v1/messages/send", body)
+        frame = await ann_socket.next_frame("message.new", id=sent["id"])
+        assert frame["data"]["encrypted_content"] == body["encrypted_content"]
+    finally:
+        await ann_socket.close()
