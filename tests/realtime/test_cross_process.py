@@ -95,7 +95,7 @@ def server_env(prefix: str, tmp: Path) -> dict[str, str]:
         {
             "DJANGO_SETTINGS_MODULE": "messenger.settings",
             "DEBUG": "0",
-            # The test process's key: its factories' users and tokens are valid on both servers.
+            # One key for both: a token either server mints is good on the other.
             "SECRET_KEY": settings.SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
