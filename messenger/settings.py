@@ -150,11 +150,24 @@ if REDIS_URL:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
+    # redis-py 8's defaults under channels_redis (django/channels_redis#422, redis/redis-py#4091;
+    # bench/ws_sockets.py found both): a 5 s socket timeout cuts the layer's own 5 s blocking read
+    # (BZPOPMIN), which closes one idle socket per process every 5 s (1011); and a pool of 100
+    # that raises when exhausted, so 1,000 sockets closing at once fail their group_discard.
+    # CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS=10 and CHANNEL_LAYER_MAX_CONNECTIONS=10000 fix both
+    # (the benchmark and tests/realtime/test_cross_process.py run with them). Opt-in for now:
+    # with a timeout above 5 s, tests/realtime/test_gateway.py (in-process communicators, real
+    # Redis) hangs at pytest-asyncio's event-loop teardown; not yet understood.
+    _channel_host: dict = {"address": REDIS_URL}
+    if env.str("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=""):
+        _channel_host["socket_timeout"] = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS")
+    if env.str("CHANNEL_LAYER_MAX_CONNECTIONS", default=""):
+        _channel_host["max_connections"] = env.int("CHANNEL_LAYER_MAX_CONNECTIONS")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [_channel_host],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
