@@ -133,9 +133,6 @@ def server_env(args: argparse.Namespace, prefix: str, work: Path) -> dict[str, s
             "CACHE_KEY_PREFIX": prefix,
             "CHANNEL_LAYER_PREFIX": f"{prefix}:asgi",
             "RELAY_REDIS_PREFIX": f"{prefix}:relay",
-            # redis-py 8's defaults break channels_redis (messenger/settings.py, CHANNEL_LAYERS).
-            "CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS": "10",
-            "CHANNEL_LAYER_MAX_CONNECTIONS": "10000",
             # Tasks run in the process (no worker to start, and none of another run's consumes them).
             "CELERY_TASK_ALWAYS_EAGER": "1",
             "MESSAGING_UNREAD_EMAIL_DELAY_SECONDS": "0",

@@ -150,14 +150,12 @@ if REDIS_URL:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
-    # redis-py 8's defaults under channels_redis (django/channels_redis#422, redis/redis-py#4091;
-    # bench/ws_sockets.py found both): a 5 s socket timeout cuts the layer's own 5 s blocking read
-    # (BZPOPMIN), which closes one idle socket per process every 5 s (1011); and a pool of 100
-    # that raises when exhausted, so 1,000 sockets closing at once fail their group_discard.
-    # CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS=10 and CHANNEL_LAYER_MAX_CONNECTIONS=10000 fix both
-    # (the benchmark and tests/realtime/test_cross_process.py run with them). Opt-in for now:
-    # with a timeout above 5 s, tests/realtime/test_gateway.py (in-process communicators, real
-    # Redis) hangs at pytest-asyncio's event-loop teardown; not yet understood.
+    # redis is pinned below 8 (requirements.txt): redis-py 8's defaults break channels_redis 4.3
+    # (django/channels_redis#422; bench/ws_sockets.py and test_cross_process.py found it): a 5 s
+    # socket timeout cuts the layer's own 5 s blocking read (BZPOPMIN), closing one idle socket
+    # per process every 5 s (1011), and a pool of 100 raises under 1,000 simultaneous closes.
+    # The two knobs stay for an operator who must run redis-py 8 (a timeout above 5 s, a large
+    # pool); unset, redis-py 7's defaults apply (no socket timeout, an unbounded pool).
     _channel_host: dict = {"address": REDIS_URL}
     if env.str("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=""):
         _channel_host["socket_timeout"] = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS")

@@ -104,9 +104,6 @@ def server_env(prefix: str, tmp: Path) -> dict[str, str]:
             "CACHE_KEY_PREFIX": prefix,
             "CHANNEL_LAYER_PREFIX": f"{prefix}:asgi",
             "RELAY_REDIS_PREFIX": f"{prefix}:relay",
-            # redis-py 8's defaults break channels_redis (messenger/settings.py, CHANNEL_LAYERS).
-            "CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS": "10",
-            "CHANNEL_LAYER_MAX_CONNECTIONS": "10000",
             # Tasks (the verification email) run in the server, not on a broker another run's
             # worker might consume; the unread-email reminder is not what this test is about.
             "CELERY_TASK_ALWAYS_EAGER": "1",
