@@ -420,6 +420,9 @@ async def test_message_send_on_a_socket_shares_the_rest_send_throttle(user, othe
     ann = await socket_for(user)
     first = await rest(user, "post", "/api/v1/messages/send", await sync_to_async(send_body)(other_user))
     assert first.status_code == 201
+    # This socket is another device of the sender: the REST send's message.new comes first
+    # (through the channel layer, so it could otherwise arrive after the frames below).
+    assert (await next_frame_of(ann, "message.new"))["data"]["id"] == first.json()["id"]
     await ann.send_json_to({"type": "message.send", "data": await sync_to_async(send_body)(other_user)})
     assert (await next_frame_of(ann, "message.sent"))["data"]["created"] is True
     await ann.send_json_to({"type": "message.send", "data": await sync_to_async(send_body)(other_user)})
