@@ -153,7 +153,7 @@ async def test_the_sweep_announces_a_crashed_processs_users_offline_exactly_once
         user_id=ann.pk, connection_id=crashed_connection, ttl_seconds=-1, last_seen_interval_seconds=60
     )
 
-    swept = await sync_to_async(lambda: presence_sweep.delay().get())()
+    swept = await sync_to_async(lambda: presence_sweep.apply().result)()
     assert swept == 1
     offline = await bob_socket.receive_json_from(timeout=3)
     last_seen = offline["data"]["last_seen"]
@@ -163,7 +163,7 @@ async def test_the_sweep_announces_a_crashed_processs_users_offline_exactly_once
     # Its last heartbeat: the expiry minus the TTL (here a second before the sweep, minus 60 s).
     assert row.last_seen <= timezone.now() - timedelta(seconds=settings.REALTIME_PRESENCE_TTL_SECONDS)
 
-    assert await sync_to_async(lambda: presence_sweep.delay().get())() == 0
+    assert await sync_to_async(lambda: presence_sweep.apply().result)() == 0
     assert await bob_socket.receive_nothing(timeout=NOTHING_WITHIN)  # once, and carl untouched
     assert await presence_of(bob, ann, carl) == [
         {"user_id": str(ann.pk), "online": False, "last_seen": last_seen},
