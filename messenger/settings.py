@@ -339,6 +339,8 @@ THROTTLE_RATES = {
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
     # realtime: WebSocket tickets per user (a reconnecting client needs one per attempt)
     "ws_ticket": env.str("THROTTLE_WS_TICKET", default="60/m"),
+    # realtime: GET /presence per user
+    "presence": env.str("THROTTLE_PRESENCE", default="120/m"),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -52,9 +52,16 @@ class WsTicketView(APIView):
         return Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK)
 
 
+class PresenceThrottle(UserRateThrottle):
+    # A client fetches presence after `hello` and when a contact is accepted, not in a loop.
+    scope = "presence"
+
+
 class PresenceView(APIView):
     """Who may see what: the caller sees the presence of their accepted contacts only; any other
     id (a pending or blocked pair, a stranger, an unknown or inactive user) is left out."""
+
+    throttle_classes = [PresenceThrottle]
 
     @extend_schema(
         operation_id="presence_list",

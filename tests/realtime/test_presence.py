@@ -257,3 +257,13 @@ def test_the_sweep_is_scheduled_and_registered(settings):
     assert entry["task"] == "realtime.presence_sweep"
     assert "realtime.presence_sweep" in app.tasks
     assert 0 < float(entry["schedule"]) <= settings.REALTIME_PRESENCE_TTL_SECONDS
+
+
+def test_get_presence_is_throttled_per_user(user, other_user, client_for, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "presence": "2/m"}
+    path = f"/api/v1/presence?user_ids={other_user.pk}"
+    assert [client_for(user).get(path).status_code for _ in range(2)] == [200, 200]
+    refused = client_for(user).get(path)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled" and int(refused["Retry-After"]) >= 1
+    assert client_for(other_user).get(f"/api/v1/presence?user_ids={user.pk}").status_code == 200
