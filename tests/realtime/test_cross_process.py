@@ -143,9 +143,13 @@ def delete_keys(prefix: str) -> None:
         client.close()
 
 
-@pytest.fixture(scope="module")
-def servers(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
-    """(uvicorn, daphne), both serving the test database; always stopped, whatever happens."""
+@pytest.fixture
+def servers(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
+    """(uvicorn, daphne), both serving the test database; always stopped, whatever happens.
+
+    Per test, and set up after (so stopped before) the transactional test's flush: a server
+    still writing for a socket that just closed (presence's last_seen) would otherwise hold
+    locks against the flush's TRUNCATE and deadlock it."""
     skip_unless_postgres_and_redis()
     tmp = tmp_path_factory.mktemp("cross-process")
     prefix = f"test-xproc-{uuid.uuid4().hex[:12]}"
