@@ -2,6 +2,7 @@
 
 Who may see / change what:
 - GET /contacts: the caller's own rows only (either side).
+- POST /contacts: capped per user (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
 - PATCH /contacts/{id}: a side of the row; `accepted` only by the addressee of a pending
   request (403 otherwise), `blocked` by either side; the blocked side may change nothing (403).
   A row the caller is not part of: 404.
@@ -44,7 +45,18 @@ from messenger.core.throttling import UserRateThrottle
 ERROR = OpenApiResponse(description="Error envelope: {detail, code}.")
 
 
+class ContactRequestThrottle(UserRateThrottle):
+    """Contact requests per user (THROTTLE_RATES["contact_request"]): each one lands in a
+    stranger's list with the requester's profile, so unthrottled they are a spam channel."""
+
+    scope = "contact_request"
+
+
 class ContactListView(APIView):
+    def get_throttles(self) -> list:
+        # Only POST (a request to someone else) is throttled; listing one's own contacts is not.
+        return [ContactRequestThrottle()] if self.request.method == "POST" else []
+
     @extend_schema(
         operation_id="contacts_list",
         parameters=[
@@ -79,6 +91,9 @@ class ContactListView(APIView):
             403: OpenApiResponse(description="The user blocked the caller (`blocked`)."),
             404: OpenApiResponse(description="No such active user."),
             409: OpenApiResponse(description="The caller blocked this user (`blocked_by_you`)."),
+            429: OpenApiResponse(
+                description="Too many contact requests (THROTTLE_CONTACT_REQUESTS); see Retry-After."
+            ),
         },
     )
     def post(self, request: Request) -> Response:

@@ -337,6 +337,8 @@ THROTTLE_RATES = {
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
     # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
+    # contacts: POST /contacts per user (each request reaches a stranger: a spam brake)
+    "contact_request": env.str("THROTTLE_CONTACT_REQUESTS", default="30/h"),
     # realtime: WebSocket tickets per user (a reconnecting client needs one per attempt)
     "ws_ticket": env.str("THROTTLE_WS_TICKET", default="60/m"),
     # realtime: GET /presence per user
