@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import get_active_user
+from accounts.services import user_mark_verified
 from contacts.exceptions import (
     AlreadyRegistered,
     CannotContactSelf,
@@ -261,25 +262,12 @@ def invitation_check(*, token: str) -> Invitation:
     return invitation
 
 
-@transaction.atomic
-def invitations_accept_for_new_user(
-    *, user_id: UUID | str, email: str, invitation_token: str | None = None
-) -> list[Invitation]:
-    """A user registered: every pending, unexpired invitation to their address (and the one
-    whose token they brought, whatever its address) becomes `accepted`, and each inviter
-    becomes an accepted contact."""
-    user = _uuid(user_id)
-    now = timezone.now()
-    match = Q(invitee_email=email.strip().lower())
-    if invitation_token:
-        match |= Q(token_hash=hash_invitation_token(invitation_token))
-    invitations = list(
-        Invitation.objects.select_for_update(no_key=True)
-        .filter(match, status=Invitation.Status.PENDING, expires_at__gt=now, inviter__is_active=True)
-        .exclude(inviter_id=user)
-    )
+def _accept_invitations(invitations: list[Invitation], *, user: UUID) -> list[Invitation]:
+    """Mark the (locked, pending) invitations accepted by `user` and make each inviter an
+    accepted contact of theirs; a block between them outranks an invitation."""
     if not invitations:
         return []
+    now = timezone.now()
     Invitation.objects.filter(pk__in=[invitation.pk for invitation in invitations]).update(
         status=Invitation.Status.ACCEPTED, accepted_at=now, accepted_by_id=user
     )
@@ -301,6 +289,50 @@ def invitations_accept_for_new_user(
         invitation.accepted_at = now
         invitation.accepted_by_id = user
     return invitations
+
+
+def _locked_acceptable_invitations(match: Q, *, user: UUID) -> list[Invitation]:
+    return list(
+        Invitation.objects.select_for_update(no_key=True)
+        .filter(
+            match, status=Invitation.Status.PENDING, expires_at__gt=timezone.now(), inviter__is_active=True
+        )
+        .exclude(inviter_id=user)
+    )
+
+
+@transaction.atomic
+def invitation_accept_on_registration(
+    *, user_id: UUID | str, email: str, invitation_token: str | None = None
+) -> list[Invitation]:
+    """A user registered. Registering proves nothing about the address (anyone may type any
+    address), so invitations sent to it wait for its verification (invitations_accept_for_address).
+
+    The invitation whose token they brought is proof on its own: the token exists only in the
+    email sent to the invited address, so the holder read that mailbox (or its owner handed them
+    the link). It becomes a contact whatever address they registered. Brought with the invited
+    address itself, it also proves that address: the user is marked verified (accounts sends
+    user_verified, and every other pending invitation to the address is accepted too)."""
+    if not invitation_token:
+        return []
+    user = _uuid(user_id)
+    invitations = _locked_acceptable_invitations(
+        Q(token_hash=hash_invitation_token(invitation_token)), user=user
+    )
+    accepted = _accept_invitations(invitations, user=user)
+    address = email.strip().lower()
+    if any(invitation.invitee_email == address for invitation in accepted):
+        user_mark_verified(user_id=user)
+    return accepted
+
+
+@transaction.atomic
+def invitations_accept_for_address(*, user_id: UUID | str, email: str) -> list[Invitation]:
+    """The user proved `email` is theirs (verification): every pending, unexpired invitation to
+    it becomes `accepted` and each inviter an accepted contact."""
+    user = _uuid(user_id)
+    invitations = _locked_acceptable_invitations(Q(invitee_email=email.strip().lower()), user=user)
+    return _accept_invitations(invitations, user=user)
 
 
 def invitations_expire() -> int:
