@@ -7,7 +7,8 @@ Who may see / change what:
   request (403 otherwise), `blocked` by either side; the blocked side may change nothing (403).
   A row the caller is not part of: 404.
 - DELETE /contacts/{id}: either side, except the blocked side of a block (403); others 404.
-- POST /invitations/send: any authenticated user, capped per day (429).
+- POST /invitations/send: any authenticated user, capped per day (429); it answers alike whether
+  or not the address has an account.
 - GET /invitations/verify/{token}: anyone holding the token (no auth); it reveals only the
   inviter's public profile and the invited address, which the email already carries.
 """
@@ -154,12 +155,13 @@ class InvitationSendView(APIView):
             201: InvitationSerializer,
             400: ERROR,
             401: ERROR,
-            403: OpenApiResponse(description="The address belongs to a user who blocked the caller."),
-            409: OpenApiResponse(description="The address already has an account (`already_registered`)."),
             429: OpenApiResponse(description="Daily invitation cap reached; see Retry-After."),
         },
         description="Emails an invitation (through the task queue). Sending again to the same "
-        "address refreshes the pending invitation: a new token, a new expiry, the same id.",
+        "address refreshes the pending invitation: a new token, a new expiry, the same id. The "
+        "answer is the same whether or not the address has an account (only the email differs: "
+        "a verified account's owner is told who wants to chat, with no token; a block between "
+        "the two sends nothing).",
     )
     def post(self, request: Request) -> Response:
         body = InvitationSendSerializer(data=request.data)

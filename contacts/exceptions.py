@@ -50,8 +50,3 @@ class InvitationExpired(ApplicationError):
 class CannotInviteSelf(ApplicationError):
     default_code = "cannot_invite_self"
     default_message = "You cannot invite your own address."
-
-
-class AlreadyRegistered(Conflict):
-    default_code = "already_registered"
-    default_message = "This address already has an account: send that user a contact request instead."

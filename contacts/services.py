@@ -20,7 +20,6 @@ from django.utils import timezone
 from accounts.selectors import get_active_user
 from accounts.services import user_mark_verified
 from contacts.exceptions import (
-    AlreadyRegistered,
     CannotContactSelf,
     CannotInviteSelf,
     ContactBlocked,
@@ -200,16 +199,29 @@ class InvitationSendResult:
 def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResult:
     """Invite an address. One pending invitation per inviter and address: sending again gives it
     a fresh token and expiry and sends a new email (the old link stops working). The email is
-    written to the outbox in this transaction and leaves after commit."""
+    written to the outbox in this transaction and leaves after commit.
+
+    The answer never tells whether the address has an account (no enumeration through
+    invitations): the invitation row is stored and answered alike in every case, and only the
+    email differs, which the inviter does not see:
+    - no account, or an unverified one (the address is not proven its holder's, and its owner
+      may still register): the invitation with its token;
+    - a verified account: `invitation_existing`, naming the inviter so the owner can add them;
+      no token, nothing becomes a contact by itself (a silent contact request would show up in
+      the inviter's own contact list and give the answer away);
+    - an account with a block between the two: no email at all.
+    """
     inviter = get_active_user(user_id=inviter_id)
     address = email.strip().lower()
     if address == inviter.email.lower():
         raise CannotInviteSelf()
+    template: str | None = "invitation"
     existing_user_id = active_user_id_by_email(email=address)
     if existing_user_id is not None:
         if is_blocked(actor_id=inviter.pk, target_id=existing_user_id):
-            raise ContactBlocked()
-        raise AlreadyRegistered()
+            template = None
+        elif get_active_user(user_id=existing_user_id).is_verified:
+            template = "invitation_existing"
 
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -237,16 +249,24 @@ def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResu
             setattr(invitation, name, value)
         invitation.save(update_fields=list(fields))
 
-    email_enqueue(
-        to=address,
-        template="invitation",
-        context={
-            "inviter_name": inviter.full_name or inviter.username,
-            "accept_url": _invitation_accept_url(token),
-            "token": token,
-            "expires_at": invitation.expires_at,
-        },
-    )
+    inviter_name = inviter.full_name or inviter.username
+    if template == "invitation":
+        email_enqueue(
+            to=address,
+            template="invitation",
+            context={
+                "inviter_name": inviter_name,
+                "accept_url": _invitation_accept_url(token),
+                "token": token,
+                "expires_at": invitation.expires_at,
+            },
+        )
+    elif template == "invitation_existing":
+        email_enqueue(
+            to=address,
+            template="invitation_existing",
+            context={"inviter_name": inviter_name, "inviter_username": inviter.username},
+        )
     return InvitationSendResult(invitation, created=created)
 
 
