@@ -2,13 +2,14 @@
 
 Who may see / change what:
 - GET /contacts: the caller's own rows only (either side).
-- POST /contacts: capped per user (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
+- POST /contacts: a verified account (unverified: 403 `email_not_verified`, except to answer a
+  request made to it), capped per user (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
 - PATCH /contacts/{id}: a side of the row; `accepted` only by the addressee of a pending
   request (403 otherwise), `blocked` by either side; the blocked side may change nothing (403).
   A row the caller is not part of: 404.
 - DELETE /contacts/{id}: either side, except the blocked side of a block (403); others 404.
-- POST /invitations/send: any authenticated user, capped per day (429); it answers alike whether
-  or not the address has an account.
+- POST /invitations/send: a verified account (else 403 `email_not_verified`), capped per day
+  (429); it answers alike whether or not the address has an account.
 - GET /invitations/verify/{token}: anyone holding the token (no auth); it reveals only the
   inviter's public profile and the invited address, which the email already carries.
 """
@@ -89,7 +90,10 @@ class ContactListView(APIView):
             ),
             400: ERROR,
             401: ERROR,
-            403: OpenApiResponse(description="The user blocked the caller (`blocked`)."),
+            403: OpenApiResponse(
+                description="The user blocked the caller (`blocked`), or the caller's address is "
+                "not verified yet (`email_not_verified`)."
+            ),
             404: OpenApiResponse(description="No such active user."),
             409: OpenApiResponse(description="The caller blocked this user (`blocked_by_you`)."),
             429: OpenApiResponse(
@@ -155,6 +159,9 @@ class InvitationSendView(APIView):
             201: InvitationSerializer,
             400: ERROR,
             401: ERROR,
+            403: OpenApiResponse(
+                description="The caller's address is not verified yet (`email_not_verified`)."
+            ),
             429: OpenApiResponse(description="Daily invitation cap reached; see Retry-After."),
         },
         description="Emails an invitation (through the task queue). Sending again to the same "

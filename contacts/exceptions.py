@@ -50,3 +50,12 @@ class InvitationExpired(ApplicationError):
 class CannotInviteSelf(ApplicationError):
     default_code = "cannot_invite_self"
     default_message = "You cannot invite your own address."
+
+
+class EmailNotVerified(Forbidden):
+    """An unverified account may be reached (accept requests, register by an invitation's token)
+    but not reach out: it proved no address, so it could be a throwaway (README, "Unverified
+    accounts")."""
+
+    default_code = "email_not_verified"
+    default_message = "Verify your email address first."

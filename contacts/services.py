@@ -25,6 +25,7 @@ from contacts.exceptions import (
     ContactBlocked,
     ContactBlockedByYou,
     ContactNotFound,
+    EmailNotVerified,
     InvitationExpired,
     InvitationNotFound,
     InvitationUsed,
@@ -86,8 +87,9 @@ class ContactRequestResult:
 def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> ContactRequestResult:
     """Ask `addressee` to be a contact.
 
-    New pair: a `pending` row (created=True). The addressee had already asked: both accepted.
-    Asked before, or already contacts: the row as it is (idempotent). A block either way: refused.
+    New pair: a `pending` row (created=True), only from a verified account. The addressee had
+    already asked: both accepted. Asked before, or already contacts: the row as it is
+    (idempotent). A block either way: refused.
     """
     requester, addressee = _uuid(requester_id), _uuid(addressee_id)
     if requester == addressee:
@@ -95,6 +97,8 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
     get_active_user(user_id=addressee)  # unknown, inactive and deleted: 404 alike
     contact = _locked_pair(requester, addressee)
     if contact is None:
+        if not get_active_user(user_id=requester).is_verified:
+            raise EmailNotVerified()  # a new request reaches out; answering one (below) does not
         try:
             with transaction.atomic():  # a savepoint: the reverse request may be racing us
                 contact = Contact.objects.create(requester_id=requester, addressee_id=addressee)
@@ -212,6 +216,8 @@ def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResu
     - an account with a block between the two: no email at all.
     """
     inviter = get_active_user(user_id=inviter_id)
+    if not inviter.is_verified:
+        raise EmailNotVerified()  # else a throwaway account would make us mail strangers
     address = email.strip().lower()
     if address == inviter.email.lower():
         raise CannotInviteSelf()
