@@ -144,6 +144,36 @@ def _address_verified(user: User) -> None:
     events.user_verified.send(sender=User, user_id=user.pk, email=user.email)
 
 
+UNVERIFIED_PURGE_REASON = "unverified"
+
+
+def unverified_accounts_purge(*, limit: int = 1000) -> int:
+    """Delete the accounts still unverified UNVERIFIED_ACCOUNT_TTL_HOURS after registration (the
+    periodic task), through user_delete: the row is scrubbed, the address freed for its owner,
+    and every app drops what the account held (user_deleted). Staff accounts are left alone;
+    banned ones are not (a ban is on an account, and this one never proved its address).
+    At most `limit` per run, each in its own transaction; the next run takes the rest."""
+    hours = settings.UNVERIFIED_ACCOUNT_TTL_HOURS
+    if hours <= 0:
+        return 0
+    stale = User.objects.filter(
+        is_verified=False,
+        deleted_at__isnull=True,
+        is_staff=False,
+        date_joined__lt=timezone.now() - timedelta(hours=hours),
+    )
+    purged = 0
+    for user_id in list(stale.values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            # Locked and read again: the verification link may have been opened since.
+            if stale.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).first():
+                user_delete(user_id=user_id, reason=UNVERIFIED_PURGE_REASON)
+                purged += 1
+    if purged:
+        logger.info("Purged %d account(s) left unverified for %d hours", purged, hours)
+    return purged
+
+
 # --- Sessions: login, refresh, logout ------------------------------------------------------------
 
 

@@ -367,6 +367,21 @@ SPECTACULAR_SETTINGS = {
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
+# An account whose address is still unverified this many hours after registration is deleted
+# (through the account-deletion service, every app cleaning up), freeing the address for its
+# owner: whoever typed it first cannot hold it. 0 turns the purge off. Never shorter than the
+# verification link's lifetime: the link must die before its account does.
+UNVERIFIED_ACCOUNT_TTL_HOURS = env.int(
+    "UNVERIFIED_ACCOUNT_TTL_HOURS", default=max(72, -(-ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS // 3600))
+)
+if 0 < UNVERIFIED_ACCOUNT_TTL_HOURS * 3600 < ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS:
+    raise ImproperlyConfigured(
+        "UNVERIFIED_ACCOUNT_TTL_HOURS must cover ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS (or be 0: no purge)."
+    )
+CELERY_BEAT_SCHEDULE["accounts-purge-unverified"] = {
+    "task": "accounts.purge_unverified_accounts",
+    "schedule": env.float("UNVERIFIED_ACCOUNT_PURGE_EVERY_SECONDS", default=3600.0),
+}
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
