@@ -10,6 +10,12 @@ import django.dispatch
 # contacts subscribes: an invitation token or the invited address makes the two accepted contacts.
 user_registered = django.dispatch.Signal()
 
+# Sent inside the transaction that marks an address verified (the verification link, an admin's
+# "mark verified", or a registration whose invitation token proves the address).
+# kwargs: user_id (UUID), email (str). contacts subscribes: pending invitations to that address
+# become contacts only now, once the address is proven to be the user's.
+user_verified = django.dispatch.Signal()
+
 # Sent inside the deletion transaction, after the user is deactivated and scrubbed.
 # kwargs: user_id (UUID). contacts, relay and media subscribe and remove what they own.
 user_deleted = django.dispatch.Signal()

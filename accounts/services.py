@@ -69,8 +69,10 @@ def user_register(
     public_key: str = "",
     invitation_token: str | None = None,
 ) -> User:
-    """Create the user, queue the verification email, and tell the higher apps (contacts turns an
-    invitation into a contact) inside the same transaction: all of it happens or none of it."""
+    """Create the user, tell the higher apps (contacts turns the invitation whose token the user
+    brought into a contact) and queue the verification email, inside the same transaction: all
+    of it happens or none of it. The address itself is not proven here, so invitations to it
+    wait for its verification (user_verified)."""
     errors = _duplicate_errors(email=email, username=username)
     if errors:
         raise ApplicationError("Invalid input.", code="unique", errors=errors)
@@ -89,10 +91,14 @@ def user_register(
         }
         raise ApplicationError("Invalid input.", code="unique", errors=errors) from None
 
-    _send_verification_email(user)
     events.user_registered.send(
         sender=User, user_id=user.pk, email=user.email, invitation_token=invitation_token or None
     )
+    # An invitation token sent to this very address proves it (contacts then marked the user
+    # verified, through user_mark_verified): no verification email is needed.
+    user.refresh_from_db()
+    if not user.is_verified:
+        _send_verification_email(user)
     return user
 
 
@@ -128,7 +134,44 @@ def user_verify_email(*, token: str) -> User:
         raise VerificationTokenInvalid()
     user.is_verified = True
     user.save(update_fields=["is_verified", "updated_at"])
+    _address_verified(user)
     return user
+
+
+def _address_verified(user: User) -> None:
+    """The address is now proven the user's: the higher apps act in this same transaction
+    (contacts turns the pending invitations to it into contacts)."""
+    events.user_verified.send(sender=User, user_id=user.pk, email=user.email)
+
+
+UNVERIFIED_PURGE_REASON = "unverified"
+
+
+def unverified_accounts_purge(*, limit: int = 1000) -> int:
+    """Delete the accounts still unverified UNVERIFIED_ACCOUNT_TTL_HOURS after registration (the
+    periodic task), through user_delete: the row is scrubbed, the address freed for its owner,
+    and every app drops what the account held (user_deleted). Staff accounts are left alone;
+    banned ones are not (a ban is on an account, and this one never proved its address).
+    At most `limit` per run, each in its own transaction; the next run takes the rest."""
+    hours = settings.UNVERIFIED_ACCOUNT_TTL_HOURS
+    if hours <= 0:
+        return 0
+    stale = User.objects.filter(
+        is_verified=False,
+        deleted_at__isnull=True,
+        is_staff=False,
+        date_joined__lt=timezone.now() - timedelta(hours=hours),
+    )
+    purged = 0
+    for user_id in list(stale.values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            # Locked and read again: the verification link may have been opened since.
+            if stale.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).first():
+                user_delete(user_id=user_id, reason=UNVERIFIED_PURGE_REASON)
+                purged += 1
+    if purged:
+        logger.info("Purged %d account(s) left unverified for %d hours", purged, hours)
+    return purged
 
 
 # --- Sessions: login, refresh, logout ------------------------------------------------------------
@@ -308,10 +351,12 @@ def user_unban(*, user_id: UUID) -> User:
 
 @transaction.atomic
 def user_mark_verified(*, user_id: UUID) -> User:
+    """An admin vouches for the address, or contacts found it proven by an invitation token."""
     user = User.objects.select_for_update(no_key=True).get(pk=user_id)
     if not user.is_verified:
         user.is_verified = True
         user.save(update_fields=["is_verified", "updated_at"])
+        _address_verified(user)
     return user
 
 

@@ -2,11 +2,14 @@
 
 Who may see / change what:
 - GET /contacts: the caller's own rows only (either side).
+- POST /contacts: a verified account (unverified: 403 `email_not_verified`, except to answer a
+  request made to it), capped per user (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
 - PATCH /contacts/{id}: a side of the row; `accepted` only by the addressee of a pending
   request (403 otherwise), `blocked` by either side; the blocked side may change nothing (403).
   A row the caller is not part of: 404.
 - DELETE /contacts/{id}: either side, except the blocked side of a block (403); others 404.
-- POST /invitations/send: any authenticated user, capped per day (429).
+- POST /invitations/send: a verified account (else 403 `email_not_verified`), capped per day
+  (429); it answers alike whether or not the address has an account.
 - GET /invitations/verify/{token}: anyone holding the token (no auth); it reveals only the
   inviter's public profile and the invited address, which the email already carries.
 """
@@ -44,7 +47,18 @@ from messenger.core.throttling import UserRateThrottle
 ERROR = OpenApiResponse(description="Error envelope: {detail, code}.")
 
 
+class ContactRequestThrottle(UserRateThrottle):
+    """Contact requests per user (THROTTLE_RATES["contact_request"]): each one lands in a
+    stranger's list with the requester's profile, so unthrottled they are a spam channel."""
+
+    scope = "contact_request"
+
+
 class ContactListView(APIView):
+    def get_throttles(self) -> list:
+        # Only POST (a request to someone else) is throttled; listing one's own contacts is not.
+        return [ContactRequestThrottle()] if self.request.method == "POST" else []
+
     @extend_schema(
         operation_id="contacts_list",
         parameters=[
@@ -76,9 +90,15 @@ class ContactListView(APIView):
             ),
             400: ERROR,
             401: ERROR,
-            403: OpenApiResponse(description="The user blocked the caller (`blocked`)."),
+            403: OpenApiResponse(
+                description="The user blocked the caller (`blocked`), or the caller's address is "
+                "not verified yet (`email_not_verified`)."
+            ),
             404: OpenApiResponse(description="No such active user."),
             409: OpenApiResponse(description="The caller blocked this user (`blocked_by_you`)."),
+            429: OpenApiResponse(
+                description="Too many contact requests (THROTTLE_CONTACT_REQUESTS); see Retry-After."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -139,12 +159,16 @@ class InvitationSendView(APIView):
             201: InvitationSerializer,
             400: ERROR,
             401: ERROR,
-            403: OpenApiResponse(description="The address belongs to a user who blocked the caller."),
-            409: OpenApiResponse(description="The address already has an account (`already_registered`)."),
+            403: OpenApiResponse(
+                description="The caller's address is not verified yet (`email_not_verified`)."
+            ),
             429: OpenApiResponse(description="Daily invitation cap reached; see Retry-After."),
         },
         description="Emails an invitation (through the task queue). Sending again to the same "
-        "address refreshes the pending invitation: a new token, a new expiry, the same id.",
+        "address refreshes the pending invitation: a new token, a new expiry, the same id. The "
+        "answer is the same whether or not the address has an account (only the email differs: "
+        "a verified account's owner is told who wants to chat, with no token; a block between "
+        "the two sends nothing).",
     )
     def post(self, request: Request) -> Response:
         body = InvitationSendSerializer(data=request.data)

@@ -52,6 +52,10 @@ class CannotInviteSelf(ApplicationError):
     default_message = "You cannot invite your own address."
 
 
-class AlreadyRegistered(Conflict):
-    default_code = "already_registered"
-    default_message = "This address already has an account: send that user a contact request instead."
+class EmailNotVerified(Forbidden):
+    """An unverified account may be reached (accept requests, register by an invitation's token)
+    but not reach out: it proved no address, so it could be a throwaway (README, "Unverified
+    accounts")."""
+
+    default_code = "email_not_verified"
+    default_message = "Verify your email address first."

@@ -18,13 +18,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import get_active_user
+from accounts.services import user_mark_verified
 from contacts.exceptions import (
-    AlreadyRegistered,
     CannotContactSelf,
     CannotInviteSelf,
     ContactBlocked,
     ContactBlockedByYou,
     ContactNotFound,
+    EmailNotVerified,
     InvitationExpired,
     InvitationNotFound,
     InvitationUsed,
@@ -86,8 +87,9 @@ class ContactRequestResult:
 def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> ContactRequestResult:
     """Ask `addressee` to be a contact.
 
-    New pair: a `pending` row (created=True). The addressee had already asked: both accepted.
-    Asked before, or already contacts: the row as it is (idempotent). A block either way: refused.
+    New pair: a `pending` row (created=True), only from a verified account. The addressee had
+    already asked: both accepted. Asked before, or already contacts: the row as it is
+    (idempotent). A block either way: refused.
     """
     requester, addressee = _uuid(requester_id), _uuid(addressee_id)
     if requester == addressee:
@@ -95,6 +97,8 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
     get_active_user(user_id=addressee)  # unknown, inactive and deleted: 404 alike
     contact = _locked_pair(requester, addressee)
     if contact is None:
+        if not get_active_user(user_id=requester).is_verified:
+            raise EmailNotVerified()  # a new request reaches out; answering one (below) does not
         try:
             with transaction.atomic():  # a savepoint: the reverse request may be racing us
                 contact = Contact.objects.create(requester_id=requester, addressee_id=addressee)
@@ -199,16 +203,31 @@ class InvitationSendResult:
 def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResult:
     """Invite an address. One pending invitation per inviter and address: sending again gives it
     a fresh token and expiry and sends a new email (the old link stops working). The email is
-    written to the outbox in this transaction and leaves after commit."""
+    written to the outbox in this transaction and leaves after commit.
+
+    The answer never tells whether the address has an account (no enumeration through
+    invitations): the invitation row is stored and answered alike in every case, and only the
+    email differs, which the inviter does not see:
+    - no account, or an unverified one (the address is not proven its holder's, and its owner
+      may still register): the invitation with its token;
+    - a verified account: `invitation_existing`, naming the inviter so the owner can add them;
+      no token, nothing becomes a contact by itself (a silent contact request would show up in
+      the inviter's own contact list and give the answer away);
+    - an account with a block between the two: no email at all.
+    """
     inviter = get_active_user(user_id=inviter_id)
+    if not inviter.is_verified:
+        raise EmailNotVerified()  # else a throwaway account would make us mail strangers
     address = email.strip().lower()
     if address == inviter.email.lower():
         raise CannotInviteSelf()
+    template: str | None = "invitation"
     existing_user_id = active_user_id_by_email(email=address)
     if existing_user_id is not None:
         if is_blocked(actor_id=inviter.pk, target_id=existing_user_id):
-            raise ContactBlocked()
-        raise AlreadyRegistered()
+            template = None
+        elif get_active_user(user_id=existing_user_id).is_verified:
+            template = "invitation_existing"
 
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -236,16 +255,24 @@ def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResu
             setattr(invitation, name, value)
         invitation.save(update_fields=list(fields))
 
-    email_enqueue(
-        to=address,
-        template="invitation",
-        context={
-            "inviter_name": inviter.full_name or inviter.username,
-            "accept_url": _invitation_accept_url(token),
-            "token": token,
-            "expires_at": invitation.expires_at,
-        },
-    )
+    inviter_name = inviter.full_name or inviter.username
+    if template == "invitation":
+        email_enqueue(
+            to=address,
+            template="invitation",
+            context={
+                "inviter_name": inviter_name,
+                "accept_url": _invitation_accept_url(token),
+                "token": token,
+                "expires_at": invitation.expires_at,
+            },
+        )
+    elif template == "invitation_existing":
+        email_enqueue(
+            to=address,
+            template="invitation_existing",
+            context={"inviter_name": inviter_name, "inviter_username": inviter.username},
+        )
     return InvitationSendResult(invitation, created=created)
 
 
@@ -261,25 +288,12 @@ def invitation_check(*, token: str) -> Invitation:
     return invitation
 
 
-@transaction.atomic
-def invitations_accept_for_new_user(
-    *, user_id: UUID | str, email: str, invitation_token: str | None = None
-) -> list[Invitation]:
-    """A user registered: every pending, unexpired invitation to their address (and the one
-    whose token they brought, whatever its address) becomes `accepted`, and each inviter
-    becomes an accepted contact."""
-    user = _uuid(user_id)
-    now = timezone.now()
-    match = Q(invitee_email=email.strip().lower())
-    if invitation_token:
-        match |= Q(token_hash=hash_invitation_token(invitation_token))
-    invitations = list(
-        Invitation.objects.select_for_update(no_key=True)
-        .filter(match, status=Invitation.Status.PENDING, expires_at__gt=now, inviter__is_active=True)
-        .exclude(inviter_id=user)
-    )
+def _accept_invitations(invitations: list[Invitation], *, user: UUID) -> list[Invitation]:
+    """Mark the (locked, pending) invitations accepted by `user` and make each inviter an
+    accepted contact of theirs; a block between them outranks an invitation."""
     if not invitations:
         return []
+    now = timezone.now()
     Invitation.objects.filter(pk__in=[invitation.pk for invitation in invitations]).update(
         status=Invitation.Status.ACCEPTED, accepted_at=now, accepted_by_id=user
     )
@@ -301,6 +315,50 @@ def invitations_accept_for_new_user(
         invitation.accepted_at = now
         invitation.accepted_by_id = user
     return invitations
+
+
+def _locked_acceptable_invitations(match: Q, *, user: UUID) -> list[Invitation]:
+    return list(
+        Invitation.objects.select_for_update(no_key=True)
+        .filter(
+            match, status=Invitation.Status.PENDING, expires_at__gt=timezone.now(), inviter__is_active=True
+        )
+        .exclude(inviter_id=user)
+    )
+
+
+@transaction.atomic
+def invitation_accept_on_registration(
+    *, user_id: UUID | str, email: str, invitation_token: str | None = None
+) -> list[Invitation]:
+    """A user registered. Registering proves nothing about the address (anyone may type any
+    address), so invitations sent to it wait for its verification (invitations_accept_for_address).
+
+    The invitation whose token they brought is proof on its own: the token exists only in the
+    email sent to the invited address, so the holder read that mailbox (or its owner handed them
+    the link). It becomes a contact whatever address they registered. Brought with the invited
+    address itself, it also proves that address: the user is marked verified (accounts sends
+    user_verified, and every other pending invitation to the address is accepted too)."""
+    if not invitation_token:
+        return []
+    user = _uuid(user_id)
+    invitations = _locked_acceptable_invitations(
+        Q(token_hash=hash_invitation_token(invitation_token)), user=user
+    )
+    accepted = _accept_invitations(invitations, user=user)
+    address = email.strip().lower()
+    if any(invitation.invitee_email == address for invitation in accepted):
+        user_mark_verified(user_id=user)
+    return accepted
+
+
+@transaction.atomic
+def invitations_accept_for_address(*, user_id: UUID | str, email: str) -> list[Invitation]:
+    """The user proved `email` is theirs (verification): every pending, unexpired invitation to
+    it becomes `accepted` and each inviter an accepted contact."""
+    user = _uuid(user_id)
+    invitations = _locked_acceptable_invitations(Q(invitee_email=email.strip().lower()), user=user)
+    return _accept_invitations(invitations, user=user)
 
 
 def invitations_expire() -> int:

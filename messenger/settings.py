@@ -337,6 +337,8 @@ THROTTLE_RATES = {
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
     # contacts: the per-user daily cap on invitation emails (POST /invitations/send)
     "invitation_send": env.str("THROTTLE_INVITATION_SEND", default="20/d"),
+    # contacts: POST /contacts per user (each request reaches a stranger: a spam brake)
+    "contact_request": env.str("THROTTLE_CONTACT_REQUESTS", default="30/h"),
     # realtime: WebSocket tickets per user (a reconnecting client needs one per attempt)
     "ws_ticket": env.str("THROTTLE_WS_TICKET", default="60/m"),
     # realtime: GET /presence per user
@@ -365,6 +367,21 @@ SPECTACULAR_SETTINGS = {
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
+# An account whose address is still unverified this many hours after registration is deleted
+# (through the account-deletion service, every app cleaning up), freeing the address for its
+# owner: whoever typed it first cannot hold it. 0 turns the purge off. Never shorter than the
+# verification link's lifetime: the link must die before its account does.
+UNVERIFIED_ACCOUNT_TTL_HOURS = env.int(
+    "UNVERIFIED_ACCOUNT_TTL_HOURS", default=max(72, -(-ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS // 3600))
+)
+if 0 < UNVERIFIED_ACCOUNT_TTL_HOURS * 3600 < ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS:
+    raise ImproperlyConfigured(
+        "UNVERIFIED_ACCOUNT_TTL_HOURS must cover ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS (or be 0: no purge)."
+    )
+CELERY_BEAT_SCHEDULE["accounts-purge-unverified"] = {
+    "task": "accounts.purge_unverified_accounts",
+    "schedule": env.float("UNVERIFIED_ACCOUNT_PURGE_EVERY_SECONDS", default=3600.0),
+}
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)

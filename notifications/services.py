@@ -32,10 +32,12 @@ logger = logging.getLogger(__name__)
 # Each name has notifications/email/<name>/{subject.txt, body.txt, body.html}. Contexts:
 # - verify_email: username, verify_url, token
 # - invitation: inviter_name, accept_url, token, expires_at (an aware datetime)
+# - invitation_existing: inviter_name, inviter_username. What an invitation to an address that
+#   already has a verified account sends instead (no token: there is nothing to register).
 # - unread_messages: username, unread_count, sender_names (list of str), open_url. For the
 #   messaging app's "you have unread messages" email: it delays the email and re-checks the read
 #   state before calling email_enqueue (the check is messaging's; this app knows no messages).
-EMAIL_TEMPLATES = frozenset({"verify_email", "invitation", "unread_messages"})
+EMAIL_TEMPLATES = frozenset({"verify_email", "invitation", "invitation_existing", "unread_messages"})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.events import user_deleted, user_registered
+from accounts.events import user_deleted, user_registered, user_verified
 from contacts.models import Contact, Invitation
 from contacts.services import invitations_expire
 from contacts.tasks import expire_invitations
@@ -82,8 +82,6 @@ def test_send_bad_input(user, other_user, send):
         assert "email" in response.json()["errors"]
     myself = send(user, user.email.upper())
     assert (myself.status_code, myself.json()["code"]) == (400, "cannot_invite_self")
-    registered = send(user, other_user.email)
-    assert (registered.status_code, registered.json()["code"]) == (409, "already_registered")
     assert Invitation.objects.count() == 0
     assert mail.outbox == []
 
@@ -133,7 +131,7 @@ def test_verify_unknown_404_expired_and_used_410(user, send, api_client, make_us
     response = api_client.get(f"/api/v1/invitations/verify/{late}")
     assert (response.status_code, response.json()["code"]) == (410, "invitation_expired")
     newcomer = make_user(email="used@example.com")
-    user_registered.send(sender=None, user_id=newcomer.pk, email=newcomer.email, invitation_token=None)
+    user_verified.send(sender=None, user_id=newcomer.pk, email=newcomer.email)
     response = api_client.get(f"/api/v1/invitations/verify/{used}")
     assert (response.status_code, response.json()["code"]) == (410, "invitation_used")
 
@@ -177,12 +175,22 @@ def test_registration_with_the_token_makes_accepted_contacts(
     }
 
 
-def test_registration_with_the_invited_address_accepts_every_inviter(user, other_user, send, make_user):
+def test_registration_with_the_invited_address_alone_accepts_nothing(user, send, make_user):
+    """Typing an address proves nothing: whoever registers it first would otherwise become the
+    inviter's contact, and the address's owner could never register."""
+    send(user, "friend@example.com")
+    squatter = make_user(email="Friend@Example.com", is_verified=False)
+    user_registered.send(sender=None, user_id=squatter.pk, email=squatter.email, invitation_token=None)
+    assert Contact.objects.count() == 0
+    assert Invitation.objects.get().status == "pending"
+
+
+def test_verifying_the_invited_address_accepts_every_inviter(user, other_user, send, make_user):
     send(user, "friend@example.com")
     send(other_user, "friend@example.com")
     send(user, "nobody@example.com")
     newcomer = make_user(email="Friend@Example.com")
-    user_registered.send(sender=None, user_id=newcomer.pk, email=newcomer.email, invitation_token=None)
+    user_verified.send(sender=None, user_id=newcomer.pk, email=newcomer.email)
     assert set(Contact.objects.values_list("requester_id", "status")) == {
         (user.pk, "accepted"),
         (other_user.pk, "accepted"),
@@ -237,3 +245,16 @@ def test_invitation_with_the_broker_down_succeeds_and_is_sent_once_later(user, s
     assert emails_redispatch_overdue() == 0
     assert [m.to for m in mail.outbox] == [["friend@example.com"]]
     assert OutboundEmail.objects.get().status == "sent"
+
+
+def test_an_admin_marking_the_address_verified_accepts_the_invitations(user, send, make_user):
+    from accounts.services import user_mark_verified
+
+    send(user, "friend@example.com")
+    newcomer = make_user(email="friend@example.com", is_verified=False)
+    assert Contact.objects.count() == 0
+    user_mark_verified(user_id=newcomer.pk)
+    assert Contact.objects.get().status == "accepted"
+    assert Invitation.objects.get().accepted_by_id == newcomer.pk
+    user_mark_verified(user_id=newcomer.pk)  # already verified: nothing more happens
+    assert Contact.objects.count() == 1

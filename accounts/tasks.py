@@ -1,0 +1,12 @@
+"""Periodic tasks of the accounts app (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.services import unverified_accounts_purge
+
+
+@shared_task(name="accounts.purge_unverified_accounts", ignore_result=True)
+def purge_unverified_accounts() -> int:
+    return unverified_accounts_purge()
