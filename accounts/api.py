@@ -84,6 +84,14 @@ def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any
     return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
 
 
+def no_store(response: Response) -> Response:
+    """A response carrying credentials must not be kept by any cache, shared or the browser's
+    (RFC 6749 5.1; Pragma for HTTP/1.0 caches)."""
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
 class RegisterView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -101,7 +109,9 @@ class RegisterView(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
         tokens = services.session_open(user=user)
-        return Response(_session_body(user, tokens.access, tokens.refresh), status=status.HTTP_201_CREATED)
+        return no_store(
+            Response(_session_body(user, tokens.access, tokens.refresh), status=status.HTTP_201_CREATED)
+        )
 
 
 class LoginView(APIView):
@@ -123,7 +133,7 @@ class LoginView(APIView):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = services.user_login(**data.validated_data)
-        return Response(_session_body(session.user, session.tokens.access, session.tokens.refresh))
+        return no_store(Response(_session_body(session.user, session.tokens.access, session.tokens.refresh)))
 
 
 class RefreshView(APIView):
@@ -140,7 +150,7 @@ class RefreshView(APIView):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tokens = services.session_refresh(refresh=data.validated_data["refresh"])
-        return Response({"access": tokens.access, "refresh": tokens.refresh})
+        return no_store(Response({"access": tokens.access, "refresh": tokens.refresh}))
 
 
 class LogoutView(APIView):
