@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
-from accounts.models import DeletedUser, User
+from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
 from messenger.core.exceptions import ApplicationError
 
 
@@ -27,8 +27,33 @@ class ModerationActionForm(ActionForm):
     )
 
 
+class UserAdminForm(forms.ModelForm):
+    """The deletion placeholders' shapes are refused here as at registration (accounts.models);
+    a value that is not being changed (a deleted row's own placeholder) is left alone."""
+
+    class Meta:
+        model = User
+        fields = ("username", "email")  # ModelAdmin.get_form adds the fieldsets' others
+
+    def _unchanged(self, name: str, value: str) -> bool:
+        return self.instance.pk is not None and getattr(self.instance, name) == value
+
+    def clean_username(self) -> str:
+        value = self.cleaned_data["username"]
+        if not self._unchanged("username", value):
+            validate_unreserved_username(value)
+        return value
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"]
+        if not self._unchanged("email", value):
+            validate_unreserved_email(value)
+        return value
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
+    form = UserAdminForm
     action_form = ModerationActionForm
     actions = ("ban_users", "unban_users", "mark_verified")
     list_display = (

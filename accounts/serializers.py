@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User, username_validator
+from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
 from messenger.core.fields import Base64BytesField
 
 PUBLIC_USER_FIELDS = (
@@ -59,8 +59,10 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    username = serializers.CharField(min_length=3, max_length=32, validators=[username_validator])
+    email = serializers.EmailField(max_length=254, validators=[validate_unreserved_email])
+    username = serializers.CharField(
+        min_length=3, max_length=32, validators=[username_validator, validate_unreserved_username]
+    )
     password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     public_key = serializers.CharField(max_length=8192, required=False, allow_blank=True, default="")

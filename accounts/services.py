@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,7 +39,14 @@ from accounts.exceptions import (
     UserNotFound,
     VerificationTokenInvalid,
 )
-from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
+from accounts.models import (
+    DeletedUser,
+    IdentityKeys,
+    OneTimePrekey,
+    User,
+    validate_unreserved_email,
+    validate_unreserved_username,
+)
 from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
@@ -48,6 +57,20 @@ _VERIFY_SALT = "accounts.verify-email"
 
 
 # --- Registration and email verification ---------------------------------------------------------
+
+
+def _reserved_errors(*, email: str, username: str) -> dict[str, list[str]]:
+    """The shapes account deletion writes: never registrable, whoever calls (accounts.models)."""
+    errors: dict[str, list[str]] = {}
+    for name, value, validate in (
+        ("email", email, validate_unreserved_email),
+        ("username", username, validate_unreserved_username),
+    ):
+        try:
+            validate(value)
+        except DjangoValidationError as exc:
+            errors[name] = list(exc.messages)
+    return errors
 
 
 def _duplicate_errors(*, email: str, username: str) -> dict[str, list[str]]:
@@ -71,6 +94,9 @@ def user_register(
 ) -> User:
     """Create the user, queue the verification email, and tell the higher apps (contacts turns an
     invitation into a contact) inside the same transaction: all of it happens or none of it."""
+    errors = _reserved_errors(email=email, username=username)
+    if errors:
+        raise ApplicationError("Invalid input.", code="invalid", errors=errors)
     errors = _duplicate_errors(email=email, username=username)
     if errors:
         raise ApplicationError("Invalid input.", code="unique", errors=errors)
@@ -347,7 +373,9 @@ def user_delete(*, user_id: UUID, reason: str) -> None:
     DeletedUser.objects.create(
         former_user_id=user.pk, email_hash=deleted_email_hash(user.email), reason=reason
     )
-    placeholder = f"deleted_{user.pk.hex[:24]}"
+    # Random, and of shapes no input path accepts (accounts.models, "Account deletion renames"):
+    # nothing anyone registered, or guessed from the public user id, can collide with them.
+    placeholder = f"deleted-{secrets.token_hex(12)}"
     user.email = f"{placeholder}@deleted.invalid"
     user.username = placeholder
     user.full_name = DELETED_FULL_NAME
