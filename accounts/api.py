@@ -80,6 +80,28 @@ class PrekeyClaimThrottle(SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
+class UserSearchThrottle(SettingsRateThrottle):
+    """Searches per user: the search tells who has an account, so it is not a free bulk oracle."""
+
+    scope = "user_search"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class UserSearchEmailThrottle(UserSearchThrottle):
+    """Exact-address lookups (a `q` with an "@") per user, much tighter: each answers "has this
+    address an account?" exactly, which a list of addresses would turn into a harvest."""
+
+    scope = "user_search_email"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        query = request.query_params.get("q")
+        if not isinstance(query, str) or "@" not in query:
+            return None
+        return super().get_cache_key(request, view)
+
+
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
     return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
 
@@ -288,13 +310,22 @@ def _decode_cursor(value: str) -> tuple[selectors.UserSearchPosition, bool]:
 
 
 class UserSearchView(APIView):
+    throttle_classes = [UserSearchThrottle, UserSearchEmailThrottle]
+
     @extend_schema(
         operation_id="users_search",
         parameters=[
             UserSearchQuerySerializer,
             OpenApiParameter("limit", int, required=False, description="Page size (default 20, max 100)."),
         ],
-        responses={200: UserSearchPageSerializer, 400: ERRORS[400], 401: ERRORS[401]},
+        responses={
+            200: UserSearchPageSerializer,
+            400: ERRORS[400],
+            401: ERRORS[401],
+            429: OpenApiResponse(
+                description="Too many searches (per user; tighter for emails); see Retry-After."
+            ),
+        },
         description="Active users, ranked: the one whose email is exactly `q`, then those whose "
         "username starts with `q` (by username), then those whose full name starts with `q` (by full "
         "name); any case. Paginated: `{results, next, previous}`.",

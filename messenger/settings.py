@@ -371,6 +371,10 @@ THROTTLE_RATES = {
     # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
     # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
     "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
+    # accounts: GET /users/search per user, and (on top) its exact-email lookups, which tell
+    # whether an address has an account
+    "user_search": env.str("THROTTLE_USER_SEARCH", default="60/m"),
+    "user_search_email": env.str("THROTTLE_USER_SEARCH_EMAIL", default="20/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
