@@ -166,7 +166,9 @@ class RefreshView(APIView):
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
         responses={200: TokenPairSerializer, 400: ERRORS[400], 401: ERRORS[401]},
-        description="Rotates: the refresh token sent is spent; using it again is 401.",
+        description="Rotates: the refresh token sent is spent. Presenting a spent token again is 401 "
+        "and ends its session (reuse means it was copied): the tokens it was rotated into and every "
+        "access token of the session are refused from then on, and the session's sockets close.",
     )
     def post(self, request: Request) -> Response:
         data = RefreshInputSerializer(data=request.data)
