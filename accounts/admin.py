@@ -8,14 +8,35 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.backends import REFUSED_ATTRIBUTE
 from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
 from messenger.core.exceptions import ApplicationError
+
+
+class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin login, refused by the shared login limits (accounts.backends): a plain message,
+    not "wrong password", so a locked-out admin knows to wait rather than doubt the password."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "rate_limited": "Too many login attempts for this account or from this address. Try again later.",
+    }
+
+    def get_invalid_login_error(self) -> ValidationError:
+        if getattr(self.request, REFUSED_ATTRIBUTE, None) is not None:
+            return ValidationError(self.error_messages["rate_limited"], code="rate_limited")
+        return super().get_invalid_login_error()
+
+
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 
 class ModerationActionForm(ActionForm):

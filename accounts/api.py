@@ -18,6 +18,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.ratelimit import LoginIPThrottle
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     KeysUploadSerializer,
@@ -43,10 +44,6 @@ ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{detail, code, errors}`."),
     401: OpenApiResponse(description="Missing, malformed, expired or revoked token."),
 }
-
-
-class LoginIPThrottle(IPRateThrottle):
-    scope = "login_ip"
 
 
 class RegisterIPThrottle(IPRateThrottle):

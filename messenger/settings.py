@@ -313,6 +313,8 @@ FRONTEND_URL = env.str("FRONTEND_URL", default="http://127.0.0.1:8000")
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The admin login (and anything else using authenticate()) shares the API login's limits.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
