@@ -21,6 +21,7 @@ from accounts import selectors, services
 from accounts.ratelimit import LoginIPThrottle
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
+    MAY_SEE_ACTIVITY,
     KeysUploadSerializer,
     LoginSerializer,
     MeSerializer,
@@ -239,7 +240,9 @@ class UserDetailView(APIView):
         operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
     )
     def get(self, request: Request, user_id: UUID) -> Response:
-        return Response(PublicUserSerializer(selectors.get_active_user(user_id=user_id)).data)
+        user = selectors.get_active_user(user_id=user_id, viewer_id=request.user.pk)
+        context = {MAY_SEE_ACTIVITY: selectors.activity_visible_ids([user])}
+        return Response(PublicUserSerializer(user, context=context).data)
 
     def _update(self, request: Request, user_id: UUID) -> Response:
         target = selectors.get_active_user(user_id=user_id)  # 404 before 403: no existence oracle
@@ -341,6 +344,7 @@ class UserSearchView(APIView):
             limit=UserSearchPagination().get_page_size(request),
             after=after,
             before=before,
+            viewer_id=request.user.pk,
         )
         url = request.build_absolute_uri()
         next_link = previous_link = None
@@ -350,7 +354,11 @@ class UserSearchView(APIView):
             previous_link = replace_query_param(url, "cursor", _encode_cursor(page.first, backward=True))
         return Response(
             {
-                "results": PublicUserSerializer(page.users, many=True).data,
+                "results": PublicUserSerializer(
+                    page.users,
+                    many=True,
+                    context={MAY_SEE_ACTIVITY: selectors.activity_visible_ids(page.users)},
+                ).data,
                 "next": next_link,
                 "previous": previous_link,
             }
