@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import MAY_SEE_ACTIVITY
 from groups import selectors, services
 from groups.serializers import (
     GroupCreateSerializer,
@@ -65,10 +64,8 @@ def _group_response(group_id: UUID, user_id: UUID, status_code: int = status.HTT
     membership = selectors.get_membership(group_id=group_id, user_id=user_id)
     group = membership.group
     group.my_role = membership.role
-    group.member_list = selectors.group_members(group_id=group_id, viewer_id=user_id)
-    # last_seen of the members who are the caller's accepted contacts (and the caller's own) only
-    visible = {member.user_id for member in group.member_list if member.may_see_activity}
-    return Response(GroupSerializer(group, context={MAY_SEE_ACTIVITY: visible}).data, status=status_code)
+    group.member_list = selectors.group_members(group_id=group_id)
+    return Response(GroupSerializer(group).data, status=status_code)
 
 
 class GroupListCreateView(APIView):

@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from rest_framework.fields import DateTimeField
 
-from accounts.selectors import may_see_activity
 from groups.exceptions import GroupNotFound
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from media.selectors import attachments_metadata
@@ -47,13 +46,9 @@ def groups_for_user(*, user_id: UUID | str) -> QuerySet[ChatGroup]:
     )
 
 
-def group_members(*, group_id: UUID | str, viewer_id: UUID | str | None = None) -> list[GroupMember]:
-    """Members with their users (one query), owner first, then by joining. With `viewer_id`, each
-    is annotated with `may_see_activity` (may that viewer see the member's last_seen)."""
-    rows = GroupMember.objects.filter(group_id=group_id).select_related("user")
-    if viewer_id is not None:
-        rows = rows.annotate(may_see_activity=may_see_activity(viewer_id=viewer_id, user_ref="user_id"))
-    members = list(rows)
+def group_members(*, group_id: UUID | str) -> list[GroupMember]:
+    """Members with their users (one query), owner first, then by joining."""
+    members = list(GroupMember.objects.filter(group_id=group_id).select_related("user"))
     order = {GroupRole.OWNER: 0, GroupRole.ADMIN: 1, GroupRole.MEMBER: 2}
     members.sort(key=lambda m: (order[m.role], m.joined_at, m.pk))
     return members
