@@ -8,14 +8,35 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
-from accounts.models import DeletedUser, User
+from accounts.backends import REFUSED_ATTRIBUTE
+from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
 from messenger.core.exceptions import ApplicationError
+
+
+class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin login, refused by the shared login limits (accounts.backends): a plain message,
+    not "wrong password", so a locked-out admin knows to wait rather than doubt the password."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "rate_limited": "Too many login attempts for this account or from this address. Try again later.",
+    }
+
+    def get_invalid_login_error(self) -> ValidationError:
+        if getattr(self.request, REFUSED_ATTRIBUTE, None) is not None:
+            return ValidationError(self.error_messages["rate_limited"], code="rate_limited")
+        return super().get_invalid_login_error()
+
+
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 
 class ModerationActionForm(ActionForm):
@@ -27,8 +48,33 @@ class ModerationActionForm(ActionForm):
     )
 
 
+class UserAdminForm(forms.ModelForm):
+    """The deletion placeholders' shapes are refused here as at registration (accounts.models);
+    a value that is not being changed (a deleted row's own placeholder) is left alone."""
+
+    class Meta:
+        model = User
+        fields = ("username", "email")  # ModelAdmin.get_form adds the fieldsets' others
+
+    def _unchanged(self, name: str, value: str) -> bool:
+        return self.instance.pk is not None and getattr(self.instance, name) == value
+
+    def clean_username(self) -> str:
+        value = self.cleaned_data["username"]
+        if not self._unchanged("username", value):
+            validate_unreserved_username(value)
+        return value
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"]
+        if not self._unchanged("email", value):
+            validate_unreserved_email(value)
+        return value
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
+    form = UserAdminForm
     action_form = ModerationActionForm
     actions = ("ban_users", "unban_users", "mark_verified")
     list_display = (

@@ -18,8 +18,10 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.ratelimit import LoginIPThrottle
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
+    MAY_SEE_ACTIVITY,
     KeysUploadSerializer,
     LoginSerializer,
     MeSerializer,
@@ -43,10 +45,6 @@ ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{detail, code, errors}`."),
     401: OpenApiResponse(description="Missing, malformed, expired or revoked token."),
 }
-
-
-class LoginIPThrottle(IPRateThrottle):
-    scope = "login_ip"
 
 
 class RegisterIPThrottle(IPRateThrottle):
@@ -80,8 +78,38 @@ class PrekeyClaimThrottle(SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
+class UserSearchThrottle(SettingsRateThrottle):
+    """Searches per user: the search tells who has an account, so it is not a free bulk oracle."""
+
+    scope = "user_search"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class UserSearchEmailThrottle(UserSearchThrottle):
+    """Exact-address lookups (a `q` with an "@") per user, much tighter: each answers "has this
+    address an account?" exactly, which a list of addresses would turn into a harvest."""
+
+    scope = "user_search_email"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        query = request.query_params.get("q")
+        if not isinstance(query, str) or "@" not in query:
+            return None
+        return super().get_cache_key(request, view)
+
+
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
     return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
+
+
+def no_store(response: Response) -> Response:
+    """A response carrying credentials must not be kept by any cache, shared or the browser's
+    (RFC 6749 5.1; Pragma for HTTP/1.0 caches)."""
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
 
 
 class RegisterView(APIView):
@@ -101,7 +129,9 @@ class RegisterView(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
         tokens = services.session_open(user=user)
-        return Response(_session_body(user, tokens.access, tokens.refresh), status=status.HTTP_201_CREATED)
+        return no_store(
+            Response(_session_body(user, tokens.access, tokens.refresh), status=status.HTTP_201_CREATED)
+        )
 
 
 class LoginView(APIView):
@@ -123,7 +153,7 @@ class LoginView(APIView):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = services.user_login(**data.validated_data)
-        return Response(_session_body(session.user, session.tokens.access, session.tokens.refresh))
+        return no_store(Response(_session_body(session.user, session.tokens.access, session.tokens.refresh)))
 
 
 class RefreshView(APIView):
@@ -134,13 +164,15 @@ class RefreshView(APIView):
         operation_id="auth_refresh",
         request=RefreshInputSerializer,
         responses={200: TokenPairSerializer, 400: ERRORS[400], 401: ERRORS[401]},
-        description="Rotates: the refresh token sent is spent; using it again is 401.",
+        description="Rotates: the refresh token sent is spent. Presenting a spent token again is 401 "
+        "and ends its session (reuse means it was copied): the tokens it was rotated into and every "
+        "access token of the session are refused from then on, and the session's sockets close.",
     )
     def post(self, request: Request) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tokens = services.session_refresh(refresh=data.validated_data["refresh"])
-        return Response({"access": tokens.access, "refresh": tokens.refresh})
+        return no_store(Response({"access": tokens.access, "refresh": tokens.refresh}))
 
 
 class LogoutView(APIView):
@@ -208,7 +240,9 @@ class UserDetailView(APIView):
         operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
     )
     def get(self, request: Request, user_id: UUID) -> Response:
-        return Response(PublicUserSerializer(selectors.get_active_user(user_id=user_id)).data)
+        user = selectors.get_active_user(user_id=user_id, viewer_id=request.user.pk)
+        context = {MAY_SEE_ACTIVITY: selectors.activity_visible_ids([user])}
+        return Response(PublicUserSerializer(user, context=context).data)
 
     def _update(self, request: Request, user_id: UUID) -> Response:
         target = selectors.get_active_user(user_id=user_id)  # 404 before 403: no existence oracle
@@ -278,13 +312,22 @@ def _decode_cursor(value: str) -> tuple[selectors.UserSearchPosition, bool]:
 
 
 class UserSearchView(APIView):
+    throttle_classes = [UserSearchThrottle, UserSearchEmailThrottle]
+
     @extend_schema(
         operation_id="users_search",
         parameters=[
             UserSearchQuerySerializer,
             OpenApiParameter("limit", int, required=False, description="Page size (default 20, max 100)."),
         ],
-        responses={200: UserSearchPageSerializer, 400: ERRORS[400], 401: ERRORS[401]},
+        responses={
+            200: UserSearchPageSerializer,
+            400: ERRORS[400],
+            401: ERRORS[401],
+            429: OpenApiResponse(
+                description="Too many searches (per user; tighter for emails); see Retry-After."
+            ),
+        },
         description="Active users, ranked: the one whose email is exactly `q`, then those whose "
         "username starts with `q` (by username), then those whose full name starts with `q` (by full "
         "name); any case. Paginated: `{results, next, previous}`.",
@@ -301,6 +344,7 @@ class UserSearchView(APIView):
             limit=UserSearchPagination().get_page_size(request),
             after=after,
             before=before,
+            viewer_id=request.user.pk,
         )
         url = request.build_absolute_uri()
         next_link = previous_link = None
@@ -310,7 +354,11 @@ class UserSearchView(APIView):
             previous_link = replace_query_param(url, "cursor", _encode_cursor(page.first, backward=True))
         return Response(
             {
-                "results": PublicUserSerializer(page.users, many=True).data,
+                "results": PublicUserSerializer(
+                    page.users,
+                    many=True,
+                    context={MAY_SEE_ACTIVITY: selectors.activity_visible_ids(page.users)},
+                ).data,
                 "next": next_link,
                 "previous": previous_link,
             }

@@ -20,7 +20,9 @@ user_verified = django.dispatch.Signal()
 # kwargs: user_id (UUID). contacts, relay and media subscribe and remove what they own.
 user_deleted = django.dispatch.Signal()
 
-# Sent on commit when access must end now: logout (jti = that session's access-token id) or a
-# ban / account deletion (jti = None: every session). kwargs: user_id (UUID), jti (str | None).
+# Sent on commit when access must end now: logout (jti = that session's access-token id), a spent
+# refresh token presented again (jti = None, session_id: that session) or a ban / account deletion
+# (jti = None, no session_id: every session). kwargs: user_id (UUID), jti (str | None),
+# session_id (str | None).
 # messenger.realtime subscribes and closes the matching sockets.
 access_revoked = django.dispatch.Signal()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -15,6 +16,24 @@ from django.utils import timezone
 username_validator = RegexValidator(
     r"^[A-Za-z0-9_.]{3,32}$", "3 to 32 characters: letters, digits, '_' and '.'.", code="invalid_username"
 )
+
+# Account deletion renames the row (accounts.services.user_delete) to a username with a '-', which
+# username_validator never lets in, and an address under `.invalid` (RFC 2606: no mail is ever
+# delivered there). Both shapes, and the older `deleted_...` one, are refused on every input path
+# (registration, admin), so a deletion never collides with an account someone registered.
+RESERVED_USERNAME_PREFIXES = ("deleted_", "deleted-")
+RESERVED_EMAIL_TLD = "invalid"
+
+
+def validate_unreserved_username(value: str) -> None:
+    if value.strip().lower().startswith(RESERVED_USERNAME_PREFIXES):
+        raise ValidationError("This username is reserved.", code="reserved_username")
+
+
+def validate_unreserved_email(value: str) -> None:
+    domain = value.strip().rsplit("@", 1)[-1].lower().rstrip(".")
+    if domain.rsplit(".", 1)[-1] == RESERVED_EMAIL_TLD:
+        raise ValidationError("Addresses under .invalid cannot be used.", code="reserved_email")
 
 
 class UserManager(BaseUserManager["User"]):

@@ -1,4 +1,10 @@
-"""Failed-password counting per account, in the spirit of Zulip (5 failures per 30 minutes).
+"""The login limits every login path shares: the API's `POST /auth/login`, the admin's login form
+and anything else that goes through Django's `authenticate()` (accounts.backends).
+
+Per address: every login attempt from one client address counts (THROTTLE_RATES["login_ip"]),
+one counter for all paths (LoginIPThrottle's cache key).
+
+Per account: failed-password counting, in the spirit of Zulip (5 failures per 30 minutes).
 
 The key is the login as typed (lower-cased and hashed), not the user row: an unknown login is
 counted exactly like a real one, so the limiter is no account oracle either. Once the limit is
@@ -13,14 +19,33 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
 from messenger.core.exceptions import RateLimited
-from messenger.core.throttling import parse_rate
+from messenger.core.throttling import IPRateThrottle, parse_rate
 
 SCOPE = "login_account"
+
+
+class LoginIPThrottle(IPRateThrottle):
+    """Login attempts per client address (the API view's throttle, and check_address_allowed's)."""
+
+    scope = "login_ip"
+
+
+def check_address_allowed(request: Any) -> None:
+    """Count one login attempt from this request's address on the API login's counter;
+    RateLimited (429 with Retry-After) past the rate. For paths that are not the DRF view."""
+    throttle = LoginIPThrottle()
+    if not throttle.allow_request(request, None):
+        raise RateLimited(
+            "Too many login attempts from this address; try again later.",
+            code="throttled",
+            retry_after=throttle.wait() or 1,
+        )
 
 
 def _keys(login: str) -> tuple[str, str]:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.db.models import Case, CharField, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Collate, Lower
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -21,10 +32,47 @@ from messenger.core.exceptions import NotFound
 SEARCH_MIN_LENGTH = 2
 
 
-def get_active_user(*, user_id: UUID | str) -> User:
-    """The active user with this id, or NotFound (unknown, inactive and deleted look alike)."""
+# --- Who may see a user's activity ------------------------------------------------------------------
+#
+# `last_seen` (and presence) is shown to the user themself and to their accepted contacts, with no
+# block either way. That rule belongs to contacts, which sits above accounts: contacts registers it
+# here at startup (contacts.apps) as an expression, so the reads below answer it inside the query
+# that loads the users, at no extra query. Without it (a process that does not install contacts,
+# as the relay-only service) only the user themself is shown their own.
+
+ActivityRule = Callable[[UUID | str, OuterRef], BaseExpression]
+_activity_rule: list[ActivityRule] = []
+
+
+def register_activity_rule(rule: ActivityRule) -> None:
+    """`rule(viewer_id, user_id_reference)` -> a boolean SQL expression (an Exists): is that user
+    an accepted contact of the viewer. Registered once, by contacts."""
+    _activity_rule[:] = [rule]
+
+
+def may_see_activity(*, viewer_id: UUID | str, user_ref: str = "pk") -> ExpressionWrapper:
+    """For `.annotate(may_see_activity=...)`: may the viewer see the activity of the user whose id
+    is the column `user_ref` of the annotated rows (`pk` for users, `user_id` for a membership)."""
+    condition = Q(**{user_ref: viewer_id})
+    if _activity_rule:
+        condition |= _activity_rule[0](viewer_id, OuterRef(user_ref))
+    return ExpressionWrapper(condition, output_field=BooleanField())
+
+
+def activity_visible_ids(users: Iterable[User]) -> set[UUID]:
+    """The ids among `users` (annotated with may_see_activity) whose `last_seen` may be shown:
+    PublicUserSerializer's `may_see_activity` context."""
+    return {user.pk for user in users if getattr(user, "may_see_activity", False)}
+
+
+def get_active_user(*, user_id: UUID | str, viewer_id: UUID | str | None = None) -> User:
+    """The active user with this id, or NotFound (unknown, inactive and deleted look alike).
+    With `viewer_id`, annotated with `may_see_activity` for that viewer (same query)."""
+    users = User.objects.all()
+    if viewer_id is not None:
+        users = users.annotate(may_see_activity=may_see_activity(viewer_id=viewer_id))
     try:
-        return User.objects.get(pk=user_id, is_active=True)
+        return users.get(pk=user_id, is_active=True)
     except (User.DoesNotExist, ValueError, TypeError, DjangoValidationError):
         # DjangoValidationError: a string that is no UUID (the field refuses it)
         raise NotFound("User not found.", code="user_not_found") from None
@@ -151,9 +199,12 @@ class UserSearchPage:
     has_previous: bool
 
 
-def _search_branch(branch: str, term: str) -> QuerySet[User] | None:
-    """The active users one branch lists, annotated with `search_key`; None when it cannot match."""
+def _search_branch(branch: str, term: str, viewer_id: UUID | str | None = None) -> QuerySet[User] | None:
+    """The active users one branch lists, annotated with `search_key` (and `may_see_activity` for
+    `viewer_id`); None when it cannot match."""
     active = User.objects.filter(is_active=True)
+    if viewer_id is not None:
+        active = active.annotate(may_see_activity=may_see_activity(viewer_id=viewer_id))
     if branch == "email":
         if "@" not in term:
             return None
@@ -192,8 +243,10 @@ def user_search_page(
     limit: int,
     after: UserSearchPosition | None = None,
     before: UserSearchPosition | None = None,
+    viewer_id: UUID | str | None = None,
 ) -> UserSearchPage:
-    """One page of the search, after `after` (or before `before`). At most one query per branch."""
+    """One page of the search, after `after` (or before `before`). At most one query per branch.
+    With `viewer_id`, the users are annotated with `may_see_activity` for that viewer."""
     term = _lower(query)
     forward = before is None
     anchor = after if forward else before
@@ -202,7 +255,7 @@ def user_search_page(
         branches = branches[branches.index(anchor.branch) :]
     rows: list[tuple[str, User]] = []
     for branch in branches:
-        queryset = _search_branch(branch, term)
+        queryset = _search_branch(branch, term, viewer_id)
         if queryset is None:
             continue
         if anchor is not None and branch == anchor.branch:

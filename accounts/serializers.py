@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User, username_validator
+from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
 from messenger.core.fields import Base64BytesField
 
 PUBLIC_USER_FIELDS = (
@@ -23,17 +23,41 @@ PUBLIC_USER_FIELDS = (
 )
 
 
+# Context key of PublicUserSerializer: the ids of the users whose activity (`last_seen`) the
+# viewer may see. accounts.selectors.activity_visible_ids computes it from rows annotated with
+# accounts.selectors.may_see_activity; a caller that knows the answer otherwise (contacts: an
+# accepted row) passes its own set.
+MAY_SEE_ACTIVITY = "may_see_activity"
+
+
 class PublicUserSerializer(serializers.ModelSerializer):
-    """`<user>`: what any authenticated user may see of another. Other apps embed it."""
+    """`<user>`: what any authenticated user may see of another. Other apps embed it.
+
+    `last_seen` follows the presence rule: the user themself and their accepted contacts (no block
+    either way) see it; everyone else gets null, exactly as for a user never seen online. Only the
+    ids in `context["may_see_activity"]` are shown: a caller that passes nothing shows nobody's
+    (fail closed), which is what an event sent to many viewers at once must do."""
 
     # An http(s) URL or "" (none set): a URLField would tell the schema `format: uri`, which ""
     # is not.
     avatar_url = serializers.CharField(read_only=True)
+    last_seen = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the user was last online; null unless you are the user or their accepted "
+        "contact (and no block stands between you), and for someone never seen.",
+    )
 
     class Meta:
         model = User
         fields = PUBLIC_USER_FIELDS
         read_only_fields = PUBLIC_USER_FIELDS
+
+    def to_representation(self, instance: User) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.pk not in self.context.get(MAY_SEE_ACTIVITY, ()):
+            data["last_seen"] = None
+        return data
 
 
 class UserSearchPageSerializer(serializers.Serializer):
@@ -45,7 +69,7 @@ class UserSearchPageSerializer(serializers.Serializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
-    """`<me>`: `<user>` plus email, role and date_joined."""
+    """`<me>`: `<user>` plus email, role and date_joined. The user themself: `last_seen` shown."""
 
     avatar_url = serializers.CharField(read_only=True)
 
@@ -59,8 +83,10 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    username = serializers.CharField(min_length=3, max_length=32, validators=[username_validator])
+    email = serializers.EmailField(max_length=254, validators=[validate_unreserved_email])
+    username = serializers.CharField(
+        min_length=3, max_length=32, validators=[username_validator, validate_unreserved_username]
+    )
     password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     public_key = serializers.CharField(max_length=8192, required=False, allow_blank=True, default="")

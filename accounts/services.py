@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,7 +39,14 @@ from accounts.exceptions import (
     UserNotFound,
     VerificationTokenInvalid,
 )
-from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
+from accounts.models import (
+    DeletedUser,
+    IdentityKeys,
+    OneTimePrekey,
+    User,
+    validate_unreserved_email,
+    validate_unreserved_username,
+)
 from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
@@ -48,6 +57,20 @@ _VERIFY_SALT = "accounts.verify-email"
 
 
 # --- Registration and email verification ---------------------------------------------------------
+
+
+def _reserved_errors(*, email: str, username: str) -> dict[str, list[str]]:
+    """The shapes account deletion writes: never registrable, whoever calls (accounts.models)."""
+    errors: dict[str, list[str]] = {}
+    for name, value, validate in (
+        ("email", email, validate_unreserved_email),
+        ("username", username, validate_unreserved_username),
+    ):
+        try:
+            validate(value)
+        except DjangoValidationError as exc:
+            errors[name] = list(exc.messages)
+    return errors
 
 
 def _duplicate_errors(*, email: str, username: str) -> dict[str, list[str]]:
@@ -73,6 +96,9 @@ def user_register(
     brought into a contact) and queue the verification email, inside the same transaction: all
     of it happens or none of it. The address itself is not proven here, so invitations to it
     wait for its verification (user_verified)."""
+    errors = _reserved_errors(email=email, username=username)
+    if errors:
+        raise ApplicationError("Invalid input.", code="invalid", errors=errors)
     errors = _duplicate_errors(email=email, username=username)
     if errors:
         raise ApplicationError("Invalid input.", code="unique", errors=errors)
@@ -236,16 +262,80 @@ def _blacklist_once(token: RefreshToken) -> None:
         raise TokenInvalid() from None
 
 
-@transaction.atomic
+class _SpendableRefreshToken(RefreshToken):
+    """Signature, expiry and type checked, the blacklist not: session_refresh must tell a spent
+    token presented again (reuse) from a forged or expired one."""
+
+    def check_blacklist(self) -> None:
+        pass
+
+
+class _RefreshReused(Exception):
+    pass
+
+
 def session_refresh(*, refresh: str) -> TokenPair:
     """Rotation: the refresh token is spent (blacklisted) and a new pair of the same session
-    returned. Reusing the old one is 401. A banned or deleted user gets nothing."""
-    token = _parse_refresh(refresh)
+    returned. A banned or deleted user gets nothing.
+
+    Reuse detection (refresh token rotation in OAuth 2.1 and RFC 9700): a genuine refresh token
+    presented after it was spent means two parties hold the session, the client and whoever copied
+    the token, and the server cannot tell which is which. So the whole session ends: every refresh
+    token it was rotated into and every access token it minted are refused (401), its sockets
+    close, and the client logs in again."""
+    try:
+        token = _SpendableRefreshToken(refresh)
+    except TokenError:
+        raise TokenInvalid() from None
+    try:
+        return _session_rotate(token)
+    except _RefreshReused:
+        user_id, session_id = token.get(api_settings.USER_ID_CLAIM), token.get(SESSION_CLAIM)
+        logger.warning("Spent refresh token presented again: session %s of user %s ends", session_id, user_id)
+        session_revoke(user_id=user_id, session_id=session_id)
+        raise TokenInvalid() from None
+
+
+@transaction.atomic
+def _session_rotate(token: RefreshToken) -> TokenPair:
     user = selectors.active_user_for_token_claim(user_id=token.get(api_settings.USER_ID_CLAIM))
     if user is None:
         raise TokenInvalid()
-    _blacklist_once(token)
+    try:
+        _blacklist_once(token)  # of two concurrent refreshes with one token, the second is reuse too
+    except TokenInvalid:
+        raise _RefreshReused() from None
     return issue_token_pair(user_id=user.pk, session_id=token.get(SESSION_CLAIM))
+
+
+def _session_of(raw_token: str) -> str | None:
+    """The `sid` of a token this server issued (read from our own outstanding-token table, so its
+    signature was checked when it was issued)."""
+    try:
+        return RefreshToken(raw_token, verify=False).get(SESSION_CLAIM)
+    except TokenError:
+        return None
+
+
+@transaction.atomic
+def session_revoke(*, user_id: Any, session_id: str | None) -> None:
+    """End one session: blacklist its live refresh tokens, denylist its access tokens (and with
+    them its WebSocket tickets), close its sockets. A token minted outside a session (no `sid`)
+    has no family to end."""
+    user = selectors.active_user_for_token_claim(user_id=user_id)
+    if not session_id or user is None:
+        return
+    live = OutstandingToken.objects.filter(
+        user_id=user.pk, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    ).values_list("pk", "token")
+    family = [pk for pk, raw in live if _session_of(raw) == session_id]
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in family], ignore_conflicts=True
+    )
+    revoke_access(jti=None, session_id=session_id)
+    transaction.on_commit(
+        lambda: events.access_revoked.send(sender=User, user_id=user.pk, jti=None, session_id=session_id)
+    )
 
 
 @transaction.atomic
@@ -392,7 +482,9 @@ def user_delete(*, user_id: UUID, reason: str) -> None:
     DeletedUser.objects.create(
         former_user_id=user.pk, email_hash=deleted_email_hash(user.email), reason=reason
     )
-    placeholder = f"deleted_{user.pk.hex[:24]}"
+    # Random, and of shapes no input path accepts (accounts.models, "Account deletion renames"):
+    # nothing anyone registered, or guessed from the public user id, can collide with them.
+    placeholder = f"deleted-{secrets.token_hex(12)}"
     user.email = f"{placeholder}@deleted.invalid"
     user.username = placeholder
     user.full_name = DELETED_FULL_NAME

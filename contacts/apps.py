@@ -7,7 +7,11 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.events import user_deleted, user_registered, user_verified
-        from contacts import receivers
+        from accounts.selectors import register_activity_rule
+        from contacts import receivers, selectors
+
+        # Who may see whose last_seen: accepted contacts (accounts renders users, we own the rule).
+        register_activity_rule(selectors.accepted_contact_exists)
 
         user_registered.connect(receivers.on_user_registered, dispatch_uid="contacts.on_user_registered")
         user_verified.connect(receivers.on_user_verified, dispatch_uid="contacts.on_user_verified")

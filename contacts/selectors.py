@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 
 from accounts.selectors import active_user_id_for_email
 from contacts.exceptions import ContactNotFound
@@ -67,6 +68,18 @@ def accepted_contact_ids_among(*, user_id: UUID | str, candidate_ids: Iterable[U
     ).values_list("requester_id", "addressee_id")
     user = UUID(str(user_id))
     return {addressee if requester == user else requester for requester, addressee in rows}
+
+
+def accepted_contact_exists(viewer_id: UUID | str, other: Any) -> Exists:
+    """A boolean expression for annotations: is `other` (a column reference, e.g. OuterRef("pk"))
+    an accepted contact of the viewer, the pair that may see each other's activity (`last_seen`,
+    presence). Registered with accounts at startup (contacts.apps); no query of its own."""
+    return Exists(
+        Contact.objects.filter(
+            Q(requester_id=viewer_id, addressee_id=other) | Q(addressee_id=viewer_id, requester_id=other),
+            status=Contact.Status.ACCEPTED,
+        )
+    )
 
 
 def contacts_for_user(*, user_id: UUID | str, status: str | None = None) -> QuerySet[Contact]:

@@ -8,7 +8,7 @@ from uuid import UUID
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import PublicUserSerializer
+from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer
 from contacts.models import Contact, Invitation
 
 
@@ -34,7 +34,10 @@ class ContactSerializer(serializers.ModelSerializer):
     @extend_schema_field(PublicUserSerializer)
     def get_user(self, contact: Contact) -> dict[str, Any]:
         other = contact.addressee if contact.requester_id == self._viewer_id() else contact.requester
-        return PublicUserSerializer(other).data
+        # last_seen only between accepted contacts (one row per pair: accepted means no block)
+        status = self.context.get("status") or contact.status
+        visible = {other.pk} if status == Contact.Status.ACCEPTED else set()
+        return PublicUserSerializer(other, context={MAY_SEE_ACTIVITY: visible}).data
 
     @extend_schema_field(serializers.ChoiceField(choices=["outgoing", "incoming"]))
     def get_direction(self, contact: Contact) -> str:
@@ -55,7 +58,7 @@ class ContactPageSerializer(serializers.Serializer):
 
 def contact_view(contact: Contact, *, viewer_id: Any, status: str | None = None) -> dict[str, Any]:
     """The `contact.request` / `contact.updated` event payload for one side."""
-    data = dict(ContactSerializer(contact, context={"viewer_id": viewer_id}).data)
+    data = dict(ContactSerializer(contact, context={"viewer_id": viewer_id, "status": status}).data)
     if status is not None:
         data["status"] = status
     return data

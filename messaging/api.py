@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import MAY_SEE_ACTIVITY
 from messaging import services
 from messaging.selectors import (
     conversation_messages,
@@ -134,6 +135,7 @@ class ConversationsView(APIView):
         page = paginator.paginate_queryset(conversations_for(user_id=request.user.pk), request, view=self)
         context = {
             "viewer_id": request.user.pk,
+            MAY_SEE_ACTIVITY: {c.peer_id for c in page if c.may_see_activity},
             "unread": unread_counts(user_id=request.user.pk, peer_ids=[c.peer_id for c in page]),
             "attachments": attachments_for(c.last_message for c in page),
         }

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
 
+from accounts.selectors import may_see_activity
 from groups.selectors import group_sync_items
 from messaging.exceptions import InvalidSyncToken, MessageNotFound
 from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
@@ -69,9 +70,12 @@ def latest_visible_message(*, user_id: UUID, peer_id: UUID) -> Message | None:
 
 
 def conversations_for(*, user_id: UUID | str) -> QuerySet[Conversation]:
-    """The caller's conversations with a message they can still see, most recent first."""
-    return Conversation.objects.filter(owner_id=user_id, last_message__isnull=False).select_related(
-        "peer", "last_message"
+    """The caller's conversations with a message they can still see, most recent first; each with
+    `may_see_activity`: may the caller see the peer's last_seen (an accepted contact)."""
+    return (
+        Conversation.objects.filter(owner_id=user_id, last_message__isnull=False)
+        .select_related("peer", "last_message")
+        .annotate(may_see_activity=may_see_activity(viewer_id=user_id, user_ref="peer_id"))
     )
 
 

@@ -7,10 +7,15 @@ Two modes (DESIGN.md, "Settings and the two modes"):
 - real: DATABASE_URL (PostgreSQL), REDIS_URL (cache, channel layer, relay, rate limits, Celery
   broker), S3_BUCKET + S3_ENDPOINT_URL (S3 or MinIO through django-storages), EMAIL_URL (SMTP).
 
-Production guard: with DEBUG off (the default) the process refuses to start on the development
-SECRET_KEY or an empty ALLOWED_HOSTS. `make run` sets DEBUG=1 for the local server.
+Production guard: with DEBUG off (the default) the process refuses to start without a SECRET_KEY
+of 50+ characters (the deploy example's placeholder refused too) or with an empty ALLOWED_HOSTS.
+`make run` sets DEBUG=1 for the local server, which then signs with a random key generated once per
+installation and kept in var/secret_key (never a key from the repository: with one, anyone could
+forge a JWT for any user of any `make run` server).
 """
 
+import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,8 +29,37 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
-DEV_SECRET_KEY = "dev-insecure-only-for-local-runs-never-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+# Django's own advice (get_random_secret_key) is 50 characters; shorter keys are refused in production.
+SECRET_KEY_MIN_LENGTH = 50
+# deploy/messenger.env.example's value: a copied example must not become a production key.
+PLACEHOLDER_SECRET_KEYS = {"change-me-to-64-random-characters"}
+
+
+def _installation_secret_key(path: Path) -> str:
+    """The development key: random, made on the first start, reused after (tokens survive a
+    restart), readable by this user only. Created under a temporary name and linked into place,
+    so two processes starting at once agree on one key and never read a half-written file."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(64))
+    try:
+        os.link(temporary, path)  # fails if another process got there first: theirs is the key
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = _installation_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Browser origins allowed to open /ws/ (apps and scripts send no Origin and are let through).
@@ -49,9 +83,10 @@ REALTIME_RELAY_WINDOW = env.int("REALTIME_RELAY_WINDOW", default=100)
 REALTIME_RELAY_REPUSH_SECONDS = env.float("REALTIME_RELAY_REPUSH_SECONDS", default=30.0)
 
 if not DEBUG:
-    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+    if SECRET_KEY in PLACEHOLDER_SECRET_KEYS or len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH:
         raise ImproperlyConfigured(
-            "Refusing to start with DEBUG off: set SECRET_KEY to a random value of 32+ characters."
+            "Refusing to start with DEBUG off: set SECRET_KEY to a random value of "
+            f"{SECRET_KEY_MIN_LENGTH}+ characters (not the example's placeholder)."
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Refusing to start with DEBUG off: set ALLOWED_HOSTS.")
@@ -278,6 +313,8 @@ FRONTEND_URL = env.str("FRONTEND_URL", default="http://127.0.0.1:8000")
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The admin login (and anything else using authenticate()) shares the API login's limits.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -320,6 +357,10 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+if not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < SECRET_KEY_MIN_LENGTH:
+    raise ImproperlyConfigured(
+        f"Refusing to start with DEBUG off: JWT_SIGNING_KEY, when set, needs {SECRET_KEY_MIN_LENGTH}+ characters."
+    )
 
 # Rates for messenger.core.throttling classes, read at request time so tests and operators can
 # change them without a restart of the class cache. Format: "<count>/<second|minute|hour|day>"
@@ -332,6 +373,10 @@ THROTTLE_RATES = {
     # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
     # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
     "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
+    # accounts: GET /users/search per user, and (on top) its exact-email lookups, which tell
+    # whether an address has an account
+    "user_search": env.str("THROTTLE_USER_SEARCH", default="60/m"),
+    "user_search_email": env.str("THROTTLE_USER_SEARCH_EMAIL", default="20/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),

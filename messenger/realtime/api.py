@@ -49,7 +49,11 @@ class WsTicketView(APIView):
             jti=payload.get(api_settings.JTI_CLAIM),
         )
         body = {"ticket": ticket, "expires_in": settings.REALTIME_TICKET_TTL_SECONDS}
-        return Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK)
+        response = Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK)
+        # A credential: no cache may keep it (as the token responses of accounts.api).
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
 
 
 class PresenceThrottle(UserRateThrottle):

@@ -254,6 +254,11 @@ def _contact(state: State, data: dict[str, Any], me: str) -> None:
     if data["status"] != "deleted":
         contacts.append(data)
     state["contacts"] = _newest_first(contacts)
+    # The event's `<user>` is that user as this side may now see them (`last_seen` only between
+    # accepted contacts): a client refreshes the copy its conversation list holds.
+    for conversation in state["conversations"]:
+        if conversation["user"]["id"] == data["user"]["id"]:
+            conversation["user"] = data["user"]
 
 
 def _relay_envelope(state: State, data: dict[str, Any], me: str) -> None:
