@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "contacts",
     "groups",
     "messaging",
+    "messenger.demo",  # manage.py demo: on top of every app
 ]
 
 MIDDLEWARE = [
