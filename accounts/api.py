@@ -177,7 +177,7 @@ class VerifyEmailView(APIView):
 
 
 class MeView(APIView):
-    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (API.md)
+    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (docs/API.md)
 
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Contacts and invitations endpoints (API.md, "Contacts and invitations"). Thin views.
+"""Contacts and invitations endpoints (docs/API.md, "Contacts and invitations"). Thin views.
 
 Who may see / change what:
 - GET /contacts: the caller's own rows only (either side).

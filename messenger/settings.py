@@ -1,6 +1,6 @@
 """Settings for Messenger, read from the environment.
 
-Two modes (DESIGN.md, "Settings and the two modes"):
+Two modes (docs/ARCHITECTURE.md, "Settings and the two modes"):
 
 - embedded: nothing set. SQLite, the in-memory channel layer, a local-memory cache, files under
   ./var/media, Celery tasks run eagerly, email printed to the console. Runs on a bare machine.
@@ -139,7 +139,7 @@ else:
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (DESIGN.md)
+ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (docs/ARCHITECTURE.md)
 
 # --- Redis: cache, channel layer, Celery broker, relay store, rate limits ----------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -384,7 +384,7 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["messenger.core.schema.drop_trailing_slash_twins"],
 }
 
-# --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# --- Limits, TTLs, caps (each app reads its own; defaults from docs/API.md) -------------------
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)

@@ -66,7 +66,7 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tasks run in-process unless a test is marked `real_celery` (it starts a real worker).
 
     Set on the Celery app's conf: overriding Django settings after the app is configured would
-    not reach it (DESIGN.md).
+    not reach it (docs/ARCHITECTURE.md).
     """
     from messenger.celery import app
 
