@@ -29,7 +29,7 @@ run: setup
 	@echo "make: applying migrations"
 	$(DEV) $(PY) manage.py migrate --noinput
 	@echo "make: serving http://$(HOST):$(PORT)/ (API docs /api/docs/, admin /admin/, WebSocket /ws/); Ctrl-C stops it"
-	$(DEV) $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
+	$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
 		--ws websockets-sansio --lifespan off
 
 # The whole test suite, against whatever the environment configures (embedded by default).
@@ -49,11 +49,11 @@ check: lint
 
 # Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set.
 worker: setup
-	$(DEV) $(VENV)/bin/celery -A messenger worker --loglevel=INFO
+	$(DEV) exec $(VENV)/bin/celery -A messenger worker --loglevel=INFO
 
 beat: setup
 	@mkdir -p var
-	$(DEV) $(VENV)/bin/celery -A messenger beat --loglevel=INFO --schedule var/celerybeat-schedule
+	$(DEV) exec $(VENV)/bin/celery -A messenger beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 # Demo users, contacts, conversations, a group and an attachment; prints the logins.
 demo: setup
