@@ -8,6 +8,8 @@ in-memory layers), whatever mode the test run itself uses: this is the fresh clo
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import signal
@@ -55,6 +57,14 @@ def fresh_shell_env(var_dir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(NOT_INHERITED)}
     env.update({"VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
     return env
+
+
+def readme_block(*, start: str, end: str) -> str:
+    """The README's lines from the one starting with `start` to the one starting with `end`."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i, line in enumerate(lines) if i > first and line.startswith(end))
+    return "\n".join(lines[first : last + 1])
 
 
 def make(*targets: str, port: int) -> list[str]:
@@ -138,6 +148,22 @@ def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
     )
     assert quickstart.returncode == 0, quickstart.stdout + quickstart.stderr + server.log()
     assert "decrypted it: 'Hello, Bob! Only you can read this.'" in quickstart.stdout
+
+    # The README's curl quick start, pasted into bash as is (only the port differs).
+    curl_block = readme_block(start="API=http://127.0.0.1:8000/api/v1; JSON=", end="wait")
+    pasted = subprocess.run(
+        ["bash", "-e", "-c", curl_block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    frames = [json.loads(line) for line in pasted.stdout.splitlines() if line.startswith('{"type"')]
+    assert [frame["type"] for frame in frames] == ["hello", "message.new"], pasted.stdout
+    assert frames[1]["data"]["encrypted_content"] == base64.b64encode(b"ciphertext").decode()
 
     # The registrations' verification emails went to the console, linking to this server's port
     # at a page that answers.
