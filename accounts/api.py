@@ -161,6 +161,11 @@ class LogoutView(APIView):
 
 
 class VerifyEmailView(APIView):
+    """Verifies the email address with the token of the verification email. The email links to
+    `FRONTEND_URL/verify-email?token=...`, a page (this server's until a web client serves it)
+    whose button POSTs the token here; opening the link verifies nothing. Good once, for
+    ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS (3 days)."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
