@@ -50,6 +50,10 @@ NOT_INHERITED = (
     "HOST",
     "PORT",
     "VAR_DIR",
+    # An outer make (`make test`) exports its flags and level; this make is a fresh one.
+    "MAKEFLAGS",
+    "MAKELEVEL",
+    "MFLAGS",
 )
 
 
