@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import os
 import uuid
 from typing import Any
@@ -103,6 +104,8 @@ class Command(BaseCommand):
                 "DEBUG is off: this looks like a production database, and the demo users' password "
                 "is public. Run with DEBUG=1 (make demo does), or --force."
             )
+        # Tasks run in this process in the embedded mode; their one-line reports are not the output.
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
         users = {username: self.user(username, full_name) for username, full_name in PEOPLE}
         self.admin()
         alice, bob, carol = (users[name] for name, _ in PEOPLE)
