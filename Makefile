@@ -4,25 +4,33 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Developer commands (run, worker, beat, demo, check) run with DEBUG on unless the environment
+# says otherwise: with DEBUG off the production guard (messenger/settings.py) refuses the
+# development SECRET_KEY. HOST and PORT go along: links in emails (FRONTEND_URL) default to them.
+DEV := DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT)
 
-.PHONY: setup run test lint check worker beat clean
+.PHONY: setup run test lint check worker beat demo clean reset
 
+# pip shows its progress bar: a cold install takes a minute or more and should not look hung.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@test -x $(VENV)/bin/python || { echo "make: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing requirements-dev.txt into $(VENV) (the first time takes a minute or two)"
+	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
+	@touch $@
 
 setup: $(VENV)/.installed
 
 # The server on the embedded default (or on whatever DATABASE_URL/REDIS_URL/... say), HTTP and
 # WebSocket through one ASGI process. uvicorn, not daphne: daphne queues a whole request body in
 # memory before the app reads it (+2.6 GiB for a 200 MiB upload, bench/results/upload_memory.txt),
-# uvicorn grows ~4 MiB. Django has no lifespan protocol, hence --lifespan off. DEBUG=1 because
-# this is a developer's server.
+# uvicorn grows ~4 MiB. Django has no lifespan protocol, hence --lifespan off. websockets-sansio:
+# uvicorn's supported implementation of the websockets library (the legacy one is deprecated).
 run: setup
-	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
-		--ws websockets --lifespan off
+	@echo "make: applying migrations"
+	$(DEV) $(PY) manage.py migrate --noinput
+	@echo "make: serving http://$(HOST):$(PORT)/ (API docs /api/docs/, admin /admin/, WebSocket /ws/); Ctrl-C stops it"
+	$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
+		--ws websockets-sansio --lifespan off
 
 # The whole test suite, against whatever the environment configures (embedded by default).
 test: setup
@@ -33,11 +41,34 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# What CI checks besides the tests: style, the import contracts, Django's system checks, and
+# that no model change lacks its migration.
+check: lint
+	$(DEV) $(PY) manage.py check
+	$(DEV) $(PY) manage.py makemigrations --check --dry-run
+
+# Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set.
 worker: setup
-	$(VENV)/bin/celery -A messenger worker --loglevel=INFO
+	$(DEV) exec $(VENV)/bin/celery -A messenger worker --loglevel=INFO
 
 beat: setup
-	$(VENV)/bin/celery -A messenger beat --loglevel=INFO
+	@mkdir -p var
+	$(DEV) exec $(VENV)/bin/celery -A messenger beat --loglevel=INFO --schedule var/celerybeat-schedule
 
+# Demo users, contacts, conversations, a group and an attachment; prints the logins.
+demo: setup
+	$(DEV) $(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py demo
+
+# Build artefacts only; the development database and media under var/ stay (see `make reset`).
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
+
+# Deletes the development database and media (var/) after asking; CONFIRM=1 skips the question.
+reset:
+	@if [ "$(CONFIRM)" != "1" ]; then \
+		printf "make reset deletes var/ (the development SQLite database and uploaded media). Continue? [y/N] "; \
+		read answer; [ "$$answer" = "y" ] || [ "$$answer" = "Y" ] || { echo "make: nothing deleted"; exit 1; }; \
+	fi
+	rm -rf var
+	@echo "make: var/ deleted; the next make run starts from an empty database"

@@ -193,6 +193,11 @@ class LogoutView(APIView):
 
 
 class VerifyEmailView(APIView):
+    """Verifies the email address with the token of the verification email. The email links to
+    `FRONTEND_URL/verify-email?token=...`, a page (this server's until a web client serves it)
+    whose button POSTs the token here; opening the link verifies nothing. Good once, for
+    ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS (3 days)."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -209,7 +214,7 @@ class VerifyEmailView(APIView):
 
 
 class MeView(APIView):
-    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (API.md)
+    schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (docs/API.md)
 
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
     def get(self, request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Signals accounts sends to the apps above it (DESIGN.md: lower apps never import higher ones).
+"""Signals accounts sends to the apps above it (docs/ARCHITECTURE.md: lower apps never import
+higher ones).
 
 Receivers live in the higher app's receivers.py and are connected in its AppConfig.ready().
 """

@@ -1,4 +1,4 @@
-"""Output shapes of a user (API.md): `<user>` for everyone, `<me>` for the user themself."""
+"""Output shapes of a user (docs/API.md): `<user>` for everyone, `<me>` for the user themself."""
 
 from typing import Any
 

@@ -1,9 +1,9 @@
-"""Contacts and invitations endpoints (API.md, "Contacts and invitations"). Thin views.
+"""Contacts and invitations endpoints (docs/API.md, "Contacts and invitations"). Thin views.
 
 Who may see / change what:
 - GET /contacts: the caller's own rows only (either side).
-- POST /contacts: a verified account (unverified: 403 `email_not_verified`, except to answer a
-  request made to it), capped per user (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
+- POST /contacts: any active account (verified or not: the addressee decides), capped per user
+  (THROTTLE_CONTACT_REQUESTS, 429 + Retry-After).
 - PATCH /contacts/{id}: a side of the row; `accepted` only by the addressee of a pending
   request (403 otherwise), `blocked` by either side; the blocked side may change nothing (403).
   A row the caller is not part of: 404.
@@ -90,10 +90,7 @@ class ContactListView(APIView):
             ),
             400: ERROR,
             401: ERROR,
-            403: OpenApiResponse(
-                description="The user blocked the caller (`blocked`), or the caller's address is "
-                "not verified yet (`email_not_verified`)."
-            ),
+            403: OpenApiResponse(description="The user blocked the caller (`blocked`)."),
             404: OpenApiResponse(description="No such active user."),
             409: OpenApiResponse(description="The caller blocked this user (`blocked_by_you`)."),
             429: OpenApiResponse(

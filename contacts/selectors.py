@@ -3,7 +3,7 @@
 The blocking model: a block is held by one side (`Contact.blocked_by`) and cuts the pair off
 both ways. Neither side may message, add, invite or see the presence of the other, and only the
 blocker can lift it. So `is_blocked(actor, target)` is True when the target blocked the actor
-(API.md's rule) and also when the actor blocked the target (you cannot message someone you
+(docs/API.md's rule) and also when the actor blocked the target (you cannot message someone you
 blocked, who could not answer you).
 """
 

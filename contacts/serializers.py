@@ -1,4 +1,4 @@
-"""Input and output shapes of contacts and invitations (API.md). They validate, never save."""
+"""Input and output shapes of contacts and invitations (docs/API.md). They validate, never save."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ class ContactRequestResult:
 def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> ContactRequestResult:
     """Ask `addressee` to be a contact.
 
-    New pair: a `pending` row (created=True), only from a verified account. The addressee had
+    New pair: a `pending` row (created=True). The addressee had
     already asked: both accepted. Asked before, or already contacts: the row as it is
     (idempotent). A block either way: refused.
     """
@@ -97,8 +97,6 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
     get_active_user(user_id=addressee)  # unknown, inactive and deleted: 404 alike
     contact = _locked_pair(requester, addressee)
     if contact is None:
-        if not get_active_user(user_id=requester).is_verified:
-            raise EmailNotVerified()  # a new request reaches out; answering one (below) does not
         try:
             with transaction.atomic():  # a savepoint: the reverse request may be racing us
                 contact = Contact.objects.create(requester_id=requester, addressee_id=addressee)

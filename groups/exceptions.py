@@ -1,4 +1,4 @@
-"""Errors of the groups app, each with a stable `code` (API.md's envelope)."""
+"""Errors of the groups app, each with a stable `code` (docs/API.md's envelope)."""
 
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 

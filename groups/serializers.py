@@ -1,4 +1,4 @@
-"""Input serializers (they validate, never save) and the output shapes of groups (API.md)."""
+"""Input serializers (they validate, never save) and the output shapes of groups (docs/API.md)."""
 
 from __future__ import annotations
 

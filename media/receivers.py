@@ -10,7 +10,7 @@ from media.services import media_delete_all_of_user
 
 
 def on_user_deleted(sender: Any, *, user_id: UUID, **kwargs: Any) -> None:
-    """Account deletion removes the user's uploads (API.md) and the grants they held."""
+    """Account deletion removes the user's uploads (docs/API.md) and the grants they held."""
     media_delete_all_of_user(user_id=user_id)
 
 

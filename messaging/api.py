@@ -1,4 +1,4 @@
-"""Thin views of messaging (API.md, Messages): parse, call one service or selector, render."""
+"""Thin views of messaging (docs/API.md, Messages): parse, call one service or selector, render."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors of the messaging app, each with a stable `code` (API.md's envelope)."""
+"""Errors of the messaging app, each with a stable `code` (docs/API.md's envelope)."""
 
 from messenger.core.exceptions import ApplicationError, Forbidden, NotFound
 

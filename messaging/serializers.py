@@ -1,4 +1,4 @@
-"""Input and output shapes of messaging (API.md, Messages). They validate; they never save."""
+"""Input and output shapes of messaging (docs/API.md, Messages). They validate; they never save."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Settings for Messenger, read from the environment.
 
-Two modes (DESIGN.md, "Settings and the two modes"):
+Two modes (docs/ARCHITECTURE.md, "Settings and the two modes"):
 
 - embedded: nothing set. SQLite, the in-memory channel layer, a local-memory cache, files under
   ./var/media, Celery tasks run eagerly, email printed to the console. Runs on a bare machine.
@@ -16,6 +16,7 @@ forge a JWT for any user of any `make run` server).
 
 import os
 import secrets
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "contacts",
     "groups",
     "messaging",
+    "messenger.demo",  # manage.py demo: on top of every app
 ]
 
 MIDDLEWARE = [
@@ -172,7 +174,7 @@ else:
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (DESIGN.md)
+ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (docs/ARCHITECTURE.md)
 
 # --- Redis: cache, channel layer, Celery broker, relay store, rate limits ----------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -212,7 +214,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery -------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# "memory://localhost/" rather than "memory://": without a host kombu warns on every publish.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 # No broker configured: run tasks in-process, so the embedded mode needs no worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
@@ -222,6 +225,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker logs what tasks print at this level: the console email backend's output is not a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish to an unreachable broker must fail fast (the outbox re-dispatches later), not hang.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
@@ -246,6 +251,14 @@ CELERY_BEAT_SCHEDULE["contacts-expire-invitations"] = {
 S3_BUCKET = env.str("S3_BUCKET", default="")
 MEDIA_ROOT = VAR_DIR / "media"
 WHITENOISE_USE_FINDERS = DEBUG  # `make run` serves assets without collectstatic
+# whitenoise answers with a file iterator, which Django's ASGI handler reads in a thread and warns
+# about on every static file under uvicorn. Harmless here (admin and Swagger UI assets, small);
+# production serves REST and static files under gunicorn (WSGI, deploy/), where it does not apply.
+warnings.filterwarnings(
+    "ignore",
+    message="StreamingHttpResponse must consume synchronous iterators",
+    module="django.core.handlers.asgi",
+)
 MEDIA_URL = "/media-files/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_URL = "/static/"
@@ -309,7 +322,13 @@ for _key in ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Messenger <no-reply@localhost>")
-FRONTEND_URL = env.str("FRONTEND_URL", default="http://127.0.0.1:8000")
+# Where links in emails point (verification, invitations, reminders): the web client's origin.
+# Until there is one, this server answers /verify-email itself (accounts.pages), so the default is
+# the server's own address as `make run` serves it (HOST and PORT, which the Makefile passes on).
+_PUBLIC_HOST = env.str("HOST", default="127.0.0.1")
+if _PUBLIC_HOST in {"0.0.0.0", "::", ""}:  # noqa: S104 (listening on every interface: link to loopback)
+    _PUBLIC_HOST = "127.0.0.1"
+FRONTEND_URL = env.str("FRONTEND_URL", default=f"http://{_PUBLIC_HOST}:{env.int('PORT', default=8000)}")
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -392,7 +411,11 @@ THROTTLE_RATES = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Messenger API",
-    "DESCRIPTION": "End-to-end-encrypted messaging: the server stores and routes ciphertext.",
+    "DESCRIPTION": (
+        "End-to-end-encrypted messaging: the server stores and routes ciphertext. The contract, "
+        "with the WebSocket frames, close codes and limits this schema cannot express: docs/API.md "
+        "in the repository; the architecture: docs/ARCHITECTURE.md."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -408,7 +431,7 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["messenger.core.schema.drop_trailing_slash_twins"],
 }
 
-# --- Limits, TTLs, caps (each app reads its own; defaults from API.md) ------------------------
+# --- Limits, TTLs, caps (each app reads its own; defaults from docs/API.md) -------------------
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)

@@ -1,6 +1,6 @@
 """Relay: ephemeral store-and-forward of envelopes that must not be kept as history (key
-exchange, session setup, device-to-device sync). API.md, "Relay"; RELAY_CONTRACT.md for the
-realtime gateway's side.
+exchange, session setup, device-to-device sync). docs/API.md, "Relay"; the gateway's side
+below.
 
 Rules (settings, each read from the variable of the same name):
 - An envelope is queued for an active user (404 otherwise), the sender included (sync between
@@ -34,4 +34,17 @@ server delivers sealed-sender envelopes without knowing block lists, the recipie
 drops envelopes from senders it blocked. To enforce it server-side, relay would expose a
 registry of queue checks that contacts fills in its AppConfig.ready() (an upward call with no
 upward import), and a standalone relay would need a block lookup from the contacts service.
+
+The gateway's side (what messenger.realtime codes against; tests/relay/test_contract.py holds it
+to this, on both stores):
+- `relay.selectors.envelopes_pending(recipient_id=, after=None, limit=None)`: the unexpired
+  envelopes, oldest first, as `RelayEnvelope`s; page with `limit` and `after`.
+- `relay.services.envelope_ack(recipient_id=, envelope_id=)`: removes one, publishes
+  `relay.acked` `{"id"}` to every device of the recipient; `EnvelopeNotFound` (404) for an
+  unknown, expired, acked or someone else's envelope.
+- `relay.events`: `relay.envelope` on each queued envelope, its data `envelope_event_data(...)`,
+  exactly one item of GET /relay/pending/{userId} (`id`, `sender_id`, `recipient_id`, `payload`
+  in standard base64, `created_at`, `expires_at`); the gateway pushes the same shape for what is
+  pending when a socket connects.
+- Either call raises `RelayUnavailable` (503 `relay_unavailable`) when the store is unreachable.
 """

@@ -1,4 +1,4 @@
-"""Relay endpoints (API.md, "Relay"). Thin views over relay.services and relay.selectors.
+"""Relay endpoints (docs/API.md, "Relay"). Thin views over relay.services and relay.selectors.
 
 Who may see / change what:
 - POST /relay/queue: any authenticated user, to any active user (themself included); the

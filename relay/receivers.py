@@ -12,7 +12,7 @@ from relay.tasks import drop_user_queue
 
 
 def on_user_deleted(sender: Any, *, user_id: UUID, **kwargs: Any) -> None:
-    """Account deletion drops the user's queue (API.md), once the deletion has committed: Redis
+    """Account deletion drops the user's queue (docs/API.md), once the deletion has committed: Redis
     cannot roll back with the database, so a deletion that fails must not have emptied it.
     Through a task, so a Redis outage at that moment is retried rather than lost."""
     transaction.on_commit(lambda: drop_user_queue.delay(str(user_id)), robust=True)

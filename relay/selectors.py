@@ -57,7 +57,7 @@ def envelopes_pending_for_viewer(
     limit: int | None = None,
 ) -> list[RelayEnvelope]:
     """GET /relay/pending/{userId}: a queue is readable by its recipient only (403 otherwise,
-    as API.md says, for any other id, known or not: the answer tells nothing about it)."""
+    as docs/API.md says, for any other id, known or not: the answer tells nothing about it)."""
     if as_uuid(user_id) != viewer_id:
         raise NotYourQueue()
     return envelopes_pending(recipient_id=viewer_id, after=after, limit=limit)

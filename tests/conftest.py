@@ -27,9 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Printed at session start: which real services this run talks to (CI checks this)."""
+    from django.db import connection
+
     db = settings.DATABASES["default"]
+    # The database the tests use (pytest-django creates it), not the development one in NAME.
+    test_db = connection.creation._get_test_db_name()
     return [
-        f"messenger: database vendor={settings.DATABASE_VENDOR} name={db.get('NAME')} host={db.get('HOST') or '-'}",
+        f"messenger: test database vendor={settings.DATABASE_VENDOR} name={test_db} host={db.get('HOST') or '-'}",
         f"messenger: redis={settings.REDIS_URL or 'none (embedded: locmem cache, in-memory layer)'}",
         f"messenger: channel layer={settings.CHANNEL_LAYERS['default']['BACKEND']}",
         f"messenger: storage={settings.STORAGES['default']['BACKEND']}",
@@ -62,7 +66,7 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tasks run in-process unless a test is marked `real_celery` (it starts a real worker).
 
     Set on the Celery app's conf: overriding Django settings after the app is configured would
-    not reach it (DESIGN.md).
+    not reach it (docs/ARCHITECTURE.md).
     """
     from messenger.celery import app
 

@@ -2,7 +2,7 @@
 
 Apps call `publish(user_ids, type, data)` (or `publish_to_chat_group`) from their services;
 `messenger.realtime` owns the sockets and joins each one to the channel-layer groups named here.
-A write that rolls back never reaches a socket (DESIGN.md: "events after commit").
+A write that rolls back never reaches a socket (docs/ARCHITECTURE.md: "events after commit").
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class InvalidCursor(ApplicationError):
 class CursorPagination(pagination.CursorPagination):
     """Newest first by default; a view sets `ordering` to a unique or tie-broken key.
 
-    `?limit=` picks the page size (default 50, at most 200), as API.md says for messages.
+    `?limit=` picks the page size (default 50, at most 200), as docs/API.md says for messages.
     A cursor that does not decode, or whose position is not a value of the ordering field
     (a client-made `p=abc`, a number past the column's range), is a 400 `invalid_cursor`:
     DRF would answer 404 for the first and reach the database with the second (a 500).

@@ -21,7 +21,7 @@ def drop_trailing_slash_twins(endpoints: list[tuple[str, str, str, Any]], **kwar
 
 
 class ErrorEnvelopeSerializer(serializers.Serializer):
-    """The body of every 4xx/5xx answer (API.md, "Errors"); schema only."""
+    """The body of every 4xx/5xx answer (docs/API.md, "Errors"); schema only."""
 
     detail = serializers.CharField(help_text="A human sentence.")
     code = serializers.CharField(help_text="A stable machine code, e.g. `not_found`, `throttled`.")

@@ -1,4 +1,4 @@
-"""Route helpers: every API route answers with and without its trailing slash (API.md)."""
+"""Route helpers: every API route answers with and without its trailing slash (docs/API.md)."""
 
 from __future__ import annotations
 

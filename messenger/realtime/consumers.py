@@ -1,6 +1,6 @@
 """The `/ws/` gateway: authenticate, join the user's channel-layer groups, forward events.
 
-Frames are JSON `{"type": ..., "data": {...}}` (API.md, WebSocket). A socket authenticates with
+Frames are JSON `{"type": ..., "data": {...}}` (docs/API.md, WebSocket). A socket authenticates with
 `/ws/?ticket=` (a single-use ticket from POST /auth/ws-ticket) or with a first `auth` frame
 carrying an access JWT within REALTIME_AUTH_TIMEOUT_SECONDS; otherwise it is closed with 4401.
 Once authenticated it is in `user.<id>` (every device of the user) and `chatgroup.<gid>` for each

@@ -1,4 +1,4 @@
-"""Auth table of API.md: register, login, me, refresh, logout, verify-email (REST, end to end)."""
+"""Auth table of docs/API.md: register, login, me, refresh, logout, verify-email (REST, end to end)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_delete_account(api_client, make_user, django_capture_on_commit_callback
 
 
 def test_messages_of_a_deleted_account_stay_for_the_peer_behind_a_placeholder(make_user):
-    """API.md: messages they sent stay for their peers but point to a "deleted user" placeholder."""
+    """docs/API.md: messages they sent stay for their peers, pointing to a "deleted user" placeholder."""
     import base64
 
     leaver, peer = make_user(username="leaver", full_name="Lea Ver"), make_user()

@@ -1,4 +1,4 @@
-"""Users table of API.md: search, profile read, profile update (self only)."""
+"""Users table of docs/API.md: search, profile read, profile update (self only)."""
 
 from __future__ import annotations
 

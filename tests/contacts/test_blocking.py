@@ -52,7 +52,7 @@ def test_either_side_may_block_an_accepted_contact(user, other_user, client_for)
 
 def test_selectors_see_the_block_both_ways(user, other_user, make_user, blocked_pair):
     stranger = make_user()
-    # API.md: the blocked side may not message / add / invite / see the presence of the blocker.
+    # docs/API.md: the blocked side may not message / add / invite / see the presence of the blocker.
     assert is_blocked(actor_id=other_user.pk, target_id=user.pk) is True
     # The model chosen here: a block cuts both ways, the blocker cannot message them either.
     assert is_blocked(actor_id=user.pk, target_id=other_user.pk) is True

@@ -1,4 +1,4 @@
-"""Every row of API.md's contacts table: list, request, mutual acceptance, PATCH, DELETE."""
+"""Every row of docs/API.md's contacts table: list, request, mutual acceptance, PATCH, DELETE."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""What an unverified account may do in contacts: be reached (answer a request, hold the contact
-its invitation token made), but not reach out (new requests, invitations): 403
-`email_not_verified`. It proved no address, so it may be a throwaway."""
+"""What an unverified account may do in contacts: ask and answer (the addressee decides, and the
+per-user cap holds), but not invite: invitations mail a stranger, so they need a proven address
+(403 `email_not_verified`). It proved no address, so it may be a throwaway."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ def ask(client, user):
     return client.post("/api/v1/contacts", {"user_id": str(user.pk)}, format="json")
 
 
-def test_an_unverified_account_cannot_send_a_contact_request(
+def test_an_unverified_accounts_request_reaches_the_addressee_pending(
     unverified, other_user, client_for, capture_events
 ):
     with capture_events() as sent:
         response = ask(client_for(unverified), other_user)
-    assert (response.status_code, response.json()["code"]) == (403, "email_not_verified")
-    assert sent == []
-    assert client_for(other_user).get("/api/v1/contacts").json()["results"] == []
+    assert (response.status_code, response.json()["status"]) == (201, "pending")
+    assert [event["type"] for event in sent] == ["contact.request", "contact.request"]
+    [row] = client_for(other_user).get("/api/v1/contacts").json()["results"]
+    assert (row["status"], row["user"]["id"]) == ("pending", str(unverified.pk))
 
 
 def test_an_unverified_account_can_answer_a_request_made_to_it(unverified, other_user, client_for):

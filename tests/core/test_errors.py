@@ -1,4 +1,4 @@
-"""Every error under /api/ is the JSON envelope of API.md, never HTML or a traceback."""
+"""Every error under /api/ is the JSON envelope of docs/API.md, never HTML or a traceback."""
 
 import base64
 import shutil

@@ -78,7 +78,7 @@ def b64_cursor(raw: str) -> str:
 
 
 def assert_envelope(response, status: int, code: str | None = None) -> dict[str, Any]:
-    """API.md's error envelope with this status (and code): never an HTML page or a 500."""
+    """docs/API.md's error envelope with this status (and code): never an HTML page or a 500."""
     assert response.status_code == status, response.content
     body = response.json()
     assert isinstance(body["detail"], str) and body["detail"]

@@ -1,6 +1,6 @@
 """Who may see and change a message: its two participants. Anyone else gets 404 from every
 endpoint that takes the message's id, sees nothing of it in lists or /sync, and changes nothing
-(API.md: an object the caller may not see is 404, not 403)."""
+(docs/API.md: an object the caller may not see is 404, not 403)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The public surface the realtime gateway codes against (/work/notes/RELAY_CONTRACT.md),
+"""The public surface the realtime gateway codes against (relay/__init__.py, "The gateway's side"),
 exercised through the functions themselves, on both stores."""
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def test_queue_answers_the_envelope_without_its_payload(queue, user, other_user)
     created, expires = parse(body["created_at"]), parse(body["expires_at"])
     assert abs((created - before).total_seconds()) < 300  # the server's clock, in UTC
     assert body["created_at"].endswith("Z")
-    assert expires - created == timedelta(days=7)  # API.md's default TTL
+    assert expires - created == timedelta(days=7)  # docs/API.md's default TTL
     [stored] = envelopes_pending(recipient_id=other_user.pk)
     assert stored.payload == b"\x00secret\xff" and str(stored.id) == body["id"]
 

@@ -1,0 +1,208 @@
+"""The README's first hour, for real (issue 16): `make run` on a free loopback port with nothing
+configured, examples/quickstart.py against it, the verification link from the console email,
+`make demo`, and the admin showing the demo data; then the server's log has no warning in it.
+
+The server is a process of its own in the embedded mode (a SQLite file in a temporary VAR_DIR,
+in-memory layers), whatever mode the test run itself uses: this is the fresh clone's experience.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.notifications.broker import closed_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(settings.BASE_DIR)
+# What a newcomer's shell does not have: the test run's own configuration.
+NOT_INHERITED = (
+    "DATABASE_",
+    "REDIS_",
+    "CELERY_",
+    "S3_",
+    "EMAIL_",
+    "CACHE_",
+    "CHANNEL_",
+    "RELAY_",
+    "REALTIME_",
+    "TEST_",
+    "CI_",
+    "DJANGO_",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DEBUG",
+    "FRONTEND_URL",
+    "HOST",
+    "PORT",
+    "VAR_DIR",
+    # An outer make (`make test`) exports its flags and level; this make is a fresh one.
+    "MAKEFLAGS",
+    "MAKELEVEL",
+    "MFLAGS",
+)
+
+
+def fresh_shell_env(var_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(NOT_INHERITED)}
+    env.update({"VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def readme_block(*, start: str, end: str) -> str:
+    """The README's lines from the one starting with `start` to the one starting with `end`."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i, line in enumerate(lines) if i > first and line.startswith(end))
+    return "\n".join(lines[first : last + 1])
+
+
+def make(*targets: str, port: int) -> list[str]:
+    # -o: the venv is set up already (this suite runs in it); PY: the interpreter running the suite.
+    return [
+        "make",
+        "--no-print-directory",
+        "-o",
+        ".venv/.installed",
+        *targets,
+        f"PORT={port}",
+        f"PY={sys.executable}",
+    ]
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.port = closed_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = fresh_shell_env(tmp / "var")
+        self.log_path = tmp / "make-run.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            # A session of its own: make, then uvicorn under it, are stopped together.
+            self.process = subprocess.Popen(
+                make("run", port=self.port),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"make run exited:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"make run did not serve within 90 s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
+    # The quickstart, as the README runs it.
+    quickstart = subprocess.run(
+        [sys.executable, "examples/quickstart.py", "--url", server.url],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert quickstart.returncode == 0, quickstart.stdout + quickstart.stderr + server.log()
+    assert "decrypted it: 'Hello, Bob! Only you can read this.'" in quickstart.stdout
+
+    # The README's curl quick start, pasted into bash as is (only the port differs).
+    curl_block = readme_block(start="API=http://127.0.0.1:8000/api/v1; JSON=", end="wait")
+    pasted = subprocess.run(
+        ["bash", "-e", "-c", curl_block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    frames = [json.loads(line) for line in pasted.stdout.splitlines() if line.startswith('{"type"')]
+    assert [frame["type"] for frame in frames] == ["hello", "message.new"], pasted.stdout
+    assert frames[1]["data"]["encrypted_content"] == base64.b64encode(b"ciphertext").decode()
+
+    # The registrations' verification emails went to the console, linking to this server's port
+    # at a page that answers.
+    links = re.findall(r"http://\S+/verify-email\?token=\S+", server.log())
+    assert links, server.log()
+    link = urlsplit(links[0])
+    assert link.netloc == f"127.0.0.1:{server.port}"
+    page = httpx.get(f"{server.url}{link.path}?{link.query}", timeout=10)
+    assert page.status_code == 200 and 'name="token"' in page.text
+
+    # Static files through whitenoise, and the API docs.
+    assert httpx.get(f"{server.url}/static/admin/css/base.css", timeout=10).status_code == 200
+    assert httpx.get(f"{server.url}/api/docs/", timeout=10).status_code == 200
+
+    # make demo on the same database, then the admin shows it.
+    demo = subprocess.run(
+        make("demo", port=server.port), cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=180
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    password = re.search(r"password for all: (\S+)\)", demo.stdout).group(1)
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        form = browser.get("/admin/login/")
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        logged_in = browser.post(
+            "/admin/login/?next=/admin/",
+            data={"csrfmiddlewaretoken": csrf, "username": "demo_admin", "password": password},
+            headers={"Referer": f"{server.url}/admin/login/"},
+        )
+        assert logged_in.status_code == 302, logged_in.text[:2000]
+        users = browser.get("/admin/accounts/user/")
+        assert users.status_code == 200
+        assert "demo_alice" in users.text and "demo_carol" in users.text
+
+    server.stop()
+    log = server.log()
+    assert "make: applying migrations" in log and "make: serving" in log
+    noise = [line for line in log.splitlines() if re.search(r"warn|deprecat|traceback", line, re.IGNORECASE)]
+    assert noise == [], "\n".join(noise)
