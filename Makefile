@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint check worker beat clean
+.PHONY: setup run test lint check worker beat clean bench bench-smoke
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# The benchmark (bench/README.md): starts its own servers on loopback against PostgreSQL and Redis
+# (messenger_bench, created if missing), both topologies, a few minutes; writes
+# bench/results/<date>.md. Run it alone on the machine. BENCH_ARGS adds options, e.g.
+# BENCH_ARGS="--sockets 10000" or "--only send,history".
+bench: setup
+	$(PY) bench/run.py --topology both $(BENCH_ARGS)
+
+# Every workload for about a second on small groups, no targets judged, nothing written: fails
+# only when a workload cannot run. CI runs it so the benchmark cannot rot.
+bench-smoke: setup
+	$(PY) bench/run.py --smoke --topology both --sockets 40 $(BENCH_ARGS)
 
 worker: setup
 	$(VENV)/bin/celery -A messenger worker --loglevel=INFO
