@@ -117,7 +117,7 @@ FULL = Plan(
     broadcast_members=1000,
     upload_mib=100,
     warmup=2.0,
-    duration=4.0,
+    duration=3.0,
     repeat=3,
     sockets_hold=30.0,
 )
@@ -276,7 +276,20 @@ class Topology:
     servers: list[Server] = field(default_factory=list)
 
 
-def start_topology(name: str, env: dict[str, str], work: Path, sockets: bool) -> Topology:
+def start_topology(name: str, env: dict[str, str], work: Path, sockets: bool, attempts: int = 3) -> Topology:
+    """The topology's servers, up; tried again on new ports if one does not come up (another
+    process may take a port between free_port() and the server's bind)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_topology(name, env, work, sockets)
+        except RuntimeError as exc:
+            if attempt == attempts:
+                raise
+            print(f"[{name}] {str(exc)[:300]}; trying again", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _start_topology(name: str, env: dict[str, str], work: Path, sockets: bool) -> Topology:
     started: list[Server] = []
     try:
         if name == "deploy":
@@ -357,15 +370,16 @@ groups = [
     for g in range(plan["group_clients"])
 ]
 broadcast = group_create(creator_id=ids[0], name="bench broadcast", member_ids=ids[1:plan["broadcast_members"]])
-for p in range(plan["history_clients"]):
-    reader, peer = ids[2 * p], ids[2 * p + 1]
-    for k in range(plan["history_messages"]):
-        sender, recipient = (reader, peer) if k % 2 == 0 else (peer, reader)
-        message_send(
-            sender_id=sender, recipient_id=recipient, encrypted_content=os.urandom(plan["ciphertext_bytes"]),
-            encrypted_session_key=os.urandom(plan["key_bytes"]), sender_encrypted_session_key=os.urandom(plan["key_bytes"]),
-            crypto_version="1", encryption_algorithm="x25519-aes-256-gcm", client_message_id=None, attachment_ids=[],
-        )
+with transaction.atomic():  # one commit for the lot: seeding is not what is measured
+    for p in range(plan["history_clients"]):
+        reader, peer = ids[2 * p], ids[2 * p + 1]
+        for k in range(plan["history_messages"]):
+            sender, recipient = (reader, peer) if k % 2 == 0 else (peer, reader)
+            message_send(
+                sender_id=sender, recipient_id=recipient, encrypted_content=os.urandom(plan["ciphertext_bytes"]),
+                encrypted_session_key=os.urandom(plan["key_bytes"]), sender_encrypted_session_key=os.urandom(plan["key_bytes"]),
+                crypto_version="1", encryption_algorithm="x25519-aes-256-gcm", client_message_id=None, attachment_ids=[],
+            )
     FloorRow.objects.bulk_create(
         FloorRow(owner_id=reader, body=base64.b64encode(os.urandom(plan["ciphertext_bytes"])).decode())
         for _ in range(plan["history_messages"])
@@ -1082,9 +1096,9 @@ def report(args: argparse.Namespace, command: str, results: dict[str, list[Row]]
         f"- machine: {machine()}; gunicorn {_version('gunicorn')}, httpx {_version('httpx')}",
         f"- commit: {_git_commit()}",
         "- run alone on the machine; compare figures within one run (the floors are measured in it)",
-        "- deploy topology: `"
+        "- deploy topology: `python "
         + " ".join(gunicorn_command(0)[1:]).replace(" -b 127.0.0.1:0", "")
-        + "` (REST) + `"
+        + "` (REST) + `python "
         + " ".join(uvicorn_command(0)[1:]).replace(" --port 0", "")
         + "` (/ws/)",
         "- makerun topology: `make run` (its uvicorn serves REST and /ws/)",
@@ -1149,7 +1163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="seconds per workload, small groups, no targets")
     parser.add_argument("--only", default="", help=f"comma-separated workloads of {', '.join(WORKLOADS)}")
     parser.add_argument("--topology", choices=["deploy", "makerun", "both"], default="deploy")
-    parser.add_argument("--duration", type=float, help="seconds per measured window (full: 4, smoke: 1)")
+    parser.add_argument("--duration", type=float, help="seconds per measured window (full: 3, smoke: 1)")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per workload (full: 2, smoke: 0.3)")
     parser.add_argument("--repeat", type=int, help="measured windows per workload (full: 3, smoke: 1)")
     parser.add_argument(
@@ -1265,7 +1279,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(out).write_text(text)
         print(f"written to {out}")
     if failures:
-        print(f"FAILED: {len(failures)} workload(s) could not run", file=sys.stderr)
+        print(f"FAILED: {len(failures)} problem(s), listed above", file=sys.stderr)
         return 1
     return 0
 
