@@ -55,6 +55,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 import httpx  # noqa: E402
 
+from bench import http1  # noqa: E402
 from bench.upload_memory import BOUNDARY, MIB, Sampler, multipart_body, reset_peak  # noqa: E402
 from bench.ws_sockets import (  # noqa: E402
     Client,
@@ -522,27 +524,23 @@ def check(name: str, result: LoopResult) -> None:
         )
 
 
-def http_client(base_url: str) -> httpx.AsyncClient:
+def http_client(base_url: str) -> http1.Client:
     # A new connection per request, as nginx opens one per request to its upstreams by default.
-    return httpx.AsyncClient(
-        base_url=base_url,
-        trust_env=False,
-        timeout=REQUEST_TIMEOUT_SECONDS,
-        limits=httpx.Limits(max_keepalive_connections=0, max_connections=None),
-        headers={"Connection": "close"},
-    )
+    return http1.Client(base_url, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def b64(size: int) -> str:
     return base64.b64encode(os.urandom(size)).decode()
 
 
-def expect(response: httpx.Response, status: int) -> httpx.Response:
+def expect(response: Any, status: int) -> Any:  # an httpx.Response or an http1.Response
     if response.status_code != status:
-        raise AssertionError(
-            f"{response.request.method} {response.request.url.path}: "
-            f"{response.status_code} {response.text[:300]}"
+        what = (
+            f"{response.request.method} {response.request.url.path}"
+            if isinstance(response, httpx.Response)
+            else response.what
         )
+        raise AssertionError(f"{what}: {response.status_code} {response.text[:300]}")
     return response
 
 
@@ -824,7 +822,7 @@ async def workload_group_send(ctx: Context) -> list[Row]:
 
 
 async def broadcast_once(
-    http: httpx.AsyncClient, seed: Seed, body: str, clients: list[Client], timeout: float
+    http: http1.Client, seed: Seed, body: str, clients: list[Client], timeout: float
 ) -> tuple[list[float], int]:
     """One group message through REST; per socket, seconds from just before the POST until its
     group.message.new; and how many sockets never got it."""
@@ -1025,7 +1023,7 @@ async def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Row], list
         try:
             budget = 120 + 3 * (ctx.plan.warmup + ctx.plan.repeat * ctx.plan.duration) + ctx.plan.sockets_hold
             new = await asyncio.wait_for(WORKLOAD_FUNCTIONS[name](ctx), budget)
-        except (WorkloadFailed, AssertionError, TimeoutError, httpx.HTTPError) as exc:
+        except (WorkloadFailed, AssertionError, TimeoutError, OSError, httpx.HTTPError) as exc:
             failures.append(f"[{ctx.topology.name}] {name}: {type(exc).__name__}: {exc}"[:800])
             print(f"  FAILED: {failures[-1]}", flush=True)
             continue
