@@ -1217,7 +1217,7 @@ def run_topology(
         errors = [
             line
             for s in topology.servers
-            for line in s.log_tail().splitlines()
+            for line in s.log_path.read_text(errors="replace").splitlines()
             if " ERROR " in line or "Traceback" in line
         ]
         if errors:
@@ -1254,8 +1254,8 @@ def main(argv: list[str] | None = None) -> int:
             rows, failed = run_topology(args, name, env, work)
             results[name] = rows
             failures += failed
-    except Interrupted as exc:  # SIGTERM, --timeout: what was measured is still reported
-        failures.append(f"interrupted: {exc}")
+    except (Interrupted, KeyboardInterrupt) as exc:  # what was measured is still printed
+        failures.append(f"interrupted: {type(exc).__name__} {exc}")
     finally:
         signal.alarm(0)
         if moto is not None and moto.process is not None:
@@ -1269,8 +1269,12 @@ def main(argv: list[str] | None = None) -> int:
     text = report(args, command, results, failures)
     print()
     print(text)
+    # A run with failures writes its default results file no more than a smoke does: a half
+    # table must not stand as the day's figures.
     out = args.out or (
-        None if args.smoke else str(BASE_DIR / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}.md")
+        None
+        if args.smoke or failures
+        else str(BASE_DIR / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}.md")
     )
     if out and out != "-":
         Path(out).parent.mkdir(parents=True, exist_ok=True)
