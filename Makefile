@@ -9,7 +9,7 @@ PORT ?= 8000
 # development SECRET_KEY. HOST and PORT go along: links in emails (FRONTEND_URL) default to them.
 DEV := DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT)
 
-.PHONY: setup run test lint check worker beat demo clean reset
+.PHONY: setup run test lint check worker beat demo clean reset bench bench-smoke
 
 # pip shows its progress bar: a cold install takes a minute or more and should not look hung.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -46,6 +46,18 @@ lint: setup
 check: lint
 	$(DEV) $(PY) manage.py check
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run
+
+# The benchmark (bench/README.md): starts its own servers on loopback against PostgreSQL and Redis
+# (messenger_bench, created if missing), both topologies, a few minutes; writes
+# bench/results/<date>.md. Run it alone on the machine. BENCH_ARGS adds options, e.g.
+# BENCH_ARGS="--sockets 10000" or "--only send,history".
+bench: setup
+	$(PY) bench/run.py --topology both $(BENCH_ARGS)
+
+# Every workload for about a second on small groups, no targets judged, nothing written: fails
+# only when a workload cannot run. CI runs it so the benchmark cannot rot.
+bench-smoke: setup
+	$(PY) bench/run.py --smoke --topology both --sockets 40 $(BENCH_ARGS)
 
 # Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set.
 worker: setup

@@ -190,7 +190,9 @@ class Client:
     connect_seconds: float | None = None
     error: str | None = None
     pongs: int = 0
-    arrivals: dict[str, float] = field(default_factory=dict)  # group message id -> monotonic time
+    # message id (and client_message_id) -> monotonic time its group.message.new/message.new came
+    arrivals: dict[str, float] = field(default_factory=dict)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set on each arrival (bench/run.py)
     reader: asyncio.Task | None = None
 
     closed: str | None = None  # why the server ended it early, if it did
@@ -200,8 +202,12 @@ class Client:
         try:
             async for raw in self.connection:
                 frame = json.loads(raw)
-                if frame["type"] == "group.message.new":
-                    self.arrivals[frame["data"]["id"]] = time.monotonic()
+                if frame["type"] in ("group.message.new", "message.new"):
+                    now = time.monotonic()
+                    self.arrivals[frame["data"]["id"]] = now
+                    if frame["data"].get("client_message_id"):
+                        self.arrivals[frame["data"]["client_message_id"]] = now
+                    self.arrived.set()
                 elif frame["type"] == "pong":
                     self.pongs += 1
         except ConnectionClosed as exc:
