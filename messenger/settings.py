@@ -294,7 +294,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messenger.core.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "messenger.core.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "messenger.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
