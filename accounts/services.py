@@ -38,7 +38,7 @@ from accounts.exceptions import (
     VerificationTokenInvalid,
 )
 from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
-from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
+from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, parse_token, revoke_access
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
@@ -169,7 +169,7 @@ def session_open(*, user: User) -> TokenPair:
 
 def _parse_refresh(raw: str) -> RefreshToken:
     try:
-        return RefreshToken(raw)  # signature, expiry, type, and not blacklisted
+        return parse_token(RefreshToken, raw)  # signature, expiry, type, claims, not blacklisted
     except TokenError:
         raise TokenInvalid() from None
 
