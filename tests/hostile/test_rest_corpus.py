@@ -328,11 +328,50 @@ def test_sync_refuses_every_malformed_since_with_400(world, since):
     assert body["code"] in ("invalid_sync_token", "invalid", "null_characters_not_allowed")
 
 
-@pytest.mark.parametrize("limit", ["%C2%B2", "1e3", "NaN", "inf", str(10**400), "9" * 5000, "-1"])
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "%C2%B2",
+        "%EF%BC%91",
+        "%D9%A1%D9%A2",
+        "%201",
+        "%2B1",
+        "1_000",
+        "1e3",
+        "NaN",
+        "inf",
+        str(10**400),
+        "9" * 5000,
+        "-1",
+    ],
+)
 def test_sync_refuses_a_malformed_limit_with_400(world, limit):
     response = world.client.get(f"/api/v1/sync?since=s0&limit={limit}")
     assert_clean(response, limit)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("limit", ["%D9%A1", "%EF%BC%91", "%C2%B9", "%201", "%2B1"])
+def test_a_list_limit_in_other_digits_is_the_default_page_size(world, make_user, client_for, limit):
+    """`?limit=` is ASCII digits; anything else is the documented fallback (the default page
+    size), never int()'s reading of an Arabic-Indic or a fullwidth one as 1."""
+    for _ in range(2):
+        stranger = make_user()
+        response = client_for(stranger).post("/api/v1/contacts", {"user_id": str(world.me.pk)}, format="json")
+        assert response.status_code == 201
+    assert len(world.client.get("/api/v1/contacts?limit=1").json()["results"]) == 1
+    page = world.client.get(f"/api/v1/contacts?limit={limit}").json()
+    assert len(page["results"]) == 3 and page["next"] is None
+
+
+@pytest.mark.parametrize("key", ['"\\u0000"', '"a\\u0000"', '"\\ud800"', "1", "null", "[" * 300 + "]" * 300])
+def test_a_user_search_cursor_with_an_unstorable_key_is_400(world, key):
+    """A NUL or a lone surrogate cannot reach a query (PostgreSQL refuses NUL: a 500 there)."""
+    raw = f'{{"d":"n","b":"username","k":{key},"i":"{world.other.pk}"}}'
+    cursor = quote(base64.urlsafe_b64encode(raw.encode()).decode())
+    response = world.client.get(f"/api/v1/users/search?q=ab&cursor={cursor}")
+    body = assert_clean(response, key[:20])
+    assert response.status_code == 400 and body["code"] == "invalid_cursor"
 
 
 def test_every_path_parameter_edge_is_a_404_or_400(world):
@@ -694,3 +733,12 @@ def test_the_default_json_limit_fits_the_largest_group_message():
     size = len(json.dumps(body, separators=(", ", ": ")).encode())
     assert size <= settings.API_MAX_BODY_BYTES <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert size * 2 > settings.API_MAX_BODY_BYTES  # and not much more
+
+
+@pytest.mark.parametrize("length", ["+12", " 12", "1_0", "١٢", "12a", "-1", "0x10", "1e3"])
+def test_a_malformed_content_length_is_400_unread(length):
+    """Servers refuse most of these themselves; the entry point does too (int() would accept
+    " 12", "+12", "1_0" and "١٢")."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", length.encode("utf-8"))]
+    status, body, taken = _asgi_request("/api/v1/auth/login", "post", headers, _endless())
+    assert (status, body["code"], taken) == (400, "bad_request", 0)
