@@ -6,8 +6,9 @@ view runs (600 MiB accepted, then a 413). So the limit is enforced in front of D
 entry point the project runs under:
 
 - ASGI (uvicorn, daphne): `BodyLimitMiddleware` wraps the application. A declared
-  `Content-Length` past the limit is answered 413 without reading a byte; a body without one
-  (chunked) is counted as it arrives and cut off at the limit (413, `Connection: close`).
+  `Content-Length` past the limit is answered 413 without reading a byte; a chunked body is
+  received here, cut off at the limit (413, `Connection: close`), and otherwise handed to Django
+  with the Content-Length it turned out to have (DRF reads a body by its Content-Length alone).
 - daphne: Twisted reads a request's whole body (to a temporary file) before daphne hands it to
   the application at all, so the ASGI middleware alone would come too late. `install_for_daphne`
   makes daphne's request class refuse the body while Twisted receives it.
