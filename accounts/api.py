@@ -309,7 +309,19 @@ def _decode_cursor(value: str) -> tuple[selectors.UserSearchPosition, bool]:
         backward = {"n": False, "p": True}[raw["d"]]
         if position.branch not in selectors.SEARCH_BRANCHES or not isinstance(position.key, str):
             raise ValueError(position.branch)
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeDecodeError):
+        # No database query can carry a lone surrogate or a NUL (a 500 there): refused here.
+        position.key.encode("utf-8")  # UnicodeEncodeError, a ValueError, on a lone surrogate
+        if "\x00" in position.key:
+            raise ValueError(position.key)
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+        binascii.Error,
+        UnicodeDecodeError,
+    ):
         raise ApplicationError(
             "Invalid input.", code="invalid_cursor", errors={"cursor": ["Not a cursor this API issued."]}
         ) from None

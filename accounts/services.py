@@ -47,7 +47,7 @@ from accounts.models import (
     validate_unreserved_email,
     validate_unreserved_username,
 )
-from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, revoke_access
+from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, parse_token, revoke_access
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
@@ -238,7 +238,7 @@ def session_open(*, user: User) -> TokenPair:
 
 def _parse_refresh(raw: str) -> RefreshToken:
     try:
-        return RefreshToken(raw)  # signature, expiry, type, and not blacklisted
+        return parse_token(RefreshToken, raw)  # signature, expiry, type, claims, not blacklisted
     except TokenError:
         raise TokenInvalid() from None
 
@@ -284,7 +284,7 @@ def session_refresh(*, refresh: str) -> TokenPair:
     token it was rotated into and every access token it minted are refused (401), its sockets
     close, and the client logs in again."""
     try:
-        token = _SpendableRefreshToken(refresh)
+        token = parse_token(_SpendableRefreshToken, refresh)
     except TokenError:
         raise TokenInvalid() from None
     try:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
@@ -27,6 +28,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from messenger.core.exceptions import ServiceUnavailable
 
 SESSION_CLAIM = "sid"
+T = TypeVar("T", AccessToken, RefreshToken)
 _JTI_KEY = "accounts:revoked:jti:{}"
 _SID_KEY = "accounts:revoked:sid:{}"
 
@@ -95,12 +97,58 @@ class RevokedTokenError(TokenError):
     pass
 
 
+def _is_epoch(value: Any) -> bool:
+    # An int within datetime's range: simplejwt turns exp into a datetime (OverflowError past
+    # year 9999, `exp=1e20`) and PyJWT int()s exp/iat/nbf (OverflowError on `1e400`, i.e. inf).
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 253402300800
+
+
+def _check_claims(payload: dict[str, Any]) -> None:
+    """The claims this server puts in a token, each of the shape it gives them; else TokenError.
+
+    Only a token bearing this server's signature gets here, so a wrong shape is a key leak or a
+    bug, never a client's mistake; refusing it (401) beats a 500 further down.
+    """
+    for name in ("exp", "iat", "nbf"):
+        if name in payload and not _is_epoch(payload[name]):
+            raise TokenError(f"Token has a malformed '{name}' claim")
+    if "exp" not in payload:
+        raise TokenError("Token has no 'exp' claim")
+    for name, longest in ((api_settings.JTI_CLAIM, 255), (SESSION_CLAIM, 64)):
+        value = payload.get(name)
+        if value is not None and not (
+            isinstance(value, str) and 0 < len(value) <= longest and value.isascii() and value.isprintable()
+        ):
+            raise TokenError(f"Token has a malformed '{name}' claim")
+    user_id = payload.get(api_settings.USER_ID_CLAIM)
+    try:
+        uuid.UUID(user_id)
+    except (TypeError, ValueError, AttributeError):
+        raise TokenError("Token has no valid user id") from None
+
+
+def parse_token(token_class: type[T], raw: str | bytes) -> T:
+    """`token_class(raw)` (signature, expiry, type; for a refresh token, not blacklisted) with
+    every claim checked for shape: raises TokenError for any token that is not one of ours."""
+    try:
+        # Signature first, then the claims' shapes, before simplejwt reads them (its verify()
+        # looks the jti up in the blacklist table and turns exp into a datetime).
+        _check_claims(token_backend.decode(raw, verify=True))
+        return token_class(raw)
+    except TokenBackendError as exc:
+        raise TokenError(str(exc.args[0]) if exc.args else "Token is invalid") from exc
+    except (OverflowError, ValueError, TypeError) as exc:
+        # A signed claim PyJWT cannot read: a 1e400 (inf) exp/iat/nbf, a header of the wrong type.
+        raise TokenError("Token is invalid") from exc
+
+
 def decode_access_token(raw: str | bytes) -> AccessToken:
-    """Signature, expiry, token type and the denylist: the one rule set for REST and sockets.
+    """Signature, expiry, token type, claim shapes and the denylist: the one rule set for REST
+    and sockets.
 
     Raises TokenError (RevokedTokenError for a logged-out session).
     """
-    token = AccessToken(raw)
+    token = parse_token(AccessToken, raw)
     if is_access_revoked(token.payload):
         raise RevokedTokenError("Token has been revoked")
     return token

@@ -33,6 +33,7 @@ from messaging.serializers import (
     render_messages,
     render_sync_entries,
 )
+from messenger.core.fields import AsciiIntegerField
 from messenger.core.pagination import CursorPagination
 from messenger.core.throttling import UserRateThrottle
 
@@ -192,7 +193,7 @@ class SyncQuerySerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The `next_since` of the previous call; omit it (or send it empty) for a fresh token.",
     )
-    limit = serializers.IntegerField(
+    limit = AsciiIntegerField(
         required=False,
         min_value=1,
         max_value=SYNC_MAX_LIMIT,

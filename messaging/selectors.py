@@ -115,7 +115,8 @@ def fresh_sync_token() -> str:
 
 def parse_sync_token(token: str) -> int:
     digits = token[len(SYNC_TOKEN_PREFIX) :] if token.startswith(SYNC_TOKEN_PREFIX) else ""
-    if not digits.isdigit() or len(digits) > 18:
+    # ASCII digits only: str.isdigit() also accepts "²" or "١٢", which int() refuses or reads.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         raise InvalidSyncToken(errors={"since": ["Not a sync token."]})
     return int(digits)
 

@@ -350,7 +350,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messenger.core.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "messenger.core.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "messenger.core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
@@ -552,7 +552,35 @@ CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False  # API routes accept both forms themselves; no redirects
 
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# Request bodies (messenger.core.bodylimit): past its route's limit a body is refused with 413
+# before it is read, under uvicorn, daphne and gunicorn alike (a declared Content-Length at once, a
+# chunked body at the limit). Every route but the upload takes JSON, the largest being a group
+# message at its caps: GROUP_MAX_MEMBERS wrapped keys of MESSAGE_MAX_KEY_BYTES plus a ciphertext of
+# MESSAGE_MAX_CIPHERTEXT_BYTES, base64 (4/3), with the keys' user ids, quotes and the other fields.
+
+
+def _base64_length(size: int) -> int:
+    return 4 * -(-size // 3)
+
+
+API_MAX_BODY_BYTES = env.int(
+    "API_MAX_BODY_BYTES",
+    default=GROUP_MAX_MEMBERS * (_base64_length(MESSAGE_MAX_KEY_BYTES) + 48)
+    + _base64_length(MESSAGE_MAX_CIPHERTEXT_BYTES)
+    + 64 * 1024,
+)
+# The upload: both files at their caps plus the multipart framing (media.uploads' 64 KiB).
+API_BODY_LIMIT_ROUTES = {
+    "/api/v1/media/upload": (
+        MEDIA_MAX_UPLOAD_BYTES + MEDIA_MAX_THUMBNAIL_BYTES + 64 * 1024,
+        "media_too_large",
+    ),
+}
+# Routes whose body is read only after a Bearer access token verifies (signature, expiry, type).
+API_BEARER_BEFORE_BODY_ROUTES = {"/api/v1/media/upload"}
+# Django's own check when a view reads a JSON body: the same limit, so a body the entry point let
+# through is never refused later.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=API_MAX_BODY_BYTES)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -6,4 +6,10 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings")
 
-application = get_wsgi_application()
+django_wsgi_app = get_wsgi_application()  # sets Django up before anything imports models
+
+from messenger.core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
+
+# Request bodies past their route's limit are refused before Django reads them, and a chunked
+# body is read within the limit: messenger.core.bodylimit.
+application = WSGIBodyLimitMiddleware(django_wsgi_app)

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from messenger.core.fields import is_ascii_integer
 from messenger.core.throttling import UserRateThrottle
 from relay import selectors, services
 from relay.serializers import (
@@ -113,7 +114,10 @@ def decode_cursor(token: str) -> PendingCursor:
 
 def _page_size(request: Request) -> int:
     try:
-        return _positive_int(request.query_params["limit"], strict=True, cutoff=PENDING_MAX_LIMIT)
+        raw = request.query_params["limit"]
+        if not is_ascii_integer(raw):  # int() would read "١٢" or a fullwidth digit
+            raise ValueError(raw)
+        return _positive_int(raw, strict=True, cutoff=PENDING_MAX_LIMIT)
     except (KeyError, ValueError):
         # A malformed ?limit= falls back to the default, as the other lists do.
         return PENDING_DEFAULT_LIMIT

@@ -60,3 +60,19 @@ class Base64BytesField(serializers.Field):
         if isinstance(value, str):
             return value
         return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def is_ascii_integer(value: str) -> bool:
+    """Plain ASCII digits, an optional leading minus: what this API means by an integer in a
+    query string. int() also reads "١٢" (Arabic-Indic), U+FF11 (a fullwidth one), " 1", "+1", "1_000"."""
+    digits = value[1:] if value.startswith("-") else value
+    return digits.isascii() and digits.isdigit()
+
+
+class AsciiIntegerField(serializers.IntegerField):
+    """IntegerField for query parameters: anything but ASCII digits is `invalid` (a 400)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not is_ascii_integer(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)

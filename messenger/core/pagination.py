@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import pagination
 
 from messenger.core.exceptions import ApplicationError
+from messenger.core.fields import is_ascii_integer
 
 
 class InvalidCursor(ApplicationError):
@@ -26,7 +27,11 @@ class CursorPagination(pagination.CursorPagination):
     ordering = ("-created_at", "-id")
 
     def get_page_size(self, request):  # type: ignore[no-untyped-def]
-        # A malformed ?limit= falls back to the default rather than erroring, as DRF does.
+        # A malformed ?limit= falls back to the default rather than erroring, as DRF does; and
+        # only ASCII digits are a number (DRF's int() would read "١٢" or a fullwidth digit as one).
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not is_ascii_integer(raw):
+            return self.page_size
         return super().get_page_size(request)
 
     def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]

@@ -6,4 +6,10 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.relay_service.settings")
 
-application = get_asgi_application()
+django_asgi_app = get_asgi_application()
+
+from messenger.core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
+
+# As the monolith's entry point: bodies past the limit are refused before they are read.
+install_for_daphne()
+application = BodyLimitMiddleware(django_asgi_app)

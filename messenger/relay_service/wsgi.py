@@ -6,4 +6,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.relay_service.settings")
 
-application = get_wsgi_application()
+django_wsgi_app = get_wsgi_application()  # sets Django up before anything imports models
+
+from messenger.core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
+
+# As the monolith's entry point: bodies past the limit are refused before they are read.
+application = WSGIBodyLimitMiddleware(django_wsgi_app)

@@ -275,10 +275,11 @@ def test_too_many_form_fields_is_400(user_client, media_storage):
     assert media_storage.object_keys() == set()
 
 
-def test_huge_text_field_is_413(user_client):
+def test_huge_text_field_is_413(user_client, settings):
+    # Text fields are held in memory: past DATA_UPLOAD_MAX_MEMORY_SIZE (a JSON body's limit) a 413.
     body = (
         b'--XYZ\r\nContent-Disposition: form-data; name="file_name"\r\n\r\n'
-        + b"n" * (3 * MIB)
+        + b"n" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + MIB)
         + b"\r\n--XYZ--\r\n"
     )
     response = raw_multipart(user_client, body)
