@@ -409,7 +409,12 @@ async def test_at_most_a_window_is_in_flight_and_an_ack_lets_the_next_one_out(us
     assert (await next_frame_of(ann, "relay.envelope"))["data"]["id"] == ids[2]
     await ann.send_json_to({"type": "relay.ack", "data": {"id": ids[1]}})
     assert (await next_frame_of(ann, "relay.envelope"))["data"]["id"] == extra
-    assert await ann.receive_nothing(timeout=NOTHING_WITHIN)
+    # Nothing more is pushed. The acks' `relay.acked` (through the channel layer) may still
+    # arrive after the envelope the ack let out (from the pump): no order between the two.
+    late = []
+    while not await ann.receive_nothing(timeout=NOTHING_WITHIN):
+        late.append(await ann.receive_json_from())
+    assert all(frame["type"] == "relay.acked" and frame["data"]["id"] in ids[:2] for frame in late), late
     await ann.disconnect()
 
 
