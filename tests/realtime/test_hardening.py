@@ -246,3 +246,27 @@ async def test_configured_origins_are_the_only_ones_allowed(settings):
         connected, _ = await communicator.connect()
         assert connected is allowed, origin
         await communicator.disconnect()
+
+
+def test_the_store_refuses_only_a_new_connection_past_the_cap(make_user):
+    """The cap is checked and applied in one store operation (one Lua script in Redis): a new
+    connection past it is not stored, while refreshing one already counted always works, and an
+    expired one (a crashed process's) no longer counts."""
+    store, ann = get_store(), make_user()
+
+    def touch(connection_id: str, *, ttl: float = 60):
+        return store.touch(
+            user_id=ann.pk,
+            connection_id=connection_id,
+            ttl_seconds=ttl,
+            last_seen_interval_seconds=60,
+            max_connections=2,
+        )
+
+    assert not touch("a").refused and not touch("b").refused
+    assert touch("c").refused
+    assert store.online_among(user_ids=[ann.pk]) == {ann.pk}
+    assert not touch("a").refused  # a heartbeat of a counted connection
+    assert store.close(user_id=ann.pk, connection_id="c") is False  # never stored: still online
+    assert not touch("b", ttl=0).refused  # b's process died: its entry expired
+    assert not touch("c").refused
