@@ -286,7 +286,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.identity is None:
             await self._receive_unauthenticated(text_data)
             return
-        verdict = self._rate_limit.check()
+        # len(): characters, a lower bound of the UTF-8 size, and free.
+        verdict = self._rate_limit.check(size=len(text_data if text_data is not None else bytes_data or b""))
         if verdict is Verdict.CLOSE:
             await self.close(code=CLOSE_RATE_LIMITED)
             return

@@ -114,6 +114,23 @@ async def test_a_handler_failing_on_a_layer_event_closes_1011_and_cleans_up(user
     await friend_socket.disconnect()
 
 
+async def test_oversized_frames_spend_the_hard_rate_limit_by_size(user, settings):
+    """An oversized frame is read whole by the server before the gateway refuses it, so it
+    costs the hard bucket one token per started REALTIME_MAX_FRAME_BYTES: a client pushing big
+    frames is closed with 4429 after about a burst's worth of bytes (before: after HARD_BURST
+    frames of whatever size the server accepts, 16 MiB each under uvicorn)."""
+    settings.REALTIME_MAX_FRAME_BYTES = 1024
+    settings.REALTIME_FRAME_HARD_RATE_PER_SECOND = 0.001  # no refill within the test
+    settings.REALTIME_FRAME_HARD_BURST = 10
+    ann = await socket_for(user)
+    await ann.send_to(text_data="x" * 3000)  # 3 tokens: refused, the socket stays
+    error = await error_of(ann)
+    assert (error["code"], error["status"]) == ("frame_too_large", 413)
+    await still_answers(ann)  # 1 token
+    await ann.send_to(text_data="x" * 7000)  # 7 tokens: more than the 6 left
+    assert await closed_with(ann) == consumers.CLOSE_RATE_LIMITED == 4429
+
+
 # --- before authentication ---------------------------------------------------------------------
 
 
