@@ -52,6 +52,20 @@ UNPARSABLE: dict[str, str | bytes] = {
     "nested_arrays": NESTED_ARRAYS,
     "nested_objects": NESTED_OBJECTS,
     "nested_in_a_field": '{"type": "message.read", "data": {"id": ' + "[" * 5000 + "]" * 5000 + "}}",
+    # Near the parser's recursion limit (about 1,000 levels, less the stack already in use):
+    # parsed or not, each is refused, and nothing downstream recurses into it.
+    **{
+        f"nested_{depth}_in_{where}": text
+        for depth in (900, 950, 970, 985, 995)
+        for where, text in (
+            ("data", '{"type": "message.send", "data": ' + "[" * depth + "]" * depth + "}"),
+            (
+                "a_field",
+                '{"type": "message.send", "data": {"attachment_ids": ' + "[" * depth + "]" * depth + "}}",
+            ),
+            ("typing", '{"type": "typing", "data": {"state": ' + '{"a":' * depth + "0" + "}" * depth + "}}"),
+        )
+    },
     "binary": b"\x00\xff" * 512,
     "binary_json": b'{"type": "ping"}',
     "oversized": OVERSIZED,
