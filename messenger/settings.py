@@ -72,6 +72,12 @@ REALTIME_AUTH_TIMEOUT_SECONDS = env.float("REALTIME_AUTH_TIMEOUT_SECONDS", defau
 REALTIME_TICKET_TTL_SECONDS = env.int("REALTIME_TICKET_TTL_SECONDS", default=30)
 # 128 KiB: room for a `message.send` at MESSAGE_MAX_CIPHERTEXT_BYTES (base64 makes 64 KiB ~87 KiB).
 REALTIME_MAX_FRAME_BYTES = env.int("REALTIME_MAX_FRAME_BYTES", default=128 * 1024)
+# Before authenticating, a socket may send one `auth` frame of at most this size (a token is at
+# most 4 KiB); anything else, bigger, or later than REALTIME_AUTH_TIMEOUT_SECONDS closes it (4401).
+REALTIME_PREAUTH_MAX_FRAME_BYTES = env.int("REALTIME_PREAUTH_MAX_FRAME_BYTES", default=8 * 1024)
+# Open sockets per user, counted across processes where presence counts them; the next one is
+# closed with 4409. 0 turns the cap off.
+REALTIME_MAX_SOCKETS_PER_USER = env.int("REALTIME_MAX_SOCKETS_PER_USER", default=20)
 # Client frames per connection (messenger/realtime/ratelimit.py): past the soft bucket a frame is
 # answered with a 429 error frame; past the hard one the socket is closed with 4429.
 REALTIME_FRAME_RATE_PER_SECOND = env.float("REALTIME_FRAME_RATE_PER_SECOND", default=10.0)
@@ -407,6 +413,8 @@ THROTTLE_RATES = {
     "ws_ticket": env.str("THROTTLE_WS_TICKET", default="60/m"),
     # realtime: GET /presence per user
     "presence": env.str("THROTTLE_PRESENCE", default="120/m"),
+    # realtime: `typing` frames per user, across all their sockets and processes
+    "typing": env.str("THROTTLE_TYPING", default="60/m"),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -11,6 +11,12 @@ Client frames (`typing`, `message.send`, `message.read`, `relay.ack`) run the sa
 REST (messenger/realtime/frames.py), under a per-connection rate limit (ratelimit.py). Pending
 relay envelopes are pushed on connect, live as they are queued, and again every
 REALTIME_RELAY_REPUSH_SECONDS until acked, at most REALTIME_RELAY_WINDOW in flight.
+
+Hostile clients (issue 14): before authenticating a socket may send one small `auth` frame and
+nothing else (anything else closes it with 4401); a user holds at most
+REALTIME_MAX_SOCKETS_PER_USER sockets (4409 past it); every frame that cannot be handled is
+answered with an `error` frame, and whatever a handler raises, the socket's clean-up (presence,
+heartbeat, relay pump, layer groups) runs: a crash must never leave a ghost online.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -40,10 +48,53 @@ from relay.selectors import envelopes_pending
 
 logger = logging.getLogger(__name__)
 
-# Close codes (README, "WebSocket"): 4401 unauthenticated or access revoked; 4429 a client that
-# kept sending past the rate limit's error frames.
+# Close codes (README, "WebSocket"): 4401 unauthenticated or access revoked; 4409 the user already
+# holds REALTIME_MAX_SOCKETS_PER_USER sockets; 4429 a client that kept sending past the rate
+# limit's error frames; 1011 the server failed on an event it had to deliver (the client
+# reconnects and catches up with /sync rather than silently miss it).
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_RATE_LIMITED = 4429
+CLOSE_SERVER_ERROR = 1011
+
+
+class BadFrame(ValueError):
+    """A text frame that is not a JSON value the gateway can take (the reason is the detail)."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf: no field takes it, and it breaks dumps
+        raise BadFrame("Numbers must be finite.")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise BadFrame(f"{name} is not JSON.")
+
+
+def parse_frame(text: str) -> Any:
+    """The frame's JSON value, or BadFrame: not JSON, nested deeper than the parser's recursion
+    allows (RecursionError, which is not a ValueError), NaN/Infinity, non-finite numbers, ints
+    beyond Python's digit limit, or lone surrogates (which no database column can store)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadFrame("Frames must be valid UTF-8.") from None
+    try:
+        value = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except BadFrame:
+        raise
+    except RecursionError:
+        raise BadFrame("The frame is nested too deeply.") from None
+    except ValueError:
+        raise BadFrame("Frames must be JSON.") from None
+    if "\\u" in text:  # an escaped lone surrogate survives json.loads as a str that cannot encode
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadFrame("Frames must be valid UTF-8.") from None
+    return value
 
 
 class GatewayConsumer(AsyncWebsocketConsumer):
@@ -61,7 +112,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._relay_pushed_at: dict[str, float] = {}
         self._rate_limit = FrameRateLimit()
         self._closing = False
+        self._counted_in_presence = False
+        self._cleaned_up = False
         await self.accept()
+        # From the accept on, whatever the ticket path takes, the timer bounds a pre-auth socket.
+        self._auth_timer = asyncio.ensure_future(self._close_unless_authenticated())
         ticket = self._query_ticket()
         if ticket is not None:
             identity = await sync_to_async(identity_from_ticket)(ticket)
@@ -69,8 +124,6 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
             await self._start_session(identity)
-            return
-        self._auth_timer = asyncio.ensure_future(self._close_unless_authenticated())
 
     def _query_ticket(self) -> str | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
@@ -79,19 +132,26 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def _close_unless_authenticated(self) -> None:
         await asyncio.sleep(settings.REALTIME_AUTH_TIMEOUT_SECONDS)
-        if self.identity is None:
+        if self.identity is None and not self._closing:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _start_session(self, identity: SocketIdentity) -> None:
-        self.identity = identity
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        # Counted first: past the per-user cap the socket is refused before it joins anything.
+        admitted = await presence.presence_connection_opened(
+            user_id=identity.user_id, connection_id=self.channel_name
+        )
+        if not admitted:
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self._counted_in_presence = True
+        self.identity = identity
         await self.channel_layer.group_add(realtime_user_group_name(identity.user_id), self.channel_name)
         group_ids = await sync_to_async(group_ids_for_user)(user_id=identity.user_id)
         for group_id in group_ids:
             await self._join_chat_group(str(group_id))
         await self.send_frame("hello", {"user_id": str(identity.user_id), "server_time": _now()})
-        await presence.presence_connection_opened(user_id=identity.user_id, connection_id=self.channel_name)
         self._heartbeat = asyncio.ensure_future(self._refresh_presence())
         self._relay_pump = asyncio.ensure_future(self._pump_relay())
 
@@ -159,18 +219,61 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._relay_pushed_at[envelope_id] = time.monotonic()
         await self.send_frame(RELAY_ENVELOPE, data)
 
+    # --- the socket's life -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Whatever ends the socket (a disconnect, an exception no handler caught, a cancelled
+        task at shutdown), its clean-up runs: otherwise the heartbeat task would keep the user
+        online forever and the consumer alive in memory."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            logger.exception("The WebSocket gateway failed outside a handler")
+            with contextlib.suppress(Exception):  # the transport may be gone already
+                await self.close(code=CLOSE_SERVER_ERROR)
+        finally:
+            await self._clean_up()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """One message (a client frame, a layer event, the connect): an exception in its handler
+        is logged; a client frame then gets a 500 `server_error` frame and the socket goes on;
+        anything else closes the socket with 1011 (an event it should have had is lost, so the
+        client reconnects and syncs). Either way the clean-up still runs on disconnect."""
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("The WebSocket gateway failed on a %r message", message.get("type"))
+            if message.get("type") == "websocket.receive" and self.identity is not None:
+                await self.send_error("server_error", "A server error occurred.", status=500)
+            elif not self._closing:
+                await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        self._closing = True  # frames already queued behind the close are not handled
+        await super().close(code=code, reason=reason)
+
     async def disconnect(self, code: int) -> None:
+        await self._clean_up()
+
+    async def _clean_up(self) -> None:
+        """Idempotent: cancels the socket's tasks, leaves its layer groups, uncounts presence."""
+        if getattr(self, "_cleaned_up", True):  # already done, or connect() never ran
+            return
+        self._cleaned_up = True
         for task in (self._auth_timer, self._heartbeat, self._relay_pump):
             if task is not None:
                 task.cancel()
-        if self.identity is None:
-            return
-        await self.channel_layer.group_discard(
-            realtime_user_group_name(self.identity.user_id), self.channel_name
-        )
-        for name in list(self.chat_groups):
-            await self.channel_layer.group_discard(name, self.channel_name)
-        with contextlib.suppress(Exception):  # presence must never keep a socket from closing
+        if self.identity is not None:
+            with contextlib.suppress(Exception):  # a layer down must not keep presence counted
+                await self.channel_layer.group_discard(
+                    realtime_user_group_name(self.identity.user_id), self.channel_name
+                )
+                for name in list(self.chat_groups):
+                    await self.channel_layer.group_discard(name, self.channel_name)
+        if self._counted_in_presence and self.identity is not None:
+            # presence_connection_closed logs its own failures: it never keeps a socket open.
             await presence.presence_connection_closed(
                 user_id=self.identity.user_id, connection_id=self.channel_name
             )
@@ -180,23 +283,25 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closing:
             return
-        if self.identity is not None:
-            verdict = self._rate_limit.check()
-            if verdict is Verdict.CLOSE:
-                self._closing = True
-                await self.close(code=CLOSE_RATE_LIMITED)
-                return
-            if verdict is Verdict.REFUSED:
-                await self.send_frame(
-                    "error",
-                    {
-                        "code": "rate_limited",
-                        "detail": "Too many frames; slow down.",
-                        "status": 429,
-                        "retry_after": self._rate_limit.retry_after_seconds(),
-                    },
-                )
-                return
+        if self.identity is None:
+            await self._receive_unauthenticated(text_data)
+            return
+        # len(): characters, a lower bound of the UTF-8 size, and free.
+        verdict = self._rate_limit.check(size=len(text_data if text_data is not None else bytes_data or b""))
+        if verdict is Verdict.CLOSE:
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
+        if verdict is Verdict.REFUSED:
+            await self.send_frame(
+                "error",
+                {
+                    "code": "rate_limited",
+                    "detail": "Too many frames; slow down.",
+                    "status": 429,
+                    "retry_after": self._rate_limit.retry_after_seconds(),
+                },
+            )
+            return
         if text_data is None:
             await self.send_error("invalid_frame", "Frames are JSON text, not binary.")
             return
@@ -204,18 +309,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.send_error("frame_too_large", "The frame is larger than allowed.", status=413)
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_error("invalid_json", "Frames must be JSON.")
+            frame = parse_frame(text_data)
+        except BadFrame as exc:
+            await self.send_error("invalid_json", str(exc))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_error("invalid_frame", 'A frame is an object: {"type": ..., "data": {...}}.')
             return
         frame_type = frame["type"]
         data = frame.get("data", {})
-        if self.identity is None:
-            await self._receive_unauthenticated(frame_type, data)
-            return
         if frame_type == "ping":
             await self.send_frame("pong", {"server_time": _now()})
         elif frame_type == "auth":
@@ -255,11 +357,25 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.send_frame("error", error)
         return result
 
-    async def _receive_unauthenticated(self, frame_type: str, data: Any) -> None:
-        if frame_type != "auth":
-            # Nothing is served before authentication; a client that skips it is misbehaving.
+    async def _receive_unauthenticated(self, text_data: str | None) -> None:
+        """The one frame a socket may send before it is authenticated: a small `auth`. Anything
+        else (binary, too big, not JSON, another type, a bad token) closes it with 4401 rather
+        than being answered: an unauthenticated socket is served nothing, so it costs the server
+        one frame at most (frames are handled in order; later ones find the socket closing)."""
+        frame: Any = None
+        limit = settings.REALTIME_PREAUTH_MAX_FRAME_BYTES
+        # len() counts characters, each at least one byte: a cheap bound before encoding.
+        if (
+            text_data is not None
+            and len(text_data) <= limit
+            and len(text_data.encode("utf-8", "surrogatepass")) <= limit
+        ):
+            with contextlib.suppress(BadFrame):
+                frame = parse_frame(text_data)
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        data = frame.get("data")
         token = data.get("token") if isinstance(data, dict) else None
         identity = await sync_to_async(identity_from_access_token)(token)
         if identity is None:

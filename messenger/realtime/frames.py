@@ -15,9 +15,10 @@ from uuid import UUID
 from rest_framework import serializers
 
 from accounts.selectors import active_user_exists
-from contacts.selectors import is_blocked
+from contacts.selectors import accepted_contact_ids_among, is_blocked
 from messaging import services as messaging_services
 from messaging.api import MessageSendThrottle
+from messaging.selectors import conversation_messages
 from messaging.serializers import MessageSendSerializer, message_payload
 from messenger.core.events import publish, publish_to_chat_group, realtime_chat_group_name
 from messenger.core.exceptions import (
@@ -32,6 +33,8 @@ from relay import services as relay_services
 
 TYPING = "typing"
 TYPING_STATES = ("start", "stop")
+# THROTTLE_RATES key: `typing` frames per user, one counter across their sockets and processes.
+TYPING_THROTTLE_SCOPE = "typing"
 
 
 class FrameRefused(ApplicationError):
@@ -92,11 +95,26 @@ def relay_ack(*, user_id: UUID, data: Any) -> UUID:
     return fields["id"]
 
 
+def may_type_to(*, user_id: UUID, target_id: UUID) -> bool:
+    """Whether `user_id`'s typing may reach `target_id`: an accepted contact, or someone they
+    already share a 1:1 conversation with (a message either way the typist can still see), and
+    in both cases no block either way (checked by the caller first). A stranger, or a pending
+    request with no message yet, hears nothing: typing is a liveness signal, like presence, and
+    not a way to ping anyone whose id one knows."""
+    if accepted_contact_ids_among(user_id=user_id, candidate_ids=[target_id]):
+        return True
+    return conversation_messages(user_id=user_id, peer_id=target_id).exists()
+
+
 def typing(*, user_id: UUID, data: Any, chat_group_names: set[str]) -> None:
-    """`typing` towards a user who has not blocked the typist (and whom the typist has not
-    blocked), or towards a chat group the typist is in (`chat_group_names`: the socket's own
-    live membership, so this costs no query). Typing is never stored: a lost one is harmless."""
+    """`typing` towards a user the typist may type to (`may_type_to`, no block either way), or
+    towards a chat group the typist is in (`chat_group_names`: the socket's own live
+    membership, so this costs no query). At most THROTTLE_TYPING per user, across sockets.
+    Typing is never stored: a lost one is harmless."""
     fields = _validated(_TypingFrame, data)
+    wait = user_throttle_wait(scope=TYPING_THROTTLE_SCOPE, user_id=user_id)
+    if wait is not None:
+        raise RateLimited(retry_after=math.ceil(wait))
     event = {"user_id": str(user_id), "state": fields["state"]}
     if "group_id" in fields:
         if realtime_chat_group_name(fields["group_id"]) not in chat_group_names:
@@ -108,6 +126,11 @@ def typing(*, user_id: UUID, data: Any, chat_group_names: set[str]) -> None:
         raise NotFound("No such user.", code="user_not_found")
     if is_blocked(actor_id=user_id, target_id=target):
         raise Forbidden("You cannot reach this user.", code="blocked")
+    if not may_type_to(user_id=user_id, target_id=target):
+        raise Forbidden(
+            "Typing reaches only your contacts and people you have a conversation with.",
+            code="not_a_contact",
+        )
     publish([target], TYPING, {**event, "to_user_id": str(target)})
 
 

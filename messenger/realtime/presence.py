@@ -68,9 +68,15 @@ def heartbeat_interval_seconds() -> float:
 # --- the consumer's hooks -------------------------------------------------------------------------
 
 
-async def presence_connection_opened(*, user_id: UUID, connection_id: str) -> None:
-    """A socket of `user_id` authenticated (`connection_id` is its channel name)."""
-    await _touch(user_id=user_id, connection_id=connection_id)
+async def presence_connection_opened(*, user_id: UUID, connection_id: str) -> bool:
+    """A socket of `user_id` authenticated (`connection_id` is its channel name). False when the
+    user already holds REALTIME_MAX_SOCKETS_PER_USER live sockets (every process counted): this
+    one is not counted and the consumer must close it. With the store down it is let in (presence
+    is best effort; the per-connection frame limits still hold)."""
+    touched = await _touch(
+        user_id=user_id, connection_id=connection_id, max_connections=settings.REALTIME_MAX_SOCKETS_PER_USER
+    )
+    return touched is None or not touched.refused
 
 
 async def presence_connection_refreshed(*, user_id: UUID, connection_id: str) -> None:
@@ -89,7 +95,9 @@ async def presence_connection_closed(*, user_id: UUID, connection_id: str) -> No
         logger.warning("Presence could not record a closed socket", exc_info=True)
 
 
-async def _touch(*, user_id: UUID, connection_id: str) -> None:
+async def _touch(*, user_id: UUID, connection_id: str, max_connections: int = 0) -> Touched | None:
+    """What the store did (None when it failed: logged)."""
+    touched = None
     try:
         store = get_store()
         touched = await _call(
@@ -99,12 +107,14 @@ async def _touch(*, user_id: UUID, connection_id: str) -> None:
             connection_id=connection_id,
             ttl_seconds=settings.REALTIME_PRESENCE_TTL_SECONDS,
             last_seen_interval_seconds=settings.REALTIME_LAST_SEEN_WRITE_SECONDS,
+            max_connections=max_connections,
         )
         # The common heartbeat (nothing changed, last_seen recent) ends here: no database.
         if touched.became_online or touched.last_seen_due:
             await database_sync_to_async(_after_touch)(user_id=user_id, touched=touched)
     except Exception:
         logger.warning("Presence could not record a live socket", exc_info=True)
+    return touched
 
 
 async def _call(store: PresenceStore, method: Callable[..., Any], **kwargs: Any) -> Any:

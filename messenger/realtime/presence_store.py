@@ -47,6 +47,8 @@ class Touched:
 
     became_online: bool  # the user had no announced presence: this is their first live connection
     last_seen_due: bool  # no last_seen write was claimed within the throttle interval: write one now
+    # A new connection not stored: the user already holds `max_connections` live ones.
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,20 @@ class PresenceStore(abc.ABC):
 
     @abc.abstractmethod
     def touch(
-        self, *, user_id: UUID, connection_id: str, ttl_seconds: float, last_seen_interval_seconds: float
+        self,
+        *,
+        user_id: UUID,
+        connection_id: str,
+        ttl_seconds: float,
+        last_seen_interval_seconds: float,
+        max_connections: int = 0,
     ) -> Touched:
         """Opens or refreshes a connection: it now expires in `ttl_seconds`. Expired connections
         of the user are dropped first. `last_seen_due` is True at most once per interval per
-        user (the claim is made here, so concurrent refreshes do not all write)."""
+        user (the claim is made here, so concurrent refreshes do not all write). With
+        `max_connections` > 0, a connection not yet stored is refused (nothing changes) when the
+        user already has that many live ones: the check and the add are one step, so sockets
+        opening at once on several processes cannot all slip under the cap."""
 
     @abc.abstractmethod
     def close(self, *, user_id: UUID, connection_id: str) -> bool:
@@ -113,12 +124,20 @@ class MemoryStore(PresenceStore):
         return connections
 
     def touch(
-        self, *, user_id: UUID, connection_id: str, ttl_seconds: float, last_seen_interval_seconds: float
+        self,
+        *,
+        user_id: UUID,
+        connection_id: str,
+        ttl_seconds: float,
+        last_seen_interval_seconds: float,
+        max_connections: int = 0,
     ) -> Touched:
         with self._lock:
             now = self._now()
             was_online = user_id in self._online
             connections = self._prune(user_id, now)
+            if 0 < max_connections <= len(connections) and connection_id not in connections:
+                return Touched(became_online=False, last_seen_due=False, refused=True)
             connections[connection_id] = now + ttl_seconds * 1000
             self._connections[user_id] = connections
             live = any(expiry > now for expiry in connections.values())
@@ -192,14 +211,18 @@ local function latest_expiry(conns)
 end
 """
 
-# KEYS: conns, online, seen. ARGV: connection id, ttl (ms), user id, last_seen interval (ms).
-# Returns {became_online, last_seen_due}.
+# KEYS: conns, online, seen. ARGV: connection id, ttl (ms), user id, last_seen interval (ms),
+# max connections (0: no cap). Returns {became_online, last_seen_due, refused}.
 _TOUCH = (
     _LUA_PRELUDE
     + """
 local now = now_ms()
 local was_online = redis.call('ZSCORE', KEYS[2], ARGV[3])
-prune(KEYS[1], now)
+local live_count = prune(KEYS[1], now)
+local cap = tonumber(ARGV[5])
+if cap > 0 and live_count >= cap and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return {0, 0, 1}
+end
 redis.call('ZADD', KEYS[1], int(now + tonumber(ARGV[2])), ARGV[1])
 local latest = latest_expiry(KEYS[1])
 -- The set vanishes by itself once its last connection expired (the online index, not this set,
@@ -217,7 +240,7 @@ if live then
   local interval = tonumber(ARGV[4])
   if interval <= 0 or redis.call('SET', KEYS[3], '1', 'PX', int(interval), 'NX') then seen_due = 1 end
 end
-return {became_online, seen_due}
+return {became_online, seen_due, 0}
 """
 )
 
@@ -285,18 +308,25 @@ class RedisStore(PresenceStore):
         return f"{self.prefix}:online"
 
     def touch(
-        self, *, user_id: UUID, connection_id: str, ttl_seconds: float, last_seen_interval_seconds: float
+        self,
+        *,
+        user_id: UUID,
+        connection_id: str,
+        ttl_seconds: float,
+        last_seen_interval_seconds: float,
+        max_connections: int = 0,
     ) -> Touched:
-        became_online, seen_due = self._touch(
+        became_online, seen_due, refused = self._touch(
             keys=[self.user_key(user_id, "conns"), self.online_key, self.user_key(user_id, "seen")],
             args=[
                 connection_id,
                 int(ttl_seconds * 1000),
                 str(user_id),
                 int(last_seen_interval_seconds * 1000),
+                int(max_connections),
             ],
         )
-        return Touched(became_online=became_online == 1, last_seen_due=seen_due == 1)
+        return Touched(became_online=became_online == 1, last_seen_due=seen_due == 1, refused=refused == 1)
 
     def close(self, *, user_id: UUID, connection_id: str) -> bool:
         went_offline = self._close(

@@ -4,11 +4,18 @@ A frame takes a token from both. The soft bucket running dry answers that frame 
 frame (429, with `retry_after`) and the connection stays; the hard bucket, larger and refilled
 faster, running dry means the client ignores those answers, and the socket is closed with 4429.
 Per connection and in memory: a frame costs no Redis round trip, and a client that opens more
-sockets to go faster is bounded by the REST throttles and the ticket throttle instead.
+sockets to go faster is bounded by the REST throttles, the ticket throttle and the per-user
+socket cap instead.
+
+The hard bucket also bounds bytes: a frame takes one of its tokens per started
+REALTIME_MAX_FRAME_BYTES (the server has read an oversized frame whole before the gateway can
+refuse it, up to its own limit, 16 MiB under uvicorn), so a client pushing oversized frames is
+closed after about a burst's worth of maximal frames instead of a burst of 16 MiB ones.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,12 +36,12 @@ class TokenBucket:
         self.tokens = self.burst
         self.updated_at = self.clock()
 
-    def take(self) -> bool:
+    def take(self, count: float = 1) -> bool:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated_at) * self.rate_per_second)
         self.updated_at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= count:
+            self.tokens -= count
             return True
         return False
 
@@ -55,8 +62,10 @@ class FrameRateLimit:
             settings.REALTIME_FRAME_HARD_RATE_PER_SECOND, settings.REALTIME_FRAME_HARD_BURST, clock
         )
 
-    def check(self) -> Verdict:
-        if not self.hard.take():
+    def check(self, *, size: int = 0) -> Verdict:
+        """`size`: the frame's length (characters or bytes: a lower bound is enough)."""
+        cost = max(1, math.ceil(size / settings.REALTIME_MAX_FRAME_BYTES))
+        if not self.hard.take(cost):
             return Verdict.CLOSE
         if not self.soft.take():
             return Verdict.REFUSED
