@@ -409,6 +409,9 @@ RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
 RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
 RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+# One sender's share of a recipient's queue: past it that sender gets 429 relay_queue_full while
+# others still queue, so no single account can fill a queue (relay package docstring).
+RELAY_MAX_PENDING_PER_SENDER = env.int("RELAY_MAX_PENDING_PER_SENDER", default=1_000)
 # A full queue answers 429 with Retry-After = seconds until its oldest envelope expires, at most this
 # (an ack by the recipient frees a slot sooner). See the relay package docstring.
 RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS = env.int("RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS", default=3600)
