@@ -332,6 +332,9 @@ THROTTLE_RATES = {
     # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
     # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
     "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
+    # One-time prekeys handed out per target, all callers together; past it the bundle comes
+    # without one (not a 429: nobody can lock others out of reaching the target).
+    "keys_claim_target": env.str("THROTTLE_KEYS_CLAIM_TARGET", default="60/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
@@ -365,6 +368,9 @@ SPECTACULAR_SETTINGS = {
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
+# A claim leaving fewer one-time prekeys than this sends the owner `keys.low` (once per crossing):
+# time to upload more. Signal's clients refill below 10 too.
+ACCOUNTS_PREKEYS_LOW_THRESHOLD = env.int("ACCOUNTS_PREKEYS_LOW_THRESHOLD", default=10)
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
