@@ -32,10 +32,10 @@ recipient's unexpired envelopes; past it that sender gets 429 `relay_queue_full`
 names its share) with Retry-After = until its own oldest envelope there expires, while other
 senders still queue. So one account cannot fill a queue (ten accounts did, in under three
 minutes, issue 14), and filling one takes cap / share accounts, whose envelopes the recipient
-can clear by acknowledging them and whose further ones a block refuses. Counted atomically with
-the cap: in the same Lua script (a per-sender sorted set under the recipient's hash tag) or the
-same locked transaction. A user's own queue (sync between their devices) has no share: it keeps
-nobody else out.
+can clear by acknowledging them, or at once by blocking them (a block drops what they queued).
+Counted atomically with the cap: in the same Lua script (a per-sender sorted set under the
+recipient's hash tag) or the same locked transaction. A user's own queue (sync between their
+devices) has no share: it keeps nobody else out.
 
 Blocks: a sender the recipient blocked, or who blocked the recipient, cannot queue (403
 `blocked`, as the messaging send answers). Contacts owns blocks and sits above relay, and a
@@ -50,6 +50,7 @@ replica can never disagree with a committed block (no after-commit window, no lo
 process dies between commit and a Redis call), and a migration backfills it; the check is one
 indexed read next to the recipient's. If relay ever gets a database of its own, these calls
 become after-commit messages with retries (as drop_user_queue), and the replica stays relay's.
-Envelopes queued before a block stay until acknowledged or expired (the recipient's client
-drops them, as Signal's does); only new ones are refused.
+A block also drops what the blocked user had queued for the blocker (task relay.drop_from_sender,
+after commit, retried while Redis is down): blocking the accounts that filled one's queue frees
+it at once. What the blocker had queued for the blocked user stays until acknowledged or expired.
 """

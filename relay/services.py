@@ -9,6 +9,7 @@ import math
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from accounts.selectors import active_user_exists
@@ -27,6 +28,7 @@ from relay.exceptions import (
 from relay.models import Block
 from relay.selectors import as_uuid, block_between
 from relay.store import QueueIsFull, RelayEnvelope, get_store, new_envelope_id
+from relay.tasks import drop_from_sender
 
 
 def _checked_ttl(ttl_seconds: int | None) -> int:
@@ -126,6 +128,16 @@ def envelopes_drop_for_user(*, user_id: UUID | str) -> int:
     return get_store().drop_queue(recipient_id=user)
 
 
+def envelopes_drop_from_sender(*, recipient_id: UUID | str, sender_id: UUID | str) -> int:
+    """A block: the envelopes `sender` queued for `recipient` go, so blocking the accounts that
+    filled one's queue frees it at once. The recipient's sockets stop pushing them at their next
+    read of the queue (within REALTIME_RELAY_REPUSH_SECONDS)."""
+    recipient, sender = as_uuid(recipient_id), as_uuid(sender_id)
+    if recipient is None or sender is None:
+        return 0
+    return get_store().drop_from_sender(recipient_id=recipient, sender_id=sender)
+
+
 def envelopes_purge_expired() -> int:
     """The periodic task: index entries (Redis) and rows (database) of expired envelopes go."""
     return get_store().purge_expired()
@@ -135,12 +147,14 @@ def envelopes_purge_expired() -> int:
 
 
 def block_record(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
-    """`blocker` blocked `blocked`: from now on neither may queue an envelope for the other.
-    Idempotent. Contacts calls it inside the transaction that stores the block, so a block that
-    rolls back leaves no row here and one that commits always has it."""
-    Block.objects.bulk_create(
-        [Block(blocker_id=as_uuid(blocker_id), blocked_id=as_uuid(blocked_id))], ignore_conflicts=True
-    )
+    """`blocker` blocked `blocked`: from now on neither may queue an envelope for the other,
+    and what `blocked` had queued for `blocker` goes once the block commits. Idempotent.
+    Contacts calls it inside the transaction that stores the block, so a block that rolls back
+    leaves no row here (and drops nothing) and one that commits always has it. The drop runs as
+    a task after commit: Redis cannot roll back with the database, and an outage is retried."""
+    blocker, blocked = as_uuid(blocker_id), as_uuid(blocked_id)
+    Block.objects.bulk_create([Block(blocker_id=blocker, blocked_id=blocked)], ignore_conflicts=True)
+    transaction.on_commit(lambda: drop_from_sender.delay(str(blocker), str(blocked)), robust=True)
 
 
 def block_forget(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:

@@ -121,6 +121,11 @@ class RelayStore(abc.ABC):
         """Removes every envelope queued for the recipient; returns how many."""
 
     @abc.abstractmethod
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        """Removes the envelopes `sender` queued for `recipient` (a block); returns how many
+        index entries went (expired ones may be among them)."""
+
+    @abc.abstractmethod
     def purge_expired(self) -> int:
         """Removes what has expired (index entries, rows); returns how many envelopes."""
 
@@ -228,6 +233,10 @@ class DatabaseStore(RelayStore):
 
     def drop_queue(self, *, recipient_id: UUID) -> int:
         deleted, _ = Envelope.objects.filter(recipient_id=recipient_id).delete()
+        return deleted
+
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        deleted, _ = Envelope.objects.filter(recipient_id=recipient_id, sender_id=sender_id).delete()
         return deleted
 
     def purge_expired(self, *, batch_size: int = 5000) -> int:
@@ -440,6 +449,19 @@ return #ids
 """
 )
 
+# KEYS: order, expiry, due, sender's share. ARGV: payload_prefix, recipient. The sender's
+# envelopes go (its share set lists every one it queued here), the share key with them.
+_DROP_FROM_SENDER = (
+    _LUA_PRELUDE
+    + """
+local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
+if #ids > 0 then forget(KEYS[1], KEYS[2], ARGV[1], ids) end
+redis.call('DEL', KEYS[4])
+reindex(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+return #ids
+"""
+)
+
 # KEYS: due. ARGV: key prefix, batch size. Trims the queues whose earliest expiry has passed.
 # Returns {queues visited, envelopes removed}.
 _PURGE = (
@@ -489,6 +511,7 @@ class RedisStore(RelayStore):
         self._count = self.client.register_script(_COUNT)
         self._ack = self.client.register_script(_ACK)
         self._drop = self.client.register_script(_DROP)
+        self._drop_from_sender = self.client.register_script(_DROP_FROM_SENDER)
         self._purge = self.client.register_script(_PURGE)
 
     # key names (tests/relay reads them to check what is left in Redis)
@@ -606,6 +629,20 @@ class RedisStore(RelayStore):
                     str(recipient_id),
                     self.queue_key(recipient_id, "from:"),
                 ],
+            )
+        )
+
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        return int(
+            self._run(
+                self._drop_from_sender,
+                [
+                    self.queue_key(recipient_id, "order"),
+                    self.queue_key(recipient_id, "expiry"),
+                    self.due_key,
+                    self.share_key(recipient_id, sender_id),
+                ],
+                [self.queue_key(recipient_id, "env:"), str(recipient_id)],
             )
         )
 

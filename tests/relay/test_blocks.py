@@ -117,3 +117,41 @@ def test_the_migration_backfills_blocks_that_existed_before(queue, user, other_u
     assert_error(queue(user, third, expect=None), 403, "blocked")
     queue(third, other_user)  # an accepted pair is no block
     assert Block.objects.count() == 2
+
+
+def test_blocking_the_flooders_frees_the_queue_for_the_real_sender(
+    queue, pending, client_for, user, make_user, settings, django_capture_on_commit_callbacks
+):
+    """Issue 14's story: accounts fill a recipient's queue (each within its share) and the real
+    sender gets 429. The recipient blocks them: what they queued goes, the real sender gets in,
+    and what other senders queued stays."""
+    settings.RELAY_MAX_PENDING_PER_RECIPIENT = 5
+    settings.RELAY_MAX_PENDING_PER_SENDER = 2
+    flooders, friend, bystander = [make_user(), make_user()], make_user(), make_user()
+    kept = queue(bystander, user, b"keep me").json()["id"]
+    for flooder in flooders:
+        queue(flooder, user, b"junk")
+        queue(flooder, user, b"junk")
+    assert_error(queue(friend, user, expect=None), 429, "relay_queue_full")
+
+    for flooder in flooders:  # a block needs no accepted contact: ask, then block
+        contact_id = contact_between(client_for(user), flooder)
+        with django_capture_on_commit_callbacks(execute=True):
+            block(client_for(user), contact_id)
+
+    assert [item["id"] for item in pending(user)["results"]] == [kept]
+    arrived = queue(friend, user, b"finally").json()["id"]
+    assert [item["id"] for item in pending(user)["results"]] == [kept, arrived]
+
+
+def test_a_block_that_rolls_back_drops_nothing(
+    queue, pending, user, other_user, client_for, django_capture_on_commit_callbacks
+):
+    from contacts.services import contact_set_status
+
+    queued = queue(other_user, user, b"stays").json()["id"]
+    contact_id = contact_between(client_for(other_user), user)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        contact_set_status(contact_id=contact_id, actor_id=user.pk, status="blocked")
+        raise RuntimeError("something after the block failed")
+    assert [item["id"] for item in pending(user)["results"]] == [queued]
