@@ -458,7 +458,7 @@ def keys_upload(
         stored += len(new)
     if stored >= settings.ACCOUNTS_PREKEYS_LOW_THRESHOLD:
         # Back above the threshold: the next claim that crosses it tells the owner again.
-        transaction.on_commit(lambda: cache.delete(_prekeys_low_key(user_id)))
+        transaction.on_commit(lambda: cache.delete(_prekeys_low_key(user_id)), robust=True)
     return stored
 
 
@@ -483,7 +483,7 @@ def _tell_owner_if_prekeys_low(user_id: UUID) -> None:
     if remaining >= settings.ACCOUNTS_PREKEYS_LOW_THRESHOLD:
         return
     # No timeout: the flag lasts until an upload refills. Lost (a cache flush), the owner is told
-    # once more at the next claim, which is harmless; an upload never leaves it stale.
+    # once more at the next claim, which is harmless.
     if cache.add(_prekeys_low_key(user_id), 1, timeout=None):
         publish([user_id], KEYS_LOW, {"one_time_prekeys": remaining})
 
@@ -521,7 +521,8 @@ def prekey_bundle_claim(*, user_id: UUID, with_one_time_prekey: bool = True) -> 
         OneTimePrekey.objects.filter(pk=claimed.pk).delete()
         one_time = {"key_id": claimed.key_id, "public_key": bytes(claimed.public_key)}
         owner = keys.user_id
-        transaction.on_commit(lambda: _tell_owner_if_prekeys_low(owner))
+        # robust: the claim has committed; a cache or count failure here must not make it a 500.
+        transaction.on_commit(lambda: _tell_owner_if_prekeys_low(owner), robust=True)
     return PrekeyBundle(
         user_id=keys.user_id,
         identity_key=bytes(keys.identity_key),

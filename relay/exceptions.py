@@ -48,7 +48,7 @@ class RelayQueueFull(RateLimited):
     default_message = "The recipient's relay queue is full; try again later."
 
 
-class RelaySenderShareFull(RateLimited):
+class RelaySenderShareFull(RelayQueueFull):
     """This sender already holds RELAY_MAX_PENDING_PER_SENDER of the recipient's envelopes:
     429 + Retry-After, while other senders still queue. Same code as a full queue: to the
     sender both mean "keep it and retry later"; the detail says which."""
