@@ -100,6 +100,19 @@ class UserSearchEmailThrottle(UserSearchThrottle):
         return super().get_cache_key(request, view)
 
 
+class PrekeyClaimTargetBudget(SettingsRateThrottle):
+    """One-time prekeys handed out per target user, whoever claims (THROTTLE_KEYS_CLAIM_TARGET):
+    several accounts, each within its own per-caller rate, could still drain a target. Past it a
+    claim is not refused: the bundle comes without a one-time prekey (as when none is left), so
+    anyone can still start a session with the target, and the target's prekeys are kept. A 429
+    here would let a few accounts keep everyone from reaching the target."""
+
+    scope = "keys_claim_target"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        return self.cache_format % {"scope": self.scope, "ident": str(view.kwargs.get("user_id"))}
+
+
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
     return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
 
@@ -421,8 +434,13 @@ class KeyBundleView(APIView):
             429: OpenApiResponse(description="Too many claims of this user's keys; see Retry-After."),
         },
         description="The user's prekey bundle. Claims one one-time prekey (never handed out twice, even "
-        "under concurrent claims); `one_time_prekey` is null when none is left.",
+        "under concurrent claims); `one_time_prekey` is null when none is left, and also when the "
+        "target's one-time prekeys were handed out THROTTLE_KEYS_CLAIM_TARGET times in the window "
+        "(the identity key and signed prekey still come: the session starts without one). A claim "
+        "that leaves the owner fewer than ACCOUNTS_PREKEYS_LOW_THRESHOLD sends the owner's devices "
+        "`keys.low` `{one_time_prekeys}` (once per crossing).",
     )
     def get(self, request: Request, user_id: UUID) -> Response:
-        bundle = services.prekey_bundle_claim(user_id=user_id)
+        within_budget = PrekeyClaimTargetBudget().allow_request(request, self)
+        bundle = services.prekey_bundle_claim(user_id=user_id, with_one_time_prekey=within_budget)
         return Response(PrekeyBundleSerializer(bundle).data)

@@ -21,6 +21,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -48,6 +49,7 @@ from accounts.models import (
     validate_unreserved_username,
 )
 from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, parse_token, revoke_access
+from messenger.core.events import publish
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
@@ -591,12 +593,45 @@ def keys_upload(
             )
         OneTimePrekey.objects.bulk_create(new)
         stored += len(new)
+    if stored >= settings.ACCOUNTS_PREKEYS_LOW_THRESHOLD:
+        # Back above the threshold: the next claim that crosses it tells the owner again.
+        transaction.on_commit(lambda: cache.delete(_prekeys_low_key(user_id)), robust=True)
     return stored
 
 
+# The event a claim sends the owner's devices when it leaves fewer one-time prekeys than
+# ACCOUNTS_PREKEYS_LOW_THRESHOLD: `{"one_time_prekeys": n}`, GET /keys/count's body.
+KEYS_LOW = "keys.low"
+
+
+def _prekeys_low_key(user_id: UUID | str) -> str:
+    return f"accounts:prekeys-low:{user_id}"
+
+
+def _tell_owner_if_prekeys_low(user_id: UUID) -> None:
+    """After a claim commits: below the threshold, `keys.low` goes to the owner's devices, once
+    per crossing (the cache flag is set by whichever claim sees the crossing first and cleared
+    by the upload that refills the keys).
+
+    Counted after commit, not inside the claim: concurrent claims (SKIP LOCKED) each see the
+    others' uncommitted deletes as still there, so every one of them could count too many and
+    miss the crossing; the last claim to count after its commit sees them all."""
+    remaining = selectors.one_time_prekey_count(user_id=user_id)
+    if remaining >= settings.ACCOUNTS_PREKEYS_LOW_THRESHOLD:
+        return
+    # No timeout: the flag lasts until an upload refills. Lost (a cache flush), the owner is told
+    # once more at the next claim, which is harmless.
+    if cache.add(_prekeys_low_key(user_id), 1, timeout=None):
+        publish([user_id], KEYS_LOW, {"one_time_prekeys": remaining})
+
+
 @transaction.atomic
-def prekey_bundle_claim(*, user_id: UUID) -> PrekeyBundle:
+def prekey_bundle_claim(*, user_id: UUID, with_one_time_prekey: bool = True) -> PrekeyBundle:
     """The user's bundle with one one-time prekey, which is deleted in this transaction.
+
+    `with_one_time_prekey=False` (the target's claim budget is spent: accounts.api): the bundle
+    without one, as when none is left, so a session can still start and the prekeys are kept.
+    A claim that leaves fewer than ACCOUNTS_PREKEYS_LOW_THRESHOLD tells the owner (`keys.low`).
 
     PostgreSQL: `SELECT ... ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, then a DELETE of that
     row. Concurrent claimers skip rows another claimer holds instead of queueing on them, and a
@@ -609,15 +644,22 @@ def prekey_bundle_claim(*, user_id: UUID) -> PrekeyBundle:
     if keys is None:
         raise KeysNotFound()
     claimed = (
-        OneTimePrekey.objects.filter(user_id=user_id)
-        .order_by("id")
-        .select_for_update(skip_locked=True, no_key=False)  # it is deleted next: a full lock
-        .first()
+        (
+            OneTimePrekey.objects.filter(user_id=user_id)
+            .order_by("id")
+            .select_for_update(skip_locked=True, no_key=False)  # it is deleted next: a full lock
+            .first()
+        )
+        if with_one_time_prekey
+        else None
     )
     one_time = None
     if claimed is not None:
         OneTimePrekey.objects.filter(pk=claimed.pk).delete()
         one_time = {"key_id": claimed.key_id, "public_key": bytes(claimed.public_key)}
+        owner = keys.user_id
+        # robust: the claim has committed; a cache or count failure here must not make it a 500.
+        transaction.on_commit(lambda: _tell_owner_if_prekeys_low(owner), robust=True)
     return PrekeyBundle(
         user_id=keys.user_id,
         identity_key=bytes(keys.identity_key),

@@ -41,6 +41,7 @@ from contacts.selectors import (
 from contacts.serializers import contact_view
 from messenger.core.events import publish
 from notifications.services import email_enqueue
+from relay.services import block_forget, block_record
 
 DELETED = "deleted"
 
@@ -146,6 +147,8 @@ def contact_set_status(*, contact_id: UUID | str, actor_id: UUID | str, status: 
         contact.status = Contact.Status.BLOCKED
         contact.blocked_by_id = actor
         contact.save(update_fields=["status", "blocked_by", "updated_at"])
+        # The relay keeps its own copy (it may not read contacts): same transaction, same fate.
+        block_record(blocker_id=actor, blocked_id=contact.other_id(actor))
     else:  # the serializer allows only the two above
         raise ValueError(f"Unsupported contact status {status!r}")
     _publish_updated(contact)
@@ -160,6 +163,8 @@ def contact_delete(*, contact_id: UUID | str, actor_id: UUID | str) -> None:
     if contact.status == Contact.Status.BLOCKED and contact.blocked_by_id != actor:
         raise ContactBlocked()
     _publish_updated(contact, status=DELETED)  # sent on commit; the views are built now
+    if contact.status == Contact.Status.BLOCKED:  # the holder lifts the block: the relay's copy too
+        block_forget(blocker_id=actor, blocked_id=contact.other_id(actor))
     contact.delete()
 
 

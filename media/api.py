@@ -67,8 +67,12 @@ class MediaUploadView(APIView):
             415: OpenApiResponse(description="Not a multipart/form-data body."),
             503: _ERRORS[503],
         },
-        description="Streams the file to storage (SHA-256 computed on the way); the type is sniffed "
-        "from the bytes. A plain image uploaded without a thumbnail gets one made in the background.",
+        description="Streams the file to storage (SHA-256 computed on the way); `file_type` comes "
+        "from the bytes' signature (never the client's claim nor a value written inside the file), "
+        "`application/octet-stream` when none matches (any text, HTML and SVG included). Downloads "
+        "go out as that type only for an allow-list of inert types (raster images, audio, MP4/WebM/"
+        "QuickTime video), else as `application/octet-stream`; always as an attachment with nosniff. "
+        "A plain image uploaded without a thumbnail gets one made in the background.",
     )
     def post(self, request: Request) -> Response:
         serializer = MediaUploadSerializer(data=request.data)
@@ -217,7 +221,7 @@ class MediaDownloadView(_ServeObjectView):
         operation_id="media_download",
         parameters=[_SIG_PARAM],
         responses={
-            # The sniffed type (application/octet-stream for anything a browser could run).
+            # The sniffed type if on the allow-list of inert types, else application/octet-stream.
             (200, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The bytes, as an attachment, with nosniff."
             ),

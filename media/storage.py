@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 
 from media.exceptions import StorageUnavailable
-from media.sniff import ACTIVE_CONTENT_TYPES, OCTET_STREAM
+from media.sniff import OCTET_STREAM, served_type
 from messenger.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def safe_file_name(file_name: str) -> str:
 
 
 def served_content_type(file_type: str) -> str:
-    return OCTET_STREAM if file_type in ACTIVE_CONTENT_TYPES else file_type
+    """Only the allow-list of inert types goes out as itself (media.sniff.SERVED_AS_ITSELF)."""
+    return served_type(file_type)
 
 
 def attachment_disposition(file_name: str) -> str:

@@ -402,6 +402,9 @@ THROTTLE_RATES = {
     # whether an address has an account
     "user_search": env.str("THROTTLE_USER_SEARCH", default="60/m"),
     "user_search_email": env.str("THROTTLE_USER_SEARCH_EMAIL", default="20/h"),
+    # One-time prekeys handed out per target, all callers together; past it the bundle comes
+    # without one (not a 429: nobody can lock others out of reaching the target).
+    "keys_claim_target": env.str("THROTTLE_KEYS_CLAIM_TARGET", default="60/h"),
     "user_default": env.str("THROTTLE_USER_DEFAULT", default="6000/m"),
     # messaging: per sender, REST sends (a spam brake well above any human's pace)
     "message_send": env.str("THROTTLE_MESSAGE_SEND", default="1200/m"),
@@ -458,6 +461,9 @@ CELERY_BEAT_SCHEDULE["accounts-purge-unverified"] = {
     "task": "accounts.purge_unverified_accounts",
     "schedule": env.float("UNVERIFIED_ACCOUNT_PURGE_EVERY_SECONDS", default=3600.0),
 }
+# A claim leaving fewer one-time prekeys than this sends the owner `keys.low` (once per crossing):
+# time to upload more. Signal's clients refill below 10 too.
+ACCOUNTS_PREKEYS_LOW_THRESHOLD = env.int("ACCOUNTS_PREKEYS_LOW_THRESHOLD", default=10)
 # messaging
 MESSAGE_MAX_CIPHERTEXT_BYTES = env.int("MESSAGE_MAX_CIPHERTEXT_BYTES", default=64 * 1024)
 MESSAGE_MAX_KEY_BYTES = env.int("MESSAGE_MAX_KEY_BYTES", default=4 * 1024)
@@ -502,6 +508,9 @@ RELAY_DEFAULT_TTL_SECONDS = env.int("RELAY_DEFAULT_TTL_SECONDS", default=7 * 24 
 RELAY_MAX_TTL_SECONDS = env.int("RELAY_MAX_TTL_SECONDS", default=30 * 24 * 3600)
 RELAY_MAX_PAYLOAD_BYTES = env.int("RELAY_MAX_PAYLOAD_BYTES", default=64 * 1024)
 RELAY_MAX_PENDING_PER_RECIPIENT = env.int("RELAY_MAX_PENDING_PER_RECIPIENT", default=10_000)
+# One sender's share of a recipient's queue: past it that sender gets 429 relay_queue_full while
+# others still queue, so no single account can fill a queue (relay package docstring).
+RELAY_MAX_PENDING_PER_SENDER = env.int("RELAY_MAX_PENDING_PER_SENDER", default=1_000)
 # A full queue answers 429 with Retry-After = seconds until its oldest envelope expires, at most this
 # (an ack by the recipient frees a slot sooner). See the relay package docstring.
 RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS = env.int("RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS", default=3600)

@@ -25,15 +25,34 @@ never refuses a sender for a full queue; when one device's stored queue outgrows
 limit, it unlinks the least recently active linked device (never the primary) and clears that
 device's queue (MessagePersister.unlinkLeastActiveDevice). That fits per-device queues of
 devices that can re-link; the relay has per-user queues and no device registry, so refusing
-the newest is the policy that loses nothing silently. Known weakness: one sender can fill a
-recipient's queue (THROTTLE_RELAY_QUEUE limits a sender's rate, not its share of a queue).
+the newest is the policy that loses nothing silently.
 
-Blocks are not checked here: contacts sits above relay (relay may not import it) and a
-relay-only process (messenger.relay_service) runs without contacts. As in Signal, where the
-server delivers sealed-sender envelopes without knowing block lists, the recipient's client
-drops envelopes from senders it blocked. To enforce it server-side, relay would expose a
-registry of queue checks that contacts fills in its AppConfig.ready() (an upward call with no
-upward import), and a standalone relay would need a block lookup from the contacts service.
+Fair shares (RELAY_MAX_PENDING_PER_SENDER, 1,000): one sender holds at most that many of a
+recipient's unexpired envelopes; past it that sender gets 429 `relay_queue_full` (the detail
+names its share) with Retry-After = until its own oldest envelope there expires, while other
+senders still queue. So one account cannot fill a queue (ten accounts did, in under three
+minutes, issue 14), and filling one takes cap / share accounts, whose envelopes the recipient
+can clear by acknowledging them, or at once by blocking them (a block drops what they queued).
+Counted atomically with the cap: in the same Lua script (a per-sender sorted set under the
+recipient's hash tag) or the same locked transaction. A user's own queue (sync between their
+devices) has no share: it keeps nobody else out.
+
+Blocks: a sender the recipient blocked, or who blocked the recipient, cannot queue (403
+`blocked`, as the messaging send answers). Contacts owns blocks and sits above relay, and a
+relay-only process (messenger.relay_service) runs without contacts, so relay cannot ask it.
+Instead relay keeps its own replica of who blocked whom (event-carried state): the
+`relay_blocks` table (relay.models.Block), written only through relay.services.block_record /
+block_forget, which contacts' block and unblock services call (contacts may import relay), and
+emptied for a user on account deletion (relay.receivers). Migration 0003 backfilled the blocks
+that existed before. Why a table and not a Redis set: the relay already needs the accounts
+database (the recipient check), a table is written in the same transaction as the block, so the
+replica can never disagree with a committed block (no after-commit window, no lost write if a
+process dies between commit and a Redis call), and a migration backfills it; the check is one
+indexed read next to the recipient's. If relay ever gets a database of its own, these calls
+become after-commit messages with retries (as drop_user_queue), and the replica stays relay's.
+A block also drops what the blocked user had queued for the blocker (task relay.drop_from_sender,
+after commit, retried while Redis is down): blocking the accounts that filled one's queue frees
+it at once. What the blocker had queued for the blocked user stays until acknowledged or expired.
 
 The gateway's side (what messenger.realtime codes against; tests/relay/test_contract.py holds it
 to this, on both stores):

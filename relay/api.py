@@ -1,8 +1,9 @@
 """Relay endpoints (docs/API.md, "Relay"). Thin views over relay.services and relay.selectors.
 
 Who may see / change what:
-- POST /relay/queue: any authenticated user, to any active user (themself included); the
-  recipient's queue is capped (429), the sender's pace throttled (429).
+- POST /relay/queue: any authenticated user, to any active user (themself included) with no
+  block between them (403); the recipient's queue is capped and each sender's share of it too
+  (429), the sender's pace throttled (429).
 - GET /relay/pending/{userId}: the recipient only (403 for any other id).
 - DELETE /relay/{messageId}: the recipient only; to anyone else the envelope does not exist (404).
 """
@@ -52,7 +53,11 @@ QUEUE_DESCRIPTION = (
     "RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS, 1 hour, since acknowledgements free slots sooner). "
     "Keep the envelope and retry: what is already queued (key exchanges, session setup) is never "
     "evicted to make room.\n\n"
-    "Blocks are not enforced by the relay: clients drop envelopes from senders they blocked."
+    "**Fair shares:** one sender holds at most RELAY_MAX_PENDING_PER_SENDER (1,000) of a recipient's "
+    "envelopes; past it that sender gets `429 relay_queue_full` (the detail names its share) with "
+    "`Retry-After` until its own oldest one there expires, while other senders still queue. "
+    "Not applied to one's own queue.\n\n"
+    "**Blocks:** a sender the recipient blocked, or who blocked the recipient, gets `403 blocked`."
 )
 _RETRY_AFTER = OpenApiParameter(
     "Retry-After",
@@ -79,11 +84,12 @@ class RelayQueueView(APIView):
         responses={
             201: RelayQueuedSerializer,
             400: OpenApiResponse(description="Invalid input: bad recipient id, base64 or ttl_seconds."),
+            403: OpenApiResponse(description="`blocked`: a block stands between sender and recipient."),
             404: OpenApiResponse(description="`recipient_not_found`: no such active user."),
             413: OpenApiResponse(description="`payload_too_large`: over RELAY_MAX_PAYLOAD_BYTES decoded."),
             429: OpenApiResponse(
-                description="`relay_queue_full` (the recipient's queue is at its cap) or `throttled` "
-                "(the sender's rate); see Retry-After."
+                description="`relay_queue_full` (the recipient's queue is at its cap, or the sender "
+                "holds its share of it) or `throttled` (the sender's rate); see Retry-After."
             ),
             503: UNAVAILABLE,
         },

@@ -48,6 +48,26 @@ class RelayQueueFull(RateLimited):
     default_message = "The recipient's relay queue is full; try again later."
 
 
+class RelaySenderShareFull(RelayQueueFull):
+    """This sender already holds RELAY_MAX_PENDING_PER_SENDER of the recipient's envelopes:
+    429 + Retry-After, while other senders still queue. Same code as a full queue: to the
+    sender both mean "keep it and retry later"; the detail says which."""
+
+    default_code = "relay_queue_full"
+    default_message = (
+        "You hold your full share of the recipient's relay queue; try again later "
+        "(the recipient acknowledging or your envelopes expiring frees it)."
+    )
+
+
+class RelayBlocked(Forbidden):
+    """A block stands between sender and recipient (either one holds it): what the messaging
+    send answers for a block (403 `blocked`)."""
+
+    default_code = "blocked"
+    default_message = "You cannot send to this user."
+
+
 class RelayUnavailable(ServiceUnavailable):
     """The store (Redis) cannot be reached: 503, and nothing was written."""
 

@@ -25,7 +25,37 @@ class Envelope(models.Model):
             models.Index(fields=["recipient_id", "created_at", "id"], name="relay_env_recipient_order"),
             # The periodic purge of expired rows.
             models.Index(fields=["expires_at"], name="relay_env_expires_at"),
+            # One sender's share of a recipient's queue (RELAY_MAX_PENDING_PER_SENDER).
+            models.Index(fields=["recipient_id", "sender_id", "expires_at"], name="relay_env_sender_share"),
         ]
 
     def __str__(self) -> str:
         return f"envelope {self.id} for {self.recipient_id}"
+
+
+class Block(models.Model):
+    """Relay's replica of who blocked whom: `blocker_id` blocked `blocked_id` (contacts owns the
+    blocks; relay only keeps the pairs it must refuse, so a relay-only process, which has no
+    contacts, can enforce them). Written by contacts' block services through
+    relay.services.block_record / block_forget, in the same transaction as the block itself;
+    backfilled from contacts by migration 0003. One row per holder: the pair is refused both
+    ways whichever side holds it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    blocker_id = models.UUIDField()
+    blocked_id = models.UUIDField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "relay_blocks"
+        constraints = [
+            models.UniqueConstraint(fields=["blocker_id", "blocked_id"], name="relay_blocks_one_per_pair"),
+        ]
+        indexes = [
+            # The other direction of the pair check, and account deletion's cleanup.
+            models.Index(fields=["blocked_id", "blocker_id"], name="relay_blocks_blocked"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocked {self.blocked_id}"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.db.models import Q
+
 from relay.exceptions import NotYourQueue
+from relay.models import Block
 from relay.store import PendingCursor, RelayEnvelope, get_store
 
 __all__ = [
     "PendingCursor",
     "RelayEnvelope",
     "as_uuid",
+    "block_between",
     "envelopes_pending",
     "envelopes_pending_count",
     "envelopes_pending_for_viewer",
@@ -61,3 +65,11 @@ def envelopes_pending_for_viewer(
     if as_uuid(user_id) != viewer_id:
         raise NotYourQueue()
     return envelopes_pending(recipient_id=viewer_id, after=after, limit=limit)
+
+
+def block_between(*, user_id: UUID, other_id: UUID) -> bool:
+    """True when either user blocked the other (relay's replica of contacts' blocks: see the
+    package docstring). One indexed query."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()

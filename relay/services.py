@@ -9,6 +9,8 @@ import math
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 
 from accounts.selectors import active_user_exists
 from messenger.core.events import publish
@@ -18,11 +20,15 @@ from relay.exceptions import (
     InvalidPayload,
     InvalidTTL,
     RecipientNotFound,
+    RelayBlocked,
     RelayPayloadTooLarge,
     RelayQueueFull,
+    RelaySenderShareFull,
 )
-from relay.selectors import as_uuid
+from relay.models import Block
+from relay.selectors import as_uuid, block_between
 from relay.store import QueueIsFull, RelayEnvelope, get_store, new_envelope_id
+from relay.tasks import drop_from_sender
 
 
 def _checked_ttl(ttl_seconds: int | None) -> int:
@@ -62,8 +68,13 @@ def envelope_queue(
     to the recipient after commit.
 
     Raises InvalidTTL / InvalidPayload (400), RelayPayloadTooLarge (413), RecipientNotFound
-    (404), RelayQueueFull (429, with Retry-After) and RelayUnavailable (503); on each of them
-    nothing was stored and nothing published.
+    (404), RelayBlocked (403: a block either way), RelayQueueFull (429: the recipient's queue
+    is at its cap) or RelaySenderShareFull (429: this sender holds its share of it, both with
+    Retry-After) and RelayUnavailable (503); on each of them nothing was stored and nothing
+    published.
+
+    Queries on the common path: the recipient check and the block check (two indexed reads),
+    then the store's one script (Redis) or transaction (database).
 
     Not wrapped in a transaction of its own: the store's write is atomic by itself (one Lua
     script, or the database store's own transaction), and the Redis path then costs no
@@ -74,6 +85,9 @@ def envelope_queue(
     recipient = as_uuid(recipient_id)
     if recipient is None or not active_user_exists(user_id=recipient):
         raise RecipientNotFound()
+    own_queue = recipient == sender_id
+    if not own_queue and block_between(user_id=sender_id, other_id=recipient):
+        raise RelayBlocked()
     try:
         envelope = get_store().queue(
             envelope_id=new_envelope_id(),
@@ -82,9 +96,12 @@ def envelope_queue(
             payload=payload,
             ttl_seconds=ttl,
             max_pending=settings.RELAY_MAX_PENDING_PER_RECIPIENT,
+            # No share in one's own queue (sync between one's devices): it keeps no one else out.
+            max_per_sender=None if own_queue else settings.RELAY_MAX_PENDING_PER_SENDER,
         )
     except QueueIsFull as full:
-        raise RelayQueueFull(retry_after=_retry_after(full.seconds_until_a_slot_frees)) from None
+        refusal = RelaySenderShareFull if full.sender_share else RelayQueueFull
+        raise refusal(retry_after=_retry_after(full.seconds_until_a_slot_frees)) from None
     publish([recipient], RELAY_ENVELOPE, envelope_event_data(envelope))
     return envelope
 
@@ -111,6 +128,45 @@ def envelopes_drop_for_user(*, user_id: UUID | str) -> int:
     return get_store().drop_queue(recipient_id=user)
 
 
+def envelopes_drop_from_sender(*, recipient_id: UUID | str, sender_id: UUID | str) -> int:
+    """A block: the envelopes `sender` queued for `recipient` go, so blocking the accounts that
+    filled one's queue frees it at once. The recipient's sockets stop pushing them at their next
+    read of the queue (within REALTIME_RELAY_REPUSH_SECONDS)."""
+    recipient, sender = as_uuid(recipient_id), as_uuid(sender_id)
+    if recipient is None or sender is None:
+        return 0
+    return get_store().drop_from_sender(recipient_id=recipient, sender_id=sender)
+
+
 def envelopes_purge_expired() -> int:
     """The periodic task: index entries (Redis) and rows (database) of expired envelopes go."""
     return get_store().purge_expired()
+
+
+# --- the replica of blocks (contacts writes it; see the package docstring) -------------------
+
+
+def block_record(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+    """`blocker` blocked `blocked`: from now on neither may queue an envelope for the other,
+    and what `blocked` had queued for `blocker` goes once the block commits. Idempotent.
+    Contacts calls it inside the transaction that stores the block, so a block that rolls back
+    leaves no row here (and drops nothing) and one that commits always has it. The drop runs as
+    a task after commit: Redis cannot roll back with the database, and an outage is retried."""
+    blocker, blocked = as_uuid(blocker_id), as_uuid(blocked_id)
+    Block.objects.bulk_create([Block(blocker_id=blocker, blocked_id=blocked)], ignore_conflicts=True)
+    transaction.on_commit(lambda: drop_from_sender.delay(str(blocker), str(blocked)), robust=True)
+
+
+def block_forget(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+    """`blocker` lifted their block of `blocked` (contacts' DELETE of the blocked contact)."""
+    Block.objects.filter(blocker_id=as_uuid(blocker_id), blocked_id=as_uuid(blocked_id)).delete()
+
+
+def blocks_forget_user(*, user_id: UUID | str) -> int:
+    """Account deletion: every block the user held or was the object of goes (contacts drops its
+    rows for the user in the same transaction)."""
+    user = as_uuid(user_id)
+    if user is None:
+        return 0
+    deleted, _ = Block.objects.filter(Q(blocker_id=user) | Q(blocked_id=user)).delete()
+    return deleted

@@ -6,6 +6,8 @@ test suite (tests/relay, parametrised over both).
     `<prefix>:{<recipient>}:order`   sorted set, envelope id scored by creation time (µs)
     `<prefix>:{<recipient>}:expiry`  sorted set, envelope id scored by expiry time (µs)
     `<prefix>:{<recipient>}:env:<id>` hash (sender, created, expires, payload) with its own TTL
+    `<prefix>:{<recipient>}:from:<sender>` sorted set, the sender's envelope ids scored by expiry
+                                     (its share, RELAY_MAX_PENDING_PER_SENDER); expires with them
   and one global `<prefix>:due` sorted set, recipient scored by its earliest expiry, so the
   periodic purge visits only queues that hold something expired. Every operation is one Lua
   script, so it is atomic (queue-and-cap included) and one round trip; all of them read the
@@ -33,7 +35,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from relay.exceptions import RelayUnavailable
@@ -70,11 +72,13 @@ class PendingCursor:
 
 
 class QueueIsFull(Exception):
-    """The store refused an envelope: the recipient holds `max_pending` unexpired ones."""
+    """The store refused an envelope: the recipient holds `max_pending` unexpired ones, or
+    (`sender_share`) this sender holds `max_per_sender` of them."""
 
-    def __init__(self, *, seconds_until_a_slot_frees: float) -> None:
-        super().__init__("queue full")
+    def __init__(self, *, seconds_until_a_slot_frees: float, sender_share: bool = False) -> None:
+        super().__init__("sender share full" if sender_share else "queue full")
         self.seconds_until_a_slot_frees = seconds_until_a_slot_frees
+        self.sender_share = sender_share
 
 
 class RelayStore(abc.ABC):
@@ -90,10 +94,13 @@ class RelayStore(abc.ABC):
         payload: bytes,
         ttl_seconds: int,
         max_pending: int,
+        max_per_sender: int | None = None,
     ) -> RelayEnvelope:
-        """Adds it, or raises QueueIsFull (nothing written). `envelope_id` is fresh per call;
-        the Redis store also survives its client retrying the call after a lost reply (the
-        script stores an id once and answers the first outcome again)."""
+        """Adds it, or raises QueueIsFull (nothing written): the recipient holds `max_pending`
+        unexpired envelopes, or this sender holds `max_per_sender` of them (None: no share).
+        `envelope_id` is fresh per call; the Redis store also survives its client retrying the
+        call after a lost reply (the script stores an id once and answers the first outcome
+        again)."""
 
     @abc.abstractmethod
     def pending(
@@ -112,6 +119,11 @@ class RelayStore(abc.ABC):
     @abc.abstractmethod
     def drop_queue(self, *, recipient_id: UUID) -> int:
         """Removes every envelope queued for the recipient; returns how many."""
+
+    @abc.abstractmethod
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        """Removes the envelopes `sender` queued for `recipient` (a block); returns how many
+        index entries went (expired ones may be among them)."""
 
     @abc.abstractmethod
     def purge_expired(self) -> int:
@@ -163,8 +175,10 @@ class DatabaseStore(RelayStore):
         payload: bytes,
         ttl_seconds: int,
         max_pending: int,
+        max_per_sender: int | None = None,
     ) -> RelayEnvelope:
         full_for: float | None = None
+        sender_share = False
         # savepoint=False: joins a caller's transaction without a SAVEPOINT round trip. The
         # refusal is raised after the block, so it never marks a caller's transaction broken.
         with transaction.atomic(savepoint=False):
@@ -173,9 +187,16 @@ class DatabaseStore(RelayStore):
             queue = Envelope.objects.filter(recipient_id=recipient_id)
             # Expired rows must not count against the cap (the purge task may not have run yet).
             queue.filter(expires_at__lte=now).delete()
-            if queue.count() >= max_pending:
+            mine = queue.filter(sender_id=sender_id)
+            # Both counts in one statement: the queue's (the cap) and this sender's (its share).
+            counts = queue.aggregate(total=Count("id"), mine=Count("id", filter=Q(sender_id=sender_id)))
+            if counts["total"] >= max_pending:
                 earliest = queue.aggregate(earliest=Min("expires_at"))["earliest"] or now
                 full_for = (earliest - now).total_seconds()
+            elif max_per_sender is not None and counts["mine"] >= max_per_sender:
+                # This sender's share is used up: a slot of theirs frees when their oldest expires.
+                earliest = mine.aggregate(earliest=Min("expires_at"))["earliest"] or now
+                full_for, sender_share = (earliest - now).total_seconds(), True
             else:
                 row = Envelope.objects.create(
                     id=envelope_id,
@@ -186,7 +207,7 @@ class DatabaseStore(RelayStore):
                     expires_at=now + timedelta(seconds=ttl_seconds),
                 )
                 return _from_row(row)
-        raise QueueIsFull(seconds_until_a_slot_frees=full_for)
+        raise QueueIsFull(seconds_until_a_slot_frees=full_for, sender_share=sender_share)
 
     def pending(
         self, *, recipient_id: UUID, after: PendingCursor | None = None, limit: int | None = None
@@ -212,6 +233,10 @@ class DatabaseStore(RelayStore):
 
     def drop_queue(self, *, recipient_id: UUID) -> int:
         deleted, _ = Envelope.objects.filter(recipient_id=recipient_id).delete()
+        return deleted
+
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        deleted, _ = Envelope.objects.filter(recipient_id=recipient_id, sender_id=sender_id).delete()
         return deleted
 
     def purge_expired(self, *, batch_size: int = 5000) -> int:
@@ -286,8 +311,9 @@ local function reindex(order_key, expiry_key, due_key, recipient)
 end
 """
 
-# KEYS: order, expiry, payload, due. ARGV: id, sender, ttl_us, max_pending, payload,
-# payload_prefix, recipient. Returns {1, created_us, expires_us} or {0, us_until_a_slot_frees}.
+# KEYS: order, expiry, payload, due, sender's share. ARGV: id, sender, ttl_us, max_pending,
+# payload, payload_prefix, recipient, max_per_sender (0: no share). Returns {1, created_us,
+# expires_us}, {0, us_until_a_slot_frees} (queue full) or {2, us_until_...} (sender's share full).
 _QUEUE = (
     _LUA_PRELUDE
     + """
@@ -297,11 +323,19 @@ if existing[1] then
 end
 local now = now_us()
 trim(KEYS[1], KEYS[2], ARGV[6], now)
+local function earliest_after_now(key)
+  local first = redis.call('ZRANGE', key, '(' .. int(now), '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+  if #first > 0 then return tonumber(first[2]) end
+  return now
+end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  local earliest = now
-  if #first > 0 then earliest = tonumber(first[2]) end
-  return {0, earliest - now}
+  return {0, earliest_after_now(KEYS[2]) - now}
+end
+-- The sender's share: its unexpired envelopes in this queue. Counted without writing: the
+-- payload's HSET below must stay the script's first write, the one Redis at its maxmemory refuses.
+local share = tonumber(ARGV[8])
+if share > 0 and redis.call('ZCOUNT', KEYS[5], '(' .. int(now), '+inf') >= share then
+  return {2, earliest_after_now(KEYS[5]) - now}
 end
 -- Creation times only grow within a queue, so "oldest first" is arrival order and unique.
 local created = now
@@ -312,6 +346,11 @@ redis.call('HSET', KEYS[3], 's', ARGV[2], 'c', int(created), 'x', int(expires), 
 redis.call('PEXPIREAT', KEYS[3], int(math.ceil(expires / 1000)))
 redis.call('ZADD', KEYS[1], int(created), ARGV[1])
 redis.call('ZADD', KEYS[2], int(expires), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', int(now))
+redis.call('ZADD', KEYS[5], int(expires), ARGV[1])
+-- The share key expires with the sender's last envelope here, so it never outlives them.
+local latest = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[5], int(math.ceil(tonumber(latest[2]) / 1000)))
 reindex(KEYS[1], KEYS[2], KEYS[4], ARGV[7])
 return {1, created, expires}
 """
@@ -370,12 +409,15 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. int(now_us()), '+inf')
 """
 )
 
-# KEYS: order, expiry, payload. ARGV: id. Returns 1 if an unexpired envelope was removed.
+# KEYS: order, expiry, payload. ARGV: id, share_prefix. Returns 1 if an unexpired envelope
+# was removed.
 _ACK = (
     _LUA_PRELUDE
     + """
 local expires = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not expires then return 0 end
+local sender = redis.call('HGET', KEYS[3], 's')
+if sender then redis.call('ZREM', ARGV[2] .. sender, ARGV[1]) end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
@@ -384,14 +426,38 @@ return 1
 """
 )
 
-# KEYS: order, expiry, due. ARGV: payload_prefix, recipient. Returns how many were removed.
+# KEYS: order, expiry, due. ARGV: payload_prefix, recipient, share_prefix. Returns how many
+# were removed.
 _DROP = (
     _LUA_PRELUDE
     + """
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+-- The senders' share keys go too (one whose payloads are all gone expires by itself).
+local senders, seen = {}, {}
+for _, id in ipairs(ids) do
+  local sender = redis.call('HGET', ARGV[1] .. id, 's')
+  if sender and not seen[sender] then
+    seen[sender] = true
+    senders[#senders + 1] = ARGV[3] .. sender
+  end
+end
+in_chunks('DEL', false, senders)
 in_chunks('DEL', false, payload_keys(ARGV[1], ids))
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
+return #ids
+"""
+)
+
+# KEYS: order, expiry, due, sender's share. ARGV: payload_prefix, recipient. The sender's
+# envelopes go (its share set lists every one it queued here), the share key with them.
+_DROP_FROM_SENDER = (
+    _LUA_PRELUDE
+    + """
+local ids = redis.call('ZRANGE', KEYS[4], 0, -1)
+if #ids > 0 then forget(KEYS[1], KEYS[2], ARGV[1], ids) end
+redis.call('DEL', KEYS[4])
+reindex(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
 return #ids
 """
 )
@@ -445,6 +511,7 @@ class RedisStore(RelayStore):
         self._count = self.client.register_script(_COUNT)
         self._ack = self.client.register_script(_ACK)
         self._drop = self.client.register_script(_DROP)
+        self._drop_from_sender = self.client.register_script(_DROP_FROM_SENDER)
         self._purge = self.client.register_script(_PURGE)
 
     # key names (tests/relay reads them to check what is left in Redis)
@@ -453,6 +520,9 @@ class RedisStore(RelayStore):
 
     def payload_key(self, recipient_id: UUID, envelope_id: UUID) -> str:
         return f"{self.prefix}:{{{recipient_id}}}:env:{envelope_id}"
+
+    def share_key(self, recipient_id: UUID, sender_id: UUID) -> str:
+        return f"{self.prefix}:{{{recipient_id}}}:from:{sender_id}"
 
     @property
     def due_key(self) -> str:
@@ -473,6 +543,7 @@ class RedisStore(RelayStore):
         payload: bytes,
         ttl_seconds: int,
         max_pending: int,
+        max_per_sender: int | None = None,
     ) -> RelayEnvelope:
         result = self._run(
             self._queue,
@@ -481,6 +552,7 @@ class RedisStore(RelayStore):
                 self.queue_key(recipient_id, "expiry"),
                 self.payload_key(recipient_id, envelope_id),
                 self.due_key,
+                self.share_key(recipient_id, sender_id),
             ],
             [
                 str(envelope_id),
@@ -490,10 +562,11 @@ class RedisStore(RelayStore):
                 payload,
                 self.queue_key(recipient_id, "env:"),
                 str(recipient_id),
+                0 if max_per_sender is None else max(1, int(max_per_sender)),
             ],
         )
-        if result[0] == 0:
-            raise QueueIsFull(seconds_until_a_slot_frees=result[1] / 1_000_000)
+        if result[0] != 1:
+            raise QueueIsFull(seconds_until_a_slot_frees=result[1] / 1_000_000, sender_share=result[0] == 2)
         return RelayEnvelope(
             id=envelope_id,
             sender_id=sender_id,
@@ -542,7 +615,7 @@ class RedisStore(RelayStore):
                 self.queue_key(recipient_id, "expiry"),
                 self.payload_key(recipient_id, envelope_id),
             ],
-            [str(envelope_id)],
+            [str(envelope_id), self.queue_key(recipient_id, "from:")],
         )
         return removed == 1
 
@@ -551,6 +624,24 @@ class RedisStore(RelayStore):
             self._run(
                 self._drop,
                 [self.queue_key(recipient_id, "order"), self.queue_key(recipient_id, "expiry"), self.due_key],
+                [
+                    self.queue_key(recipient_id, "env:"),
+                    str(recipient_id),
+                    self.queue_key(recipient_id, "from:"),
+                ],
+            )
+        )
+
+    def drop_from_sender(self, *, recipient_id: UUID, sender_id: UUID) -> int:
+        return int(
+            self._run(
+                self._drop_from_sender,
+                [
+                    self.queue_key(recipient_id, "order"),
+                    self.queue_key(recipient_id, "expiry"),
+                    self.due_key,
+                    self.share_key(recipient_id, sender_id),
+                ],
                 [self.queue_key(recipient_id, "env:"), str(recipient_id)],
             )
         )

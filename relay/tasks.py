@@ -28,3 +28,18 @@ def drop_user_queue(user_id: str) -> int:
     from relay.services import envelopes_drop_for_user
 
     return envelopes_drop_for_user(user_id=user_id)
+
+
+@shared_task(
+    name="relay.drop_from_sender",
+    ignore_result=True,
+    autoretry_for=(RelayUnavailable,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def drop_from_sender(recipient_id: str, sender_id: str) -> int:
+    """A block: what the blocked sender had queued for the blocker goes (retried while Redis is
+    down)."""
+    from relay.services import envelopes_drop_from_sender
+
+    return envelopes_drop_from_sender(recipient_id=recipient_id, sender_id=sender_id)

@@ -181,7 +181,7 @@ def test_attachments_metadata_one_query(user, two_uploads, django_assert_num_que
         "thumbnail_url",
         "created_at",
     }
-    assert first["file_name"] == "f0.txt" and first["file_type"] == "text/plain"
+    assert first["file_name"] == "f0.txt" and first["file_type"] == "application/octet-stream"
     assert first["sha256"] == two_uploads[0]["sha256"]
     with django_assert_num_queries(0):
         assert attachments_metadata(media_ids=[]) == {}

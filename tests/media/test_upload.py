@@ -103,7 +103,7 @@ def test_stored_object_type_is_the_sniffed_one_made_safe(user_client, media_stor
         assert media_storage.head(keys[Media.objects.get(pk=png["id"]).pk])["ContentType"] == "image/png"
         stored_html = media_storage.head(keys[Media.objects.get(pk=html["id"]).pk])
         assert stored_html["ContentType"] == "application/octet-stream"
-    assert (png["file_type"], html["file_type"]) == ("image/png", "text/html")
+    assert (png["file_type"], html["file_type"]) == ("image/png", "application/octet-stream")
 
 
 def test_missing_file_is_400(user_client):

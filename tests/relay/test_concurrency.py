@@ -116,3 +116,21 @@ def test_twenty_threads_of_fifty_on_the_database_store(relay_store, make_user):
     queued, refused = queue_from_threads([make_user() for _ in range(THREADS)], recipient)
     pending = envelopes_pending(recipient_id=recipient.pk)
     assert refused == [] and len(pending) == 1000 and {e.id for e in pending} == {e.id for e in queued}
+
+
+@pytest.mark.parametrize("relay_store", store_params(), indirect=True)
+def test_a_senders_share_holds_exactly_under_the_race(relay_store, make_user, settings):
+    """One sender from twenty threads at once, another sender at the same time: the first gets
+    exactly its share, the second all of its envelopes (the share is counted in the same atomic
+    step as the cap)."""
+    settings.RELAY_MAX_PENDING_PER_SENDER = 300
+    recipient, flooder, friend = make_user(), make_user(), make_user()
+
+    queued, refused = queue_from_threads([flooder] * (THREADS - 1) + [friend], recipient)
+
+    from_flooder = [e for e in queued if e.sender_id == flooder.pk]
+    from_friend = [e for e in queued if e.sender_id == friend.pk]
+    assert len(from_flooder) == 300 and len(from_friend) == PER_THREAD
+    assert len(refused) == (THREADS - 1) * PER_THREAD - 300
+    assert all(retry_after >= 1 for _, retry_after in refused)
+    assert envelopes_pending_count(recipient_id=recipient.pk) == 300 + PER_THREAD

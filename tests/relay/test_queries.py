@@ -13,10 +13,11 @@ from tests.relay.conftest import b64
 pytestmark = pytest.mark.django_db
 
 # endpoint -> store -> budget. Auth is one query (the active user); queueing checks the
-# recipient (one); the database store then locks the queue (PostgreSQL only), deletes the
-# queue's expired rows, counts, and inserts.
+# recipient (one) and the relay's replica of blocks (one); the database store then locks the
+# queue (PostgreSQL only), deletes the queue's expired rows, counts (the queue and the sender's
+# share in one statement), and inserts.
 BUDGETS = {
-    "queue": {"redis": 2, "database": 6},
+    "queue": {"redis": 3, "database": 7},
     "pending": {"redis": 1, "database": 2},
     "ack": {"redis": 1, "database": 2},
 }
