@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "storages",
+    "django_prometheus",
     "messenger.core",
     "messenger.realtime",
     "notifications",
@@ -117,6 +118,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Requests' counts, latencies and statuses (first and last: they time everything between).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -126,6 +129,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "messenger.core.middleware.ApiErrorMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "messenger.urls"
@@ -154,6 +158,11 @@ DATABASES = {
 if not env.str("DATABASE_URL", default=""):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
+# The same backends, wrapped by django-prometheus: queries, errors and connections per database.
+DATABASES["default"]["ENGINE"] = {
+    "postgresql": "django_prometheus.db.backends.postgresql",
+    "sqlite": "django_prometheus.db.backends.sqlite3",
+}[DATABASE_VENDOR]
 if DATABASE_VENDOR == "postgresql":
     # psycopg 3's pool: one connection per request would cost more than the request.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -180,7 +189,8 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="messenger")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's own Redis cache, plus django-prometheus's get/hit/miss counters.
+            "BACKEND": "messenger.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -208,7 +218,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "messenger.core.cache.LocMemCache"}}  # + get/hit/miss counters
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery -------------------------------------------------------------------------------------
@@ -515,6 +525,19 @@ EMAIL_OUTBOX_RETRY_MAX_SECONDS = env.int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", defau
 # A pending email whose attempt is overdue by this much was lost on the way to a worker.
 EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=300)
 EMAIL_OUTBOX_RETENTION_DAYS = env.int("EMAIL_OUTBOX_RETENTION_DAYS", default=7)
+
+# --- Metrics (messenger/core/metrics.py; README "Operations") ---------------------------------
+# Who may read /metrics: "loopback" (the TCP peer is 127.0.0.0/8 or ::1), "token" (the header
+# `Authorization: Bearer <METRICS_TOKEN>`), both ("loopback,token"), or "none". Everyone else gets
+# the 404 of an unknown path.
+METRICS_ALLOWED = set(env.list("METRICS_ALLOWED", default=["loopback"]))
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_ALLOWED - {"loopback", "token", "none"}:
+    raise ImproperlyConfigured("METRICS_ALLOWED takes loopback, token or none (comma-separated).")
+if "token" in METRICS_ALLOWED and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_ALLOWED=token needs a METRICS_TOKEN of 32+ characters.")
+# A Celery worker's or beat's own metrics server (they serve no HTTP otherwise); 0: none.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
 
 # --- Security (check --deploy is clean with DEBUG off) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

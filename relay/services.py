@@ -11,6 +11,7 @@ from uuid import UUID
 from django.conf import settings
 
 from accounts.selectors import active_user_exists
+from messenger.core import metrics
 from messenger.core.events import publish
 from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.exceptions import (
@@ -84,8 +85,11 @@ def envelope_queue(
             max_pending=settings.RELAY_MAX_PENDING_PER_RECIPIENT,
         )
     except QueueIsFull as full:
+        metrics.RELAY_REFUSED.inc()
         raise RelayQueueFull(retry_after=_retry_after(full.seconds_until_a_slot_frees)) from None
     publish([recipient], RELAY_ENVELOPE, envelope_event_data(envelope))
+    # One more store read (a Redis ZCOUNT, or a COUNT): how close this queue is to its cap.
+    metrics.relay_queued(depth=get_store().count(recipient_id=recipient))
     return envelope
 
 

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from groups import events as group_events
 from groups.selectors import group_ids_for_user
+from messenger.core import metrics
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
@@ -62,6 +63,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._rate_limit = FrameRateLimit()
         self._closing = False
         await self.accept()
+        self._counted_open = True
+        metrics.SOCKETS_OPEN.inc()
         ticket = self._query_ticket()
         if ticket is not None:
             identity = await sync_to_async(identity_from_ticket)(ticket)
@@ -160,6 +163,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.send_frame(RELAY_ENVELOPE, data)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "_counted_open", False):
+            self._counted_open = False
+            metrics.SOCKETS_OPEN.dec()
         for task in (self._auth_timer, self._heartbeat, self._relay_pump):
             if task is not None:
                 task.cancel()
@@ -305,6 +311,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._leave_chat_group(data["group_id"])
             return
         await self.send_frame(event_type, data)
+        metrics.delivered(message)
 
     async def access_revoked(self, message: dict[str, Any]) -> None:
         """A logout of this socket's session, or a ban or deletion of its user (any process)."""
@@ -315,6 +322,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     # --- sending -------------------------------------------------------------------------------
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        metrics.SOCKETS_CLOSED_BY_SERVER.labels(str(code)).inc()
+        await super().close(code=code, reason=reason)
 
     async def send_frame(self, frame_type: str, data: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps({"type": frame_type, "data": data}))
