@@ -78,6 +78,12 @@ def test_with_a_token_only_its_bearer_reads_metrics(settings):
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
 
 
+def test_prometheus_scrapes_plain_http_where_the_api_redirects_to_https(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert Client().get("/api/v1/users/me", REMOTE_ADDR="127.0.0.1").status_code == 301
+    assert scrape(REMOTE_ADDR="127.0.0.1")
+
+
 def test_none_closes_metrics_to_everyone(settings):
     settings.METRICS_ALLOWED = {"none"}
     assert Client().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
