@@ -159,16 +159,18 @@ def _on_task_retry(sender: Any = None, request: Any = None, **kwargs: Any) -> No
     CELERY_TASKS.labels(_task_name(sender), "retry").inc()
 
 
-def _start_exporter(**kwargs: Any) -> None:
-    """A worker or beat has no HTTP server of its own: METRICS_PORT gives it one (all
-    interfaces, as a pod's Prometheus reaches it by the pod's address; deploy/ does not expose it)."""
+def _start_exporter(**kwargs: Any) -> Any:
+    """A worker or beat has no HTTP server of its own: METRICS_PORT gives it one, in its main
+    process (all interfaces: Prometheus reaches a pod by its address; deploy/k8s lets only the
+    monitoring namespace in). Returns the server (tests shut it down), or None."""
     port = getattr(settings, "METRICS_PORT", 0)
     if not port:
-        return
+        return None
     from prometheus_client import start_http_server
 
-    start_http_server(port, registry=scrape_registry())
+    server, _ = start_http_server(port, registry=scrape_registry())
     logger.info("Metrics on :%s/metrics", port)
+    return server
 
 
 def connect_celery_signals() -> None:

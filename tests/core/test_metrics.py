@@ -227,6 +227,28 @@ def test_celery_task_outcomes_are_counted_by_task():
     assert runs("tests.metrics_retried", "success") == 1
 
 
+def test_a_celery_worker_serves_its_metrics_on_metrics_port(settings):
+    import httpx
+    from celery.signals import worker_init
+
+    from messenger.core.metrics import _start_exporter
+    from tests.s3 import free_port
+
+    settings.METRICS_PORT = free_port()
+    # Connected to what `celery worker` (and beat's beat_init) sends as it starts; called here
+    # alone, as Django's fixup among the other receivers wants a real worker.
+    assert any(receiver is _start_exporter for _, receiver in worker_init.receivers)
+    server = _start_exporter()
+    try:
+        assert _ok.apply().get() == 1
+        response = httpx.get(f"http://127.0.0.1:{settings.METRICS_PORT}/metrics", trust_env=False, timeout=5)
+        assert response.status_code == 200
+        assert 'messenger_celery_tasks_total{outcome="success",task="tests.metrics_ok"}' in response.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --- sockets ------------------------------------------------------------------------------------
 
 
