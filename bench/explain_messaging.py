@@ -535,7 +535,7 @@ def main() -> None:
     args.pairs = args.pairs or max(2000, args.messages // 20)
     args.group_messages = args.group_messages or max(1000, args.messages // 50)
 
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if settings.DATABASE_VENDOR != "postgresql":
         sys.exit("Set DATABASE_URL to a scratch PostgreSQL database (it is emptied).")
     name = settings.DATABASES["default"]["NAME"]
     log(f"database {name}; {args.messages:,} messages, {args.users:,} users, {args.pairs:,} pairs")

@@ -62,6 +62,7 @@ from groups.exceptions import (
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from groups.selectors import attachments_for, group_members, group_message_data, iso
 from media.services import grant_media_access, revoke_media_access
+from messenger.core import metrics
 from messenger.core.events import publish, publish_to_chat_group
 from messenger.core.stream import current_stream_position, next_stream_position
 
@@ -487,6 +488,7 @@ def group_message_send(
         str(uid): base64.b64encode(key).decode("ascii") for uid, key in keys.items()
     }
     publish_to_chat_group(group.pk, group_events.GROUP_MESSAGE_NEW, layer_data)
+    metrics.message_sent("group", recipients=len(member_ids) - 1)
     return SentGroupMessage(
         message=message, created=True, sender_key=keys[sender_id], attachments_by_id=attachments
     )

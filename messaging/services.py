@@ -41,6 +41,7 @@ from messaging.selectors import (
     visible_to,
 )
 from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
+from messenger.core import metrics
 from messenger.core.events import publish
 from messenger.core.exceptions import ApplicationError, PayloadTooLarge
 from messenger.core.stream import next_stream_position, next_stream_positions
@@ -205,6 +206,7 @@ def message_send(
         exclude_channel=exclude_channel,
     )
     unread_email_schedule(user_id=recipient_id)
+    metrics.message_sent("direct", recipients=1)
     return message, True
 
 

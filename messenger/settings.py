@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "storages",
+    "django_prometheus",
     "messenger.core",
     "messenger.realtime",
     "notifications",
@@ -125,6 +126,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Requests' counts, latencies and statuses (first and last: they time everything between).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,6 +137,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "messenger.core.middleware.ApiErrorMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "messenger.urls"
@@ -162,6 +166,11 @@ DATABASES = {
 if not env.str("DATABASE_URL", default=""):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_VENDOR = "postgresql" if "postgres" in DATABASES["default"]["ENGINE"] else "sqlite"
+# The same backends, wrapped by django-prometheus: queries, errors and connections per database.
+DATABASES["default"]["ENGINE"] = {
+    "postgresql": "django_prometheus.db.backends.postgresql",
+    "sqlite": "django_prometheus.db.backends.sqlite3",
+}[DATABASE_VENDOR]
 if DATABASE_VENDOR == "postgresql":
     # psycopg 3's pool: one connection per request would cost more than the request.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -188,7 +197,8 @@ CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="messenger")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's own Redis cache, plus django-prometheus's get/hit/miss counters.
+            "BACKEND": "messenger.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -216,7 +226,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "messenger.core.cache.LocMemCache"}}  # + get/hit/miss counters
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery -------------------------------------------------------------------------------------
@@ -556,10 +566,24 @@ EMAIL_OUTBOX_RETRY_MAX_SECONDS = env.int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", defau
 EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=300)
 EMAIL_OUTBOX_RETENTION_DAYS = env.int("EMAIL_OUTBOX_RETENTION_DAYS", default=7)
 
+# --- Metrics (messenger/core/metrics.py; README "Operations") ---------------------------------
+# Who may read /metrics: "loopback" (the TCP peer is 127.0.0.0/8 or ::1), "token" (the header
+# `Authorization: Bearer <METRICS_TOKEN>`), both ("loopback,token"), or "none". Everyone else gets
+# the 404 of an unknown path.
+METRICS_ALLOWED = set(env.list("METRICS_ALLOWED", default=["loopback"]))
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_ALLOWED - {"loopback", "token", "none"}:
+    raise ImproperlyConfigured("METRICS_ALLOWED takes loopback, token or none (comma-separated).")
+if "token" in METRICS_ALLOWED and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_ALLOWED=token needs a METRICS_TOKEN of 32+ characters.")
+# A Celery worker's or beat's own metrics server (they serve no HTTP otherwise); 0: none.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+
 # --- Security (check --deploy is clean with DEBUG off) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the network
+# Probes and Prometheus speak plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.selectors import active_user_exists
+from messenger.core import metrics
 from messenger.core.events import publish
 from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.exceptions import (
@@ -100,9 +101,12 @@ def envelope_queue(
             max_per_sender=None if own_queue else settings.RELAY_MAX_PENDING_PER_SENDER,
         )
     except QueueIsFull as full:
+        metrics.RELAY_REFUSED.inc()
         refusal = RelaySenderShareFull if full.sender_share else RelayQueueFull
         raise refusal(retry_after=_retry_after(full.seconds_until_a_slot_frees)) from None
     publish([recipient], RELAY_ENVELOPE, envelope_event_data(envelope))
+    # One more store read (a Redis ZCOUNT, or a COUNT): how close this queue is to its cap.
+    metrics.relay_queued(depth=get_store().count(recipient_id=recipient))
     return envelope
 
 

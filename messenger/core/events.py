@@ -18,6 +18,8 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from messenger.core.metrics import stamp_committed
+
 logger = logging.getLogger(__name__)
 
 # The channel-layer message type the consumer handles (`event_forward`).
@@ -44,6 +46,7 @@ def _send(group_names: list[str], message: dict[str, Any]) -> None:
     if layer is None:
         return
     send = async_to_sync(layer.group_send)
+    message = stamp_committed(message)  # the consumer measures the delivery latency from here
     for name in group_names:
         try:
             send(name, message)

@@ -12,6 +12,8 @@ import re
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from messenger.core import metrics
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$")
 
@@ -34,6 +36,10 @@ class SettingsRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         return settings.THROTTLE_RATES.get(self.scope)
+
+    def throttle_failure(self) -> bool:
+        metrics.throttled(self.scope)
+        return super().throttle_failure()
 
     def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
         if rate is None:

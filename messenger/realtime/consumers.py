@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from groups import events as group_events
 from groups.selectors import group_ids_for_user
+from messenger.core import metrics
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
@@ -115,6 +116,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._counted_in_presence = False
         self._cleaned_up = False
         await self.accept()
+        self._counted_open = True
+        metrics.SOCKETS_OPEN.inc()
         # From the accept on, whatever the ticket path takes, the timer bounds a pre-auth socket.
         self._auth_timer = asyncio.ensure_future(self._close_unless_authenticated())
         ticket = self._query_ticket()
@@ -252,6 +255,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self._closing = True  # frames already queued behind the close are not handled
+        metrics.SOCKETS_CLOSED_BY_SERVER.labels(str(code)).inc()
         await super().close(code=code, reason=reason)
 
     async def disconnect(self, code: int) -> None:
@@ -262,6 +266,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if getattr(self, "_cleaned_up", True):  # already done, or connect() never ran
             return
         self._cleaned_up = True
+        if getattr(self, "_counted_open", False):
+            self._counted_open = False
+            metrics.SOCKETS_OPEN.dec()
         for task in (self._auth_timer, self._heartbeat, self._relay_pump):
             if task is not None:
                 task.cancel()
@@ -421,6 +428,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self._leave_chat_group(data["group_id"])
             return
         await self.send_frame(event_type, data)
+        metrics.delivered(message)
 
     async def access_revoked(self, message: dict[str, Any]) -> None:
         """A logout of this socket's session, or a ban or deletion of its user (any process)."""

@@ -4,11 +4,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from messenger.core.health import healthz, readyz
+from messenger.core.metrics import metrics_view
 from messenger.core.middleware import api_not_found
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),  # METRICS_ALLOWED only; others get a 404
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/", include("relay.urls")),
     # Last: any other /api/ path (another app's, here) is a JSON 404.
