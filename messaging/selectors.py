@@ -109,9 +109,13 @@ def fresh_sync_token() -> str:
     return sync_token(current_stream_position())
 
 
+# What parse_sync_token accepts, for the OpenAPI schema of `?since=` ("" too: a fresh token).
+SYNC_TOKEN_PATTERN = f"^{SYNC_TOKEN_PREFIX}[0-9]{{1,18}}$"
+
+
 def parse_sync_token(token: str) -> int:
     digits = token[len(SYNC_TOKEN_PREFIX) :] if token.startswith(SYNC_TOKEN_PREFIX) else ""
-    if not digits.isdigit() or len(digits) > 18:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:  # "٣" is a digit to isdigit
         raise InvalidSyncToken(errors={"since": ["Not a sync token."]})
     return int(digits)
 
