@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint check worker beat clean
+.PHONY: setup run test lint check worker beat clean fuzz
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,8 @@ beat: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# schemathesis, every check, over every operation of a real-mode server (PostgreSQL + Redis on
+# loopback; database FUZZ_DATABASE, default messenger_fuzz, recreated). A few minutes; stops itself.
+fuzz: setup
+	$(PY) -m tests.fuzz.run $(FUZZ_ARGS)
