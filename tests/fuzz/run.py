@@ -243,6 +243,17 @@ def main() -> int:
         cases, failures, operations = summarize(data)
         errors = sum(error["count"] for error in data["errors"])
         print(f"fuzz: operations exercised: {operations} of {data['operations']['total']}")
+        # An operation whose valid requests all stopped at 404 (or 401) never ran its own logic.
+        accepted = {
+            label: sum(phase["accepted"] for phase in rates.values())
+            for label, rates in data["valid_rates"].items()
+        }
+        never = sorted(label for label, count in accepted.items() if not count)
+        print(
+            f"fuzz: operations with a valid request answered 2xx: {len(accepted) - len(never)} of {len(accepted)}"
+        )
+        if never:
+            print("fuzz: never 2xx: " + ", ".join(never))
         print(f"fuzz: cases: {cases}; errors (schemathesis' own): {errors}")
         print("fuzz: failures by check: " + ", ".join(f"{k}={v}" for k, v in failures.items()))
         print(f"fuzz: schemathesis exit code {result.returncode}; server log {report_dir / 'server.log'}")
