@@ -46,7 +46,7 @@ _spares = itertools.cycle(FIXTURES["spares"])
 _lock = threading.Lock()
 _current = threading.local()
 # Our own generator: hypothesis warns when a hook draws from the global one.
-random = Random()
+random = Random(os.environ.get("FUZZ_SEED"))  # run.py passes --seed on: a run can be repeated
 
 
 def client(user: dict[str, Any]) -> Client:
@@ -253,6 +253,9 @@ BODY_IDS: dict[tuple[str, str], dict[str, Callable[[], Any]]] = {
 }
 
 
+ALWAYS_REAL = {"attachment_ids", "member_ids"}
+
+
 def _replaceable(value: Any, name: str) -> bool:
     if name == "refresh":
         return isinstance(value, str)
@@ -272,6 +275,8 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     # The stateful phase follows links: its ids are real already, and its checks
     # (ensure_resource_availability, use_after_free) must see the very id a response named.
     stateful = case.meta is not None and case.meta.phase.name == TestPhase.STATEFUL
+    # There an id the checks follow (ensure_resource_availability) must lead somewhere.
+    keep_random = keep_random and not stateful
     mapper = None if stateful else PATHS.get(key)
     if (
         path == "/sync"
@@ -304,13 +309,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if fields and isinstance(case.body, dict) and _positive(case, ParameterLocation.BODY):
         body = dict(case.body)
         for name, make in fields.items():
-            # Attachments must be media the sender uploaded (400 otherwise, a rule of state):
+            # Attachments and members must exist (a 400 naming them otherwise, a rule of state):
             # always real ones. Other ids keep a random one in ten (their 404 paths).
-            if (
-                name in body
-                and _replaceable(body[name], name)
-                and (name == "attachment_ids" or not keep_random)
-            ):
+            if name in body and _replaceable(body[name], name) and (name in ALWAYS_REAL or not keep_random):
                 body[name] = make()
         if key == ("POST", "/groups/{group_id}/messages") and isinstance(
             body.get("encrypted_session_keys"), dict
@@ -325,7 +326,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             # Keys are user ids (a rule OpenAPI 3.0 cannot state: it has no `propertyNames`).
             body["encrypted_session_keys"] = dict.fromkeys(members, "AAAA")
         case.body = body
-    if isinstance(case.body, dict):
+    if isinstance(case.body, dict) and case.media_type == "application/json":
         # Assigning the body makes schemathesis judge the case by what is sent: a multipart value
         # it meant to break can reach the wire valid (seen: a `pattern` mutation of file_name).
         case.body = dict(case.body)

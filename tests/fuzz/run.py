@@ -236,6 +236,7 @@ def main() -> int:
             "FUZZ_FIXTURES": str(fixtures_path),
             "FUZZ_BASE_URL": base,
             "PYTHONPATH": str(ROOT),
+            **({"FUZZ_SEED": str(args.seed)} if args.seed is not None else {}),
         }
         print("fuzz: " + " ".join(command), flush=True)
         result = subprocess.run(command, cwd=ROOT, env=fuzz_env)
