@@ -259,9 +259,8 @@ class UserSearchQuerySerializer(serializers.Serializer):
     def validate_q(self, value: str) -> str:
         return value.strip(" ")
 
-    cursor = serializers.CharField(
-        required=False, max_length=1024, help_text="From a `next`/`previous` link."
-    )
+    # Strict: an empty `?cursor=` is a 400 (not blank), as the schema's minLength says, not "no cursor".
+    cursor = StrictCharField(required=False, max_length=1024, help_text="From a `next`/`previous` link.")
 
 
 class UserSearchPagination(CursorPagination):

@@ -448,3 +448,14 @@ def test_user_search_q_pattern_and_server_agree(schema, user_client):
         schema_valid = matches(q["schema"]["pattern"], value) and len(value) >= q["schema"]["minLength"]
         response = user_client.get("/api/v1/users/search", {"q": value})
         assert (response.status_code == 200) == schema_valid, (value, response.content)
+
+
+def test_an_empty_search_cursor_is_refused_as_the_schema_says(schema, user_client):
+    """`cursor` says minLength 1; an empty `?cursor=` was taken as "no cursor" (a 200)."""
+    cursor = next(
+        p for p in schema["paths"]["/api/v1/users/search"]["get"]["parameters"] if p["name"] == "cursor"
+    )
+    assert cursor["schema"]["minLength"] == 1
+    response = user_client.get("/api/v1/users/search", {"q": "ab", "cursor": ""})
+    assert response.status_code == 400 and "cursor" in response.json()["errors"]
+    assert user_client.get("/api/v1/users/search", {"q": "ab"}).status_code == 200
