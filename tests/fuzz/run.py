@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -269,6 +270,7 @@ def main() -> int:
         if s3.process is not None:
             stop_process(s3.process)
         log.close()
+        shutil.rmtree(var_dir, ignore_errors=True)  # the server's media and emails of this run
 
 
 if __name__ == "__main__":
