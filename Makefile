@@ -9,7 +9,7 @@ PORT ?= 8000
 # development SECRET_KEY. HOST and PORT go along: links in emails (FRONTEND_URL) default to them.
 DEV := DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT)
 
-.PHONY: setup run test lint check worker beat demo clean reset bench bench-smoke
+.PHONY: setup run test lint check worker beat demo clean reset bench bench-smoke fuzz
 
 # pip shows its progress bar: a cold install takes a minute or more and should not look hung.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -84,3 +84,8 @@ reset:
 	fi
 	rm -rf var
 	@echo "make: var/ deleted; the next make run starts from an empty database"
+
+# schemathesis, every check, over every operation of a real-mode server (PostgreSQL + Redis on
+# loopback; database FUZZ_DATABASE, default messenger_fuzz, recreated). A few minutes; stops itself.
+fuzz: setup
+	$(PY) -m tests.fuzz.run $(FUZZ_ARGS)

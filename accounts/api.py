@@ -9,6 +9,7 @@ from base64 import urlsafe_b64decode, urlsafe_b64encode
 from typing import Any
 from uuid import UUID
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -38,6 +39,7 @@ from accounts.serializers import (
     VerifyEmailSerializer,
 )
 from messenger.core.exceptions import ApplicationError, Forbidden
+from messenger.core.fields import StrictCharField
 from messenger.core.pagination import CursorPagination
 from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle
 
@@ -289,16 +291,28 @@ class UserDetailView(APIView):
         return self._update(request, user_id)
 
 
+# `q`: at least two characters besides spaces around it, no NUL. One pattern for the OpenAPI
+# schema and the server (DRF's trimming strips every Unicode space, which no JSON schema
+# pattern reproduces exactly: "Ç\x0c" was schema-valid and refused as 1 character).
+SEARCH_Q_PATTERN = "^[^\\x00]*[^ \\x00][^\\x00]*[^ \\x00][^\\x00]*$"
+
+
 class UserSearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(
+    q = StrictCharField(
         min_length=selectors.SEARCH_MIN_LENGTH,
         max_length=150,
-        trim_whitespace=True,
-        help_text="At least 2 characters (after trimming).",
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(SEARCH_Q_PATTERN, "At least 2 characters besides spaces.", code="min_length")
+        ],
+        help_text="At least 2 characters (besides spaces around them).",
     )
-    cursor = serializers.CharField(
-        required=False, max_length=1024, help_text="From a `next`/`previous` link."
-    )
+
+    def validate_q(self, value: str) -> str:
+        return value.strip(" ")
+
+    # Strict: an empty `?cursor=` is a 400 (not blank), as the schema's minLength says, not "no cursor".
+    cursor = StrictCharField(required=False, max_length=1024, help_text="From a `next`/`previous` link.")
 
 
 class UserSearchPagination(CursorPagination):

@@ -1,15 +1,17 @@
 """Output shapes of a user (docs/API.md): `<user>` for everyone, `<me>` for the user themself."""
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
-from messenger.core.fields import Base64BytesField
+from messenger.core.fields import Base64BytesField, StrictCharField, StrictIntegerField
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -82,17 +84,47 @@ class MeSerializer(serializers.ModelSerializer):
 # --- Input serializers (validate only; services write) -------------------------------------------
 
 
+# What a JSON schema can state of Django's password validators (AUTH_PASSWORD_VALIDATORS): the
+# minimum length (MinimumLengthValidator's default) and "not entirely numeric". "Not too common"
+# and "not too similar to the username or email" it cannot; API.md and the field's text say so.
+PASSWORD_MIN_LENGTH = 8
+
+
+class NewPasswordField(StrictCharField):
+    """A new password. Django's validators (RegisterSerializer.validate) decide; the length and
+    the "not all digits" rule are also field rules here so that the OpenAPI schema states them
+    (`minLength`, `maxLength`, `pattern`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_length", PASSWORD_MIN_LENGTH)
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("style", {"input_type": "password"})
+        kwargs.setdefault(
+            "help_text",
+            f"At least {PASSWORD_MIN_LENGTH} characters, not all digits, not a common password, not "
+            "too similar to the username or email.",
+        )
+        super().__init__(**kwargs)
+        self.validators.append(
+            # At least one character that is not a digit, and (as every CharField) no NUL.
+            RegexValidator(
+                r"^[^\x00]*[^0-9\x00][^\x00]*$",
+                "This password is entirely numeric.",
+                code="password_entirely_numeric",
+            )
+        )
+
+
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, validators=[validate_unreserved_email])
-    username = serializers.CharField(
+    username = StrictCharField(
         min_length=3, max_length=32, validators=[username_validator, validate_unreserved_username]
     )
-    password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    public_key = serializers.CharField(max_length=8192, required=False, allow_blank=True, default="")
-    invitation_token = serializers.CharField(
-        max_length=128, required=False, allow_blank=True, allow_null=True
-    )
+    password = NewPasswordField()
+    full_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
+    public_key = StrictCharField(max_length=8192, required=False, allow_blank=True, default="")
+    invitation_token = StrictCharField(max_length=128, required=False, allow_blank=True, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Django's validators, including "too similar to the username / email".
@@ -107,34 +139,48 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    login = serializers.CharField(max_length=254, help_text="Email or username (any case).")
-    password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
+    login = StrictCharField(max_length=254, help_text="Email or username (any case).")
+    password = StrictCharField(max_length=128, write_only=True, style={"input_type": "password"})
 
 
 class RefreshInputSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = StrictCharField(max_length=4096)
 
 
 class VerifyEmailSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=512)
+    token = StrictCharField(max_length=512)
 
 
 class PasswordConfirmSerializer(serializers.Serializer):
-    password = serializers.CharField(max_length=128, write_only=True, style={"input_type": "password"})
+    password = StrictCharField(max_length=128, write_only=True, style={"input_type": "password"})
+
+
+# An http(s) URL the way the OpenAPI schema can say it and the server checks it, the same pattern
+# (Django's URLValidator, which this replaces, has rules no JSON schema pattern reproduces, so a
+# schema-valid `format: uri` was refused): scheme, an ASCII host name or address, an optional
+# port, then any printable ASCII. "" clears the avatar (the schema's other `oneOf` branch).
+AVATAR_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
+)
+
+
+@extend_schema_field({"type": "string", "maxLength": 500, "pattern": AVATAR_URL_PATTERN})
+class AvatarURLField(StrictCharField):
+    pass
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
     """PUT and PATCH: the fields given are replaced, the others kept (the seed's client sends only
     what changed, also with PUT)."""
 
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
-    bio = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    public_key = serializers.CharField(max_length=8192, required=False, allow_blank=True)
+    full_name = StrictCharField(max_length=150, required=False, allow_blank=True)
+    avatar_url = AvatarURLField(max_length=500, required=False, allow_blank=True, trim_whitespace=False)
+    bio = StrictCharField(max_length=500, required=False, allow_blank=True)
+    public_key = StrictCharField(max_length=8192, required=False, allow_blank=True)
 
     def validate_avatar_url(self, value: str) -> str:
-        if value and not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("Only http and https URLs.")
+        if value and not re.fullmatch(AVATAR_URL_PATTERN, value):
+            raise serializers.ValidationError("Only http and https URLs (ASCII host, no spaces).")
         return value
 
 
@@ -160,9 +206,9 @@ SIGNATURE_SIZES = (64, 70, 71, 72)
 MAX_KEY_ID = 2**31 - 1
 
 
-@extend_schema_field({"type": "string", "format": "byte", "description": "Standard base64."})
 class KeyBytesField(Base64BytesField):
-    """Key material as standard base64; `sizes` (input only) lists the decoded lengths allowed."""
+    """Key material as standard base64; `sizes` (input only) lists the decoded lengths allowed.
+    Its OpenAPI schema (messenger.core.schema) is a pattern for exactly those sizes."""
 
     def __init__(self, *, sizes: tuple[int, ...] = (), **kwargs: Any) -> None:
         self.sizes = sizes
@@ -177,19 +223,28 @@ class KeyBytesField(Base64BytesField):
 
 
 class SignedPrekeySerializer(serializers.Serializer):
-    key_id = serializers.IntegerField(min_value=0, max_value=MAX_KEY_ID)
+    key_id = StrictIntegerField(min_value=0, max_value=MAX_KEY_ID)
     public_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES)
     signature = KeyBytesField(sizes=SIGNATURE_SIZES)
 
 
 class OneTimePrekeySerializer(serializers.Serializer):
-    key_id = serializers.IntegerField(min_value=0, max_value=MAX_KEY_ID)
+    key_id = StrictIntegerField(min_value=0, max_value=MAX_KEY_ID)
     public_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES)
 
 
 class KeysUploadSerializer(serializers.Serializer):
     """PUT /keys. The first upload needs identity_key and signed_prekey; later ones may send only
     what changes (typically more one-time prekeys)."""
+
+    # `validate` below, as the OpenAPI schema states it (messenger.core.schema).
+    request_schema = {
+        "anyOf": [
+            {"required": ["identity_key"]},
+            {"required": ["signed_prekey"]},
+            {"required": ["one_time_prekeys"], "properties": {"one_time_prekeys": {"minItems": 1}}},
+        ]
+    }
 
     identity_key = KeyBytesField(sizes=PUBLIC_KEY_SIZES, required=False)
     signed_prekey = SignedPrekeySerializer(required=False)

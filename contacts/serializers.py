@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer
 from contacts.models import Contact, Invitation
+from messenger.core.fields import StrictUUIDField
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -69,7 +70,7 @@ class ContactListQuerySerializer(serializers.Serializer):
 
 
 class ContactCreateSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
+    user_id = StrictUUIDField()
 
 
 class ContactUpdateSerializer(serializers.Serializer):

@@ -13,14 +13,13 @@ from rest_framework import serializers
 from accounts.serializers import PublicUserSerializer
 from groups.models import ASSIGNABLE_ROLE_CHOICES, GroupRole
 from groups.selectors import group_message_data
-from messenger.core.fields import Base64BytesField
+from messenger.core.fields import Base64BytesField, StrictCharField, StrictUUIDField
 
 ASSIGNABLE_ROLES = ASSIGNABLE_ROLE_CHOICES
 
 
-@extend_schema_field({"type": "string", "format": "byte"})
 class Base64Field(Base64BytesField):
-    """messenger.core's base64 field, documented as a base64 string in the OpenAPI schema."""
+    """messenger.core's base64 field (its OpenAPI schema is messenger.core.schema's extension)."""
 
 
 MAX_ATTACHMENTS = 32
@@ -30,10 +29,10 @@ MAX_ATTACHMENTS = 32
 
 
 class GroupCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
     member_ids = serializers.ListField(
-        child=serializers.UUIDField(),
+        child=StrictUUIDField(),
         required=False,
         default=list,
         help_text="Initial members besides the creator. A user who blocked you is refused (400 naming them).",
@@ -48,8 +47,9 @@ class GroupCreateSerializer(serializers.Serializer):
 
 
 class GroupUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    request_schema = {"minProperties": 1}  # `{}` is refused below; the OpenAPI schema says so
+    name = StrictCharField(max_length=100, required=False)
+    description = StrictCharField(max_length=500, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
@@ -58,7 +58,7 @@ class GroupUpdateSerializer(serializers.Serializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
+    user_id = StrictUUIDField()
     role = serializers.ChoiceField(
         choices=ASSIGNABLE_ROLES,
         default=GroupRole.MEMBER.value,
@@ -71,7 +71,7 @@ class MemberRoleSerializer(serializers.Serializer):
 
 
 class OwnershipTransferSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(help_text="A current member; they become owner, you become admin.")
+    user_id = StrictUUIDField(help_text="A current member; they become owner, you become admin.")
 
 
 class WrappedKeysField(serializers.DictField):
@@ -109,16 +109,16 @@ class GroupMessageSendSerializer(serializers.Serializer):
         help_text="One wrapped session key per current member, the sender included: "
         "{user_id: base64}. A key for a non-member, or a member without one: 400 naming them."
     )
-    crypto_version = serializers.CharField(max_length=32)
-    encryption_algorithm = serializers.CharField(max_length=64)
-    client_message_id = serializers.UUIDField(
+    crypto_version = StrictCharField(max_length=32)
+    encryption_algorithm = StrictCharField(max_length=64)
+    client_message_id = StrictUUIDField(
         required=False,
         allow_null=True,
         default=None,
         help_text="Idempotency: a repeat returns 200 and the first.",
     )
     attachment_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, default=list, max_length=MAX_ATTACHMENTS
+        child=StrictUUIDField(), required=False, default=list, max_length=MAX_ATTACHMENTS
     )
 
 

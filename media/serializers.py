@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
+
+from messenger.core.fields import StrictCharField, StrictIntegerField, StrictRegexField
 
 
 class MediaUploadSerializer(serializers.Serializer):
@@ -12,7 +15,7 @@ class MediaUploadSerializer(serializers.Serializer):
     thumbnail = serializers.FileField(
         required=False, allow_empty_file=False, help_text="A thumbnail the client made (it may be encrypted)."
     )
-    file_name = serializers.CharField(
+    file_name = StrictCharField(
         required=False,
         max_length=255,
         trim_whitespace=False,
@@ -43,15 +46,19 @@ class MediaSerializer(MediaMetadataSerializer):
 
 
 class DirectUploadInputSerializer(serializers.Serializer):
-    file_size = serializers.IntegerField(
+    file_size = StrictIntegerField(
         min_value=1, help_text="Exact length in bytes of what will be PUT (capped like uploads)."
     )
-    sha256 = serializers.RegexField(
-        r"^[0-9a-fA-F]{64}\Z", help_text="Hex SHA-256 of the bytes that will be PUT."
-    )
-    file_name = serializers.CharField(
+    sha256 = StrictRegexField(r"^[0-9a-fA-F]{64}\Z", help_text="Hex SHA-256 of the bytes that will be PUT.")
+    file_name = StrictCharField(
         required=False, max_length=255, trim_whitespace=False, help_text="Kept as given (it may be opaque)."
     )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The cap the service answers 413 past, read by drf-spectacular (`maximum`).
+        fields["file_size"].max_value = settings.MEDIA_MAX_UPLOAD_BYTES
+        return fields
 
 
 class DirectUploadSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.serializers import MAY_SEE_ACTIVITY
 from messaging import services
 from messaging.selectors import (
+    SYNC_TOKEN_PATTERN,
     conversation_messages,
     conversations_for,
     fresh_sync_token,
@@ -33,7 +34,7 @@ from messaging.serializers import (
     render_messages,
     render_sync_entries,
 )
-from messenger.core.fields import AsciiIntegerField
+from messenger.core.fields import StrictCharField, StrictIntegerField
 from messenger.core.pagination import CursorPagination
 from messenger.core.throttling import UserRateThrottle
 
@@ -187,13 +188,19 @@ class MessageDeleteView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_field({"type": "string", "pattern": SYNC_TOKEN_PATTERN})
+class SyncTokenField(StrictCharField):
+    """`since`: parse_sync_token checks it (400 `invalid_sync_token`); the schema states its form."""
+
+
 class SyncQuerySerializer(serializers.Serializer):
-    since = serializers.CharField(
+    since = SyncTokenField(
         required=False,
         allow_blank=True,
+        trim_whitespace=False,
         help_text="The `next_since` of the previous call; omit it (or send it empty) for a fresh token.",
     )
-    limit = AsciiIntegerField(
+    limit = StrictIntegerField(
         required=False,
         min_value=1,
         max_value=SYNC_MAX_LIMIT,

@@ -113,6 +113,10 @@ def fresh_sync_token() -> str:
     return sync_token(current_stream_position())
 
 
+# What parse_sync_token accepts, for the OpenAPI schema of `?since=` ("" too: a fresh token).
+SYNC_TOKEN_PATTERN = f"^{SYNC_TOKEN_PREFIX}[0-9]{{1,18}}$"
+
+
 def parse_sync_token(token: str) -> int:
     digits = token[len(SYNC_TOKEN_PREFIX) :] if token.startswith(SYNC_TOKEN_PREFIX) else ""
     # ASCII digits only: str.isdigit() also accepts "²" or "١٢", which int() refuses or reads.

@@ -15,7 +15,7 @@ from accounts.serializers import PublicUserSerializer
 from media.selectors import attachments_metadata
 from messaging.models import Conversation, Message, MessageEvent
 from messaging.selectors import SyncEntry
-from messenger.core.fields import Base64BytesField
+from messenger.core.fields import Base64BytesField, StrictRegexField, StrictUUIDField
 
 MAX_ATTACHMENTS = 10
 
@@ -31,17 +31,19 @@ def _max_key() -> int:
 class MessageSendSerializer(serializers.Serializer):
     """The send body (REST and the `message.send` frame)."""
 
-    recipient_id = serializers.UUIDField()
+    recipient_id = StrictUUIDField()
     encrypted_content = Base64BytesField(max_bytes=_max_ciphertext)
     encrypted_session_key = Base64BytesField(max_bytes=_max_key)
     sender_encrypted_session_key = Base64BytesField(
         max_bytes=_max_key, required=False, allow_null=True, default=None
     )
-    crypto_version = serializers.RegexField(r"^[A-Za-z0-9._:+-]{1,32}$", max_length=32)
-    encryption_algorithm = serializers.RegexField(r"^[A-Za-z0-9._:+/-]{1,64}$", max_length=64)
-    client_message_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    crypto_version = StrictRegexField(r"^[A-Za-z0-9._:+-]{1,32}\Z", max_length=32, trim_whitespace=False)
+    encryption_algorithm = StrictRegexField(
+        r"^[A-Za-z0-9._:+/-]{1,64}\Z", max_length=64, trim_whitespace=False
+    )
+    client_message_id = StrictUUIDField(required=False, allow_null=True, default=None)
     attachment_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, default=list, max_length=MAX_ATTACHMENTS
+        child=StrictUUIDField(), required=False, default=list, max_length=MAX_ATTACHMENTS
     )
 
     def validate_attachment_ids(self, value: list[UUID]) -> list[UUID]:
@@ -183,7 +185,7 @@ class ConversationSerializer(serializers.Serializer):
 
 
 class ConversationReadSerializer(serializers.Serializer):
-    up_to_id = serializers.UUIDField(
+    up_to_id = StrictUUIDField(
         required=False,
         allow_null=True,
         default=None,

@@ -18,13 +18,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import _positive_int
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from messenger.core.fields import is_ascii_integer
+from messenger.core.pagination import page_size
 from messenger.core.throttling import UserRateThrottle
 from relay import selectors, services
 from relay.serializers import (
@@ -119,14 +118,7 @@ def decode_cursor(token: str) -> PendingCursor:
 
 
 def _page_size(request: Request) -> int:
-    try:
-        raw = request.query_params["limit"]
-        if not is_ascii_integer(raw):  # int() would read "١٢" or a fullwidth digit
-            raise ValueError(raw)
-        return _positive_int(raw, strict=True, cutoff=PENDING_MAX_LIMIT)
-    except (KeyError, ValueError):
-        # A malformed ?limit= falls back to the default, as the other lists do.
-        return PENDING_DEFAULT_LIMIT
+    return page_size(request, default=PENDING_DEFAULT_LIMIT, maximum=PENDING_MAX_LIMIT)
 
 
 class RelayPendingView(APIView):

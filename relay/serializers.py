@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from messenger.core.fields import Base64BytesField
+from messenger.core.fields import Base64BytesField, StrictIntegerField, StrictUUIDField
 
 
 def _max_payload_bytes() -> int:
@@ -17,7 +17,7 @@ def _max_payload_bytes() -> int:
 
 
 class RelayQueueSerializer(serializers.Serializer):
-    recipient_id = serializers.UUIDField()
+    recipient_id = StrictUUIDField()
     # Decoded size checked before decoding (413); the rest of the rules live in the service,
     # which the WebSocket path calls too.
     payload = Base64BytesField(
@@ -25,12 +25,20 @@ class RelayQueueSerializer(serializers.Serializer):
         help_text="Standard base64 (with padding) of the ciphertext; at most RELAY_MAX_PAYLOAD_BYTES "
         "(64 KiB by default) once decoded.",
     )
-    ttl_seconds = serializers.IntegerField(
+    ttl_seconds = StrictIntegerField(
         required=False,
         allow_null=True,
         help_text="Lifetime in seconds, in (0, RELAY_MAX_TTL_SECONDS] (30 days by default); "
         "absent or null: RELAY_DEFAULT_TTL_SECONDS (7 days).",
     )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The service's range (it answers `invalid_ttl` outside it, for the socket path too), read
+        # by drf-spectacular so the OpenAPI schema states it: `minimum`, `maximum`.
+        fields["ttl_seconds"].min_value = 1
+        fields["ttl_seconds"].max_value = settings.RELAY_MAX_TTL_SECONDS
+        return fields
 
 
 class RelayQueuedSerializer(serializers.Serializer):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from messenger.core.exceptions import PayloadTooLargeAPIException
 
@@ -62,17 +64,56 @@ class Base64BytesField(serializers.Field):
         return base64.b64encode(bytes(value)).decode("ascii")
 
 
-def is_ascii_integer(value: str) -> bool:
-    """Plain ASCII digits, an optional leading minus: what this API means by an integer in a
-    query string. int() also reads "١٢" (Arabic-Indic), U+FF11 (a fullwidth one), " 1", "+1", "1_000"."""
-    digits = value[1:] if value.startswith("-") else value
-    return digits.isascii() and digits.isdigit()
+class StrictStringMixin:
+    """Refuses a value that is not a JSON string. DRF's CharField (and RegexField, EmailField...)
+    turns `5` into "5": a client sending an integer `description` got it stored as a string, and
+    the OpenAPI schema (`type: string`) says it is invalid input."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":  # type: ignore[attr-defined]
+            return ""  # a form or query field sent empty is a value (DRF: as if omitted)
+        return super().get_value(dictionary)  # type: ignore[misc]
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("not_a_string")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class AsciiIntegerField(serializers.IntegerField):
-    """IntegerField for query parameters: anything but ASCII digits is `invalid` (a 400)."""
+class StrictCharField(StrictStringMixin, serializers.CharField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+
+class StrictRegexField(StrictStringMixin, serializers.RegexField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer as the OpenAPI schema says `type: integer`: a JSON integer, or in a query string
+    the digits of one. DRF's IntegerField also takes "5" in a JSON body, 5.0, "5.0" and "5 ", and
+    treats an empty `?limit=` as absent; each of those is a 400 here."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
+            return ""  # sent, and empty: not the same as omitted
+        return super().get_value(dictionary)
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, str) and not is_ascii_integer(data):
+        # Text is how a query string or a form carries a number; a JSON body has real integers.
+        from_query = isinstance(data, str) and html.is_html_input(getattr(self.root, "initial_data", None))
+        if isinstance(data, bool) or not (isinstance(data, int) or (from_query and _INTEGER.fullmatch(data))):
             self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as the schema says (`type: string, format: uuid`): DRF's UUIDField also turns an
+    integer into one (`0`, `false` -> 00000000-...), so a body's `client_message_id: 0` was kept."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
         return super().to_internal_value(data)

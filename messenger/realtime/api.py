@@ -16,6 +16,7 @@ from messenger.core.throttling import UserRateThrottle
 from messenger.realtime.presence import presence_data, presence_for_viewer
 from messenger.realtime.serializers import (
     PRESENCE_MAX_USER_IDS,
+    USER_IDS_PATTERN,
     PresenceListSerializer,
     PresenceQuerySerializer,
 )
@@ -72,7 +73,7 @@ class PresenceView(APIView):
         parameters=[
             OpenApiParameter(
                 "user_ids",
-                str,
+                {"type": "string", "pattern": USER_IDS_PATTERN},
                 required=True,
                 description=f"Comma-separated user ids (UUIDs), at most {PRESENCE_MAX_USER_IDS}.",
             )

@@ -84,8 +84,14 @@ def test_limit_defaults_to_50_and_is_capped_at_200(pending, user, other_user):
     for n in range(205):
         envelope_queue(sender_id=user.pk, recipient_id=other_user.pk, payload=f"{n}".encode())
     assert len(pending(other_user)["results"]) == 50
-    assert len(pending(other_user, limit="junk")["results"]) == 50
     assert len(pending(other_user, limit=1000)["results"]) == 200
+
+
+@pytest.mark.parametrize("limit", ["junk", "0", "-3", "", "null"])
+def test_a_limit_that_is_not_a_positive_integer_is_400(client_for, other_user, limit):
+    response = client_for(other_user).get(f"/api/v1/relay/pending/{other_user.pk}", {"limit": limit})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"limit": ["A whole number of at least 1."]}
 
 
 def test_a_forged_cursor_is_400(client_for, user):
