@@ -76,3 +76,30 @@ def test_a_logged_out_token_presented_again_is_still_just_401(api_client, user):
     response = bearer(session["access"]).post(LOGOUT, {"refresh": session["refresh"]}, format="json")
     assert response.status_code == 204
     assert refresh(api_client, session["refresh"]).status_code == 401
+
+
+def test_presenting_the_spent_token_again_and_again_ends_the_session_once(
+    api_client, user, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    """Whoever holds a copied token can repeat it at will (the refresh endpoint takes no
+    credential): after the first reuse has ended the session, a repeat is a plain 401 that
+    neither scans the user's tokens again nor broadcasts another close to their sockets."""
+    calls = []
+
+    def record(sender, **kwargs):
+        calls.append(kwargs["session_id"])
+
+    session = session_for(user)
+    refresh(api_client, session["refresh"])
+    events.access_revoked.connect(record)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert refresh(api_client, session["refresh"]).status_code == 401
+        for _ in range(3):
+            with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(4):
+                repeated = refresh(api_client, session["refresh"])
+            assert repeated.status_code == 401
+            assert repeated.json()["code"] == "token_not_valid"
+    finally:
+        events.access_revoked.disconnect(record)
+    assert len(calls) == 1
