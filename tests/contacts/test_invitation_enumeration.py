@@ -17,15 +17,6 @@ from contacts.models import Contact
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def send(client_for, django_capture_on_commit_callbacks):
-    def send(user, email: str):
-        with django_capture_on_commit_callbacks(execute=True):
-            return client_for(user).post("/api/v1/invitations/send", {"email": email}, format="json")
-
-    return send
-
-
 def shape(response) -> tuple:
     body = response.json()
     return (response.status_code, sorted(body), body["status"], body["invitee_email"])
