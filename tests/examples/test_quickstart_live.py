@@ -169,30 +169,40 @@ def server(tmp_path: Path) -> Iterator[Server]:
         running.stop()
 
 
-def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
-    # The quickstart, as the README runs it.
-    quickstart = subprocess.run(
-        [sys.executable, "examples/quickstart.py", "--url", server.url],
+def run_client(args: list[str], server: Server, timeout: float = 120) -> subprocess.CompletedProcess:
+    """A client of the server in a session of its own: on a timeout the whole group is killed
+    (the curl block's background listener too, which would otherwise hold the output pipe open)
+    and the test fails with what it printed, rather than a bare TimeoutExpired."""
+    process = subprocess.Popen(
+        args,
         cwd=ROOT,
         env=server.env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"{args[:2]} did not finish within {timeout} s:\n{stdout}\n{stderr}\n{server.log()}"
+        ) from None
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
+    # The quickstart, as the README runs it.
+    quickstart = run_client([sys.executable, "examples/quickstart.py", "--url", server.url], server)
     assert quickstart.returncode == 0, quickstart.stdout + quickstart.stderr + server.log()
     assert "decrypted it: 'Hello, Bob! Only you can read this.'" in quickstart.stdout
 
     # The README's curl quick start, pasted into bash as is (only the port differs).
     curl_block = readme_block(start="API=http://127.0.0.1:8000/api/v1; JSON=", end="wait")
-    pasted = subprocess.run(
-        ["bash", "-e", "-c", curl_block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    pasted = run_client(
+        ["bash", "-e", "-c", curl_block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")], server
     )
     assert pasted.returncode == 0, pasted.stdout + pasted.stderr
     frames = [json.loads(line) for line in pasted.stdout.splitlines() if line.startswith('{"type"')]
