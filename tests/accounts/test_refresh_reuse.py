@@ -75,11 +75,18 @@ def test_garbage_and_forged_tokens_end_no_session(api_client, user):
     assert refresh(api_client, session["refresh"]).status_code == 200
 
 
-def test_a_logged_out_token_presented_again_is_still_just_401(api_client, user):
+def test_a_logged_out_token_presented_again_is_still_just_401(
+    api_client, user, django_capture_on_commit_callbacks, revocations
+):
     session = session_for(user)
-    response = bearer(session["access"]).post(LOGOUT, {"refresh": session["refresh"]}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = bearer(session["access"]).post(LOGOUT, {"refresh": session["refresh"]}, format="json")
     assert response.status_code == 204
-    assert refresh(api_client, session["refresh"]).status_code == 401
+    assert len(revocations) == 1  # the logout's own
+    with django_capture_on_commit_callbacks(execute=True):
+        again = refresh(api_client, session["refresh"])
+    assert (again.status_code, again.json()["code"]) == (401, "token_not_valid")
+    assert len(revocations) == 1  # the session had ended: nothing more to end
 
 
 def test_presenting_the_spent_token_again_and_again_ends_the_session_once(
