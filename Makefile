@@ -63,9 +63,10 @@ bench-smoke: setup
 worker: setup
 	$(DEV) exec $(VENV)/bin/celery -A messenger worker --loglevel=INFO
 
+# Its schedule file sits with the database and the key, in VAR_DIR (settings' default: var/).
 beat: setup
-	@mkdir -p var
-	$(DEV) exec $(VENV)/bin/celery -A messenger beat --loglevel=INFO --schedule var/celerybeat-schedule
+	@mkdir -p "$${VAR_DIR:-var}"
+	$(DEV) exec $(VENV)/bin/celery -A messenger beat --loglevel=INFO --schedule "$${VAR_DIR:-var}/celerybeat-schedule"
 
 # Demo users, contacts, conversations, a group and an attachment; prints the logins.
 demo: setup

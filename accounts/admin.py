@@ -122,6 +122,16 @@ class UserAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # accounts are made by registration (or `createsuperuser`)
 
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        # Ticking "verified" is the "mark verified" action: through the service, so the higher
+        # apps hear of it (contacts accepts the invitations waiting for the address).
+        verifies = change and "is_verified" in form.changed_data and obj.is_verified
+        if verifies:
+            obj.is_verified = False
+        super().save_model(request, obj, form, change)
+        if verifies:
+            obj.is_verified = services.user_mark_verified(user_id=obj.pk).is_verified
+
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # a hard delete would cascade through messages; deletion is a scrub
 

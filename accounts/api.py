@@ -41,6 +41,7 @@ from accounts.serializers import (
 from messenger.core.exceptions import ApplicationError, Forbidden
 from messenger.core.fields import StrictCharField
 from messenger.core.pagination import CursorPagination
+from messenger.core.responses import no_store
 from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle
 
 ERRORS = {
@@ -117,14 +118,6 @@ class PrekeyClaimTargetBudget(SettingsRateThrottle):
 
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
     return {"user": MeSerializer(session_user).data, "access": access, "refresh": refresh}
-
-
-def no_store(response: Response) -> Response:
-    """A response carrying credentials must not be kept by any cache, shared or the browser's
-    (RFC 6749 5.1; Pragma for HTTP/1.0 caches)."""
-    response["Cache-Control"] = "no-store"
-    response["Pragma"] = "no-cache"
-    return response
 
 
 class RegisterView(APIView):

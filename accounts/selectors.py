@@ -140,12 +140,13 @@ def email_taken(*, email: str) -> bool:
     return User.objects.alias(email_ci=Lower("email")).filter(email_ci=_lower(email)).exists()
 
 
-def active_user_id_for_email(*, email: str) -> UUID | None:
-    """The active account with this address (any case), if any: one probe of users_email_ci_unique."""
+def active_account_for_email(*, email: str) -> tuple[UUID, bool] | None:
+    """The active account with this address (any case), if any, as `(id, is_verified)`: one probe
+    of users_email_ci_unique (`email__iexact` compiles to UPPER() and would scan the table)."""
     return (
         User.objects.alias(email_ci=Lower("email"))
         .filter(email_ci=_lower(email), is_active=True)
-        .values_list("pk", flat=True)
+        .values_list("pk", "is_verified")
         .first()
     )
 

@@ -48,7 +48,14 @@ from accounts.models import (
     validate_unreserved_email,
     validate_unreserved_username,
 )
-from accounts.tokens import SESSION_CLAIM, TokenPair, issue_token_pair, parse_token, revoke_access
+from accounts.tokens import (
+    SESSION_CLAIM,
+    TokenPair,
+    is_access_revoked,
+    issue_token_pair,
+    parse_token,
+    revoke_access,
+)
 from messenger.core.events import publish
 from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
@@ -289,6 +296,10 @@ def session_refresh(*, refresh: str) -> TokenPair:
         token = parse_token(_SpendableRefreshToken, refresh)
     except TokenError:
         raise TokenInvalid() from None
+    if is_access_revoked({SESSION_CLAIM: token.get(SESSION_CLAIM)}):
+        # The session has ended (a reuse or a logout): a plain 401. A copied token can be replayed
+        # at will, and each replay must not scan the user's tokens and close their sockets again.
+        raise TokenInvalid()
     try:
         return _session_rotate(token)
     except _RefreshReused:

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from django.db.models import Exists, Q, QuerySet
 
-from accounts.selectors import active_user_id_for_email
 from contacts.exceptions import ContactNotFound
 from contacts.models import Contact, Invitation
 
@@ -98,12 +97,6 @@ def contact_for_participant(*, contact_id: UUID | str, user_id: UUID | str) -> C
     if contact is None:
         raise ContactNotFound()
     return contact
-
-
-def active_user_id_by_email(*, email: str) -> UUID | None:
-    """The active account with this address (case-insensitive), if any: accounts' selector, which
-    probes its `lower(email)` index (`email__iexact` compiles to UPPER() and would scan the table)."""
-    return active_user_id_for_email(email=email)
 
 
 def hash_invitation_token(token: str) -> str:

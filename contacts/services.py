@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.selectors import get_active_user
+from accounts.selectors import active_account_for_email, get_active_user
 from accounts.services import user_mark_verified
 from contacts.exceptions import (
     CannotContactSelf,
@@ -33,7 +33,6 @@ from contacts.exceptions import (
 )
 from contacts.models import Contact, Invitation
 from contacts.selectors import (
-    active_user_id_by_email,
     hash_invitation_token,
     invitation_by_token,
     is_blocked,
@@ -225,11 +224,12 @@ def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResu
     if address == inviter.email.lower():
         raise CannotInviteSelf()
     template: str | None = "invitation"
-    existing_user_id = active_user_id_by_email(email=address)
-    if existing_user_id is not None:
+    existing = active_account_for_email(email=address)
+    if existing is not None:
+        existing_user_id, existing_verified = existing
         if is_blocked(actor_id=inviter.pk, target_id=existing_user_id):
             template = None
-        elif get_active_user(user_id=existing_user_id).is_verified:
+        elif existing_verified:
             template = "invitation_existing"
 
     token = secrets.token_urlsafe(32)

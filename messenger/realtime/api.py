@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.tokens import SESSION_CLAIM
+from messenger.core.responses import no_store
 from messenger.core.throttling import UserRateThrottle
 from messenger.realtime.presence import presence_data, presence_for_viewer
 from messenger.realtime.serializers import (
@@ -50,11 +51,8 @@ class WsTicketView(APIView):
             jti=payload.get(api_settings.JTI_CLAIM),
         )
         body = {"ticket": ticket, "expires_in": settings.REALTIME_TICKET_TTL_SECONDS}
-        response = Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK)
         # A credential: no cache may keep it (as the token responses of accounts.api).
-        response["Cache-Control"] = "no-store"
-        response["Pragma"] = "no-cache"
-        return response
+        return no_store(Response(WsTicketSerializer(body).data, status=status.HTTP_200_OK))
 
 
 class PresenceThrottle(UserRateThrottle):

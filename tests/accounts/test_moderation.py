@@ -225,6 +225,38 @@ def test_mark_verified(admin_client, make_user):
     assert User.objects.get(pk=user.pk).is_verified
 
 
+def test_ticking_verified_in_the_change_form_is_a_verification(admin_client, make_user, client_for):
+    """The form's checkbox and the action are one path (user_mark_verified): the address is
+    proven, so the invitations waiting for it become contacts, as on the emailed link."""
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contacts.models import Invitation
+    from contacts.selectors import hash_invitation_token
+
+    inviter = make_user()
+    newcomer = make_user(email="newcomer@example.com", is_verified=False)
+    Invitation.objects.create(
+        inviter=inviter,
+        invitee_email="newcomer@example.com",
+        token_hash=hash_invitation_token(secrets.token_urlsafe(32)),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    body = {
+        "username": newcomer.username,
+        "email": newcomer.email,
+        "role": newcomer.role,
+        "is_verified": "on",
+    }
+    assert admin_client.post(f"{CHANGELIST}{newcomer.pk}/change/", body).status_code == 302
+    assert User.objects.get(pk=newcomer.pk).is_verified
+    rows = client_for(newcomer).get("/api/v1/contacts").json()["results"]
+    assert [(row["user"]["id"], row["status"]) for row in rows] == [(str(inviter.pk), "accepted")]
+    assert Invitation.objects.get().accepted_by_id == newcomer.pk
+
+
 def test_admin_search_filters_and_no_password_hash(admin_client, make_user):
     target = make_user(username="findme", email="findme@example.com", role=User.Role.MODERATOR)
     make_user(username="other")

@@ -15,6 +15,20 @@ def refresh(api_client, token: str):
     return api_client.post(REFRESH, {"refresh": token}, format="json")
 
 
+@pytest.fixture
+def revocations():
+    """What accounts.events.access_revoked was sent (the gateway closes sockets on it)."""
+    calls = []
+
+    def record(sender, **kwargs):
+        kwargs.pop("signal", None)
+        calls.append(kwargs)
+
+    events.access_revoked.connect(record)
+    yield calls
+    events.access_revoked.disconnect(record)
+
+
 def test_reusing_a_rotated_token_kills_the_tokens_it_was_rotated_into(api_client, user):
     stolen = session_for(user)
     first = refresh(api_client, stolen["refresh"]).json()  # the legitimate client rotates
@@ -41,25 +55,15 @@ def test_the_other_sessions_of_the_user_live_on(api_client, user):
     assert refresh(api_client, other_session["refresh"]).status_code == 200
 
 
-def test_reuse_closes_the_sessions_sockets(api_client, user, django_capture_on_commit_callbacks):
-    calls = []
-
-    def record(sender, **kwargs):
-        kwargs.pop("signal", None)
-        calls.append(kwargs)
-
+def test_reuse_closes_the_sessions_sockets(api_client, user, django_capture_on_commit_callbacks, revocations):
     session = session_for(user)
     refresh(api_client, session["refresh"])
-    events.access_revoked.connect(record)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            assert refresh(api_client, session["refresh"]).status_code == 401
-    finally:
-        events.access_revoked.disconnect(record)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert refresh(api_client, session["refresh"]).status_code == 401
     from rest_framework_simplejwt.tokens import RefreshToken
 
     session_id = RefreshToken(session["refresh"], verify=False)["sid"]
-    assert calls == [{"user_id": user.pk, "jti": None, "session_id": session_id}]
+    assert revocations == [{"user_id": user.pk, "jti": None, "session_id": session_id}]
 
 
 def test_garbage_and_forged_tokens_end_no_session(api_client, user):
@@ -71,8 +75,33 @@ def test_garbage_and_forged_tokens_end_no_session(api_client, user):
     assert refresh(api_client, session["refresh"]).status_code == 200
 
 
-def test_a_logged_out_token_presented_again_is_still_just_401(api_client, user):
+def test_a_logged_out_token_presented_again_is_still_just_401(
+    api_client, user, django_capture_on_commit_callbacks, revocations
+):
     session = session_for(user)
-    response = bearer(session["access"]).post(LOGOUT, {"refresh": session["refresh"]}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = bearer(session["access"]).post(LOGOUT, {"refresh": session["refresh"]}, format="json")
     assert response.status_code == 204
-    assert refresh(api_client, session["refresh"]).status_code == 401
+    assert len(revocations) == 1  # the logout's own
+    with django_capture_on_commit_callbacks(execute=True):
+        again = refresh(api_client, session["refresh"])
+    assert (again.status_code, again.json()["code"]) == (401, "token_not_valid")
+    assert len(revocations) == 1  # the session had ended: nothing more to end
+
+
+def test_presenting_the_spent_token_again_and_again_ends_the_session_once(
+    api_client, user, django_capture_on_commit_callbacks, django_assert_max_num_queries, revocations
+):
+    """Whoever holds a copied token can repeat it at will (the refresh endpoint takes no
+    credential): after the first reuse has ended the session, a repeat is a plain 401 that
+    neither scans the user's tokens again nor broadcasts another close to their sockets."""
+    session = session_for(user)
+    refresh(api_client, session["refresh"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert refresh(api_client, session["refresh"]).status_code == 401
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(4):
+            repeated = refresh(api_client, session["refresh"])
+        assert repeated.status_code == 401
+        assert repeated.json()["code"] == "token_not_valid"
+    assert len(revocations) == 1

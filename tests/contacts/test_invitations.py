@@ -24,15 +24,6 @@ def token_from(message) -> str:
     return re.search(r"invitation code: (\S+)", message.body).group(1)
 
 
-@pytest.fixture
-def send(client_for, django_capture_on_commit_callbacks):
-    def send(user, email: str):
-        with django_capture_on_commit_callbacks(execute=True):
-            return client_for(user).post("/api/v1/invitations/send", {"email": email}, format="json")
-
-    return send
-
-
 def test_send_creates_pending_invitation_and_emails_the_link(user, send, settings):
     settings.FRONTEND_URL = "https://app.example"
     settings.INVITATION_TTL_DAYS = 7

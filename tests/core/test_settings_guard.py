@@ -11,15 +11,19 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "a-real-secret-key-for-this-test-only-0123456789abcdef"
 
 
-def start_django(**overrides: str) -> subprocess.CompletedProcess:
+def start_django(
+    code: str = "import django; django.setup(); print('started')", **overrides: str
+) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter on messenger.settings, with only `overrides` of the settings
+    this file is about (none of the test run's own)."""
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
+        if key not in {"DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
     }
     environment.update(DJANGO_SETTINGS_MODULE="messenger.settings", **overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -90,23 +94,10 @@ PRINT_KEYS = (
 
 
 def debug_keys(var_dir: Path, *, secret_key: str | None = None) -> list[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "DJANGO_SETTINGS_MODULE"}
-    }
-    environment.update(DJANGO_SETTINGS_MODULE="messenger.settings", DEBUG="1", VAR_DIR=str(var_dir))
+    overrides = {"DEBUG": "1", "VAR_DIR": str(var_dir)}
     if secret_key is not None:
-        environment["SECRET_KEY"] = secret_key
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_KEYS],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+        overrides["SECRET_KEY"] = secret_key
+    result = start_django(PRINT_KEYS, **overrides)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
