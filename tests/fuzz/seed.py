@@ -184,6 +184,10 @@ def seed(base: str, mail_dir: Path) -> dict[str, Any]:
     sig = parse_qs(urlsplit(download_url).query).get("sig", [None])[0]
     envelopes = [queue_envelope(b, alice["id"]) for _ in range(5)]
 
+    # Invitations mail strangers, so only a verified account may send them: alice verifies first,
+    # with the token from the email the server wrote her.
+    verify = latest_token(mail_dir, r"verify-email\?token=([^\s\"&<]+)", to=alice["email"])
+    a.call("POST", "/auth/verify-email", json={"token": verify or "missing"})
     a.call("POST", "/invitations/send", json={"email": f"invitee-{secrets.token_hex(4)}@example.com"})
     invitation = latest_token(mail_dir, r"invitation=([A-Za-z0-9_\-]+)")
     send_message(a, users["erin"]["id"])  # a second conversation: the list has a next page
