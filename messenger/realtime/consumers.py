@@ -17,6 +17,10 @@ nothing else (anything else closes it with 4401); a user holds at most
 REALTIME_MAX_SOCKETS_PER_USER sockets (4409 past it); every frame that cannot be handled is
 answered with an `error` frame, and whatever a handler raises, the socket's clean-up (presence,
 heartbeat, relay pump, layer groups) runs: a crash must never leave a ghost online.
+
+Logs: every line of a socket carries its connection id (one per socket), its user id once
+authenticated, and, while a client frame is handled, that frame's id (messenger/core/logging.py);
+each client frame gets one line with its type, never its data.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,6 +46,7 @@ from groups import events as group_events
 from groups.selectors import group_ids_for_user
 from messenger.core import metrics
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
+from messenger.core.logging import connection_id_var, frame_id_var, user_id_var
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
 from messenger.realtime.ratelimit import FrameRateLimit, Verdict
@@ -102,6 +108,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     identity: SocketIdentity | None = None
 
     async def connect(self) -> None:
+        # Set in the consumer's task: every later handler of this socket runs in it.
+        connection_id_var.set(uuid.uuid4().hex)
         self.identity = None
         self.chat_groups: set[str] = set()
         self._auth_timer: asyncio.Task | None = None
@@ -150,6 +158,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self._counted_in_presence = True
         self.identity = identity
+        user_id_var.set(str(identity.user_id))
+        logger.info("socket authenticated")
         await self.channel_layer.group_add(realtime_user_group_name(identity.user_id), self.channel_name)
         group_ids = await sync_to_async(group_ids_for_user)(user_id=identity.user_id)
         for group_id in group_ids:
@@ -288,6 +298,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- client frames ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame_id_var.set(uuid.uuid4().hex[:16])
         if self._closing:
             return
         if self.identity is None:
@@ -325,6 +336,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         frame_type = frame["type"]
         data = frame.get("data", {})
+        logger.info("frame %s", _shown(frame_type), extra={"frame_type": frame_type[:40]})
         if frame_type == "ping":
             await self.send_frame("pong", {"server_time": _now()})
         elif frame_type == "auth":
