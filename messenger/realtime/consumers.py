@@ -252,6 +252,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         is logged; a client frame then gets a 500 `server_error` frame and the socket goes on;
         anything else closes the socket with 1011 (an event it should have had is lost, so the
         client reconnects and syncs). Either way the clean-up still runs on disconnect."""
+        # A client frame's lines carry its own id; a layer event's carry none.
+        frame_id = frame_id_var.set(
+            uuid.uuid4().hex[:16] if message.get("type") == "websocket.receive" else None
+        )
         try:
             await super().dispatch(message)
         except StopConsumer:
@@ -262,6 +266,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 await self.send_error("server_error", "A server error occurred.", status=500)
             elif not self._closing:
                 await self.close(code=CLOSE_SERVER_ERROR)
+        finally:
+            frame_id_var.reset(frame_id)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self._closing = True  # frames already queued behind the close are not handled
@@ -298,7 +304,6 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- client frames ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        frame_id_var.set(uuid.uuid4().hex[:16])
         if self._closing:
             return
         if self.identity is None:
