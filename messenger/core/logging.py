@@ -108,8 +108,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, the context ids, extra fields a
-    caller passed (`extra={"status": 200}`), and the traceback if any; redacted."""
+    """One JSON object a line: time, level, logger, message, the context ids, plain extra fields
+    a caller passed (`extra={"status": 200}`), and the traceback if any; redacted."""
 
     _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *CONTEXT}
 
@@ -122,9 +122,12 @@ class JsonFormatter(logging.Formatter):
             **_context(record),
         }
         for name, value in record.__dict__.items():
+            # Plain values only: Celery's `data` dict repeats the message's arguments.
             if name not in self._STANDARD and not name.startswith("_"):
-                shown = value if isinstance(value, (int, float, bool, type(None))) else redact(str(value))
-                entry[name] = shown
+                if isinstance(value, str):
+                    entry[name] = redact(value)
+                elif isinstance(value, (int, float, bool, type(None))):
+                    entry[name] = value
         if record.exc_info:
             entry["exc_info"] = redact(self.formatException(record.exc_info))
         # Each value redacted before encoding (JSON escapes the quotes the patterns look for),
