@@ -25,12 +25,22 @@ setup: $(VENV)/.installed
 # memory before the app reads it (+2.6 GiB for a 200 MiB upload, bench/results/upload_memory.txt),
 # uvicorn grows ~4 MiB. Django has no lifespan protocol, hence --lifespan off. websockets-sansio:
 # uvicorn's supported implementation of the websockets library (the legacy one is deprecated).
+# With a broker (REDIS_URL or CELERY_BROKER_URL) tasks are queued, not run in the request: the
+# Procfile's worker and beat then run alongside the server under honcho, so one command is a
+# whole real-mode server. Without one, a single process (tasks run eagerly in it).
 run: setup
 	@echo "make: applying migrations"
 	$(DEV) $(PY) manage.py migrate --noinput
 	@echo "make: serving http://$(HOST):$(PORT)/ (API docs /api/docs/, admin /admin/, WebSocket /ws/); Ctrl-C stops it"
-	$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
-		--ws websockets-sansio --lifespan off
+	@if [ -n "$${REDIS_URL:-}$${CELERY_BROKER_URL:-}" ]; then \
+		echo "make: a broker is configured: a Celery worker and beat run too (honcho, Procfile)"; \
+		mkdir -p var; \
+		$(DEV) MESSENGER_PORT=$(PORT) PY=$(PY) CELERY=$(VENV)/bin/celery \
+			exec $(VENV)/bin/honcho --no-colour --env /dev/null -f Procfile start; \
+	else \
+		$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
+			--ws websockets-sansio --lifespan off; \
+	fi
 
 # The whole test suite, against whatever the environment configures (embedded by default).
 test: setup
@@ -59,7 +69,8 @@ bench: setup
 bench-smoke: setup
 	$(PY) bench/run.py --smoke --topology both --sockets 40 $(BENCH_ARGS)
 
-# Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set.
+# Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set
+# (`make run` starts both then; these run one alone, e.g. a second worker).
 worker: setup
 	$(DEV) exec $(VENV)/bin/celery -A messenger worker --loglevel=INFO
 

@@ -15,6 +15,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
+from messenger.core.logging import bind_user
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -41,4 +43,5 @@ class AccessTokenAuthentication(JWTAuthentication):
         if user is None:
             # Unknown, banned and deleted look alike to the caller.
             raise AuthenticationFailed("This account is not active.", code="user_inactive")
+        bind_user(user.pk)  # the request's later log lines name the user
         return user

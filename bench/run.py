@@ -1218,7 +1218,8 @@ def run_topology(
             line
             for s in topology.servers
             for line in s.log_path.read_text(errors="replace").splitlines()
-            if " ERROR " in line or "Traceback" in line
+            # text (" ERROR ") or JSON logs (LOG_FORMAT, json in real mode)
+            if " ERROR " in line or '"level": "ERROR"' in line or "Traceback" in line
         ]
         if errors:
             print(f"[{name}] server logs: {len(errors)} ERROR lines, first: {errors[0][:300]}", flush=True)

@@ -17,6 +17,9 @@ worker_class = "gthread"
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 timeout = 60
 accesslog = "-"
+# The path without its query string (%(U)s, not the request line): query strings carry search
+# terms and signatures. The request id is nginx's (deploy/nginx/), the one the app logs under.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}i)s'
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -128,6 +128,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Requests' counts, latencies and statuses (first and last: they time everything between).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id every log line of the request carries, and its one access line.
+    "messenger.core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,12 +239,15 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
 )
 CELERY_TASK_EAGER_PROPAGATES = True
+# The queue tasks go to and workers read: several deployments (or test runs) can share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A worker logs what tasks print at this level: the console email backend's output is not a warning.
-CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
+# What tasks print (the console email backend's messages, in development) goes to the worker's
+# stdout as is: through logging it would become JSON lines and lose its links to redaction.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish to an unreachable broker must fail fast (the outbox re-dispatches later), not hang.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
@@ -628,14 +633,31 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# LOG_FORMAT: json (one object a line, for a log pipeline) or text (readable); json by default
+# in real mode (REDIS_URL or a database URL set), text in the embedded mode. Every line carries
+# the request id, user id and socket ids in context and is redacted (messenger/core/logging.py).
+LOG_FORMAT = env.str(
+    "LOG_FORMAT", default="json" if (REDIS_URL or env.str("DATABASE_URL", default="")) else "text"
+)
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # daphne/uvicorn log each WebSocket handshake with its query string: ?ticket= is redacted.
-    "filters": {"redact_credentials": {"()": "messenger.core.logging.RedactCredentials"}},
+    "formatters": {
+        "json": {"()": "messenger.core.logging.JsonFormatter"},
+        "text": {"()": "messenger.core.logging.TextFormatter"},
+    },
+    "filters": {
+        "context": {"()": "messenger.core.logging.RequestContext"},
+        "redact_credentials": {"()": "messenger.core.logging.RedactCredentials"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_credentials"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact_credentials"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -17,6 +17,10 @@ nothing else (anything else closes it with 4401); a user holds at most
 REALTIME_MAX_SOCKETS_PER_USER sockets (4409 past it); every frame that cannot be handled is
 answered with an `error` frame, and whatever a handler raises, the socket's clean-up (presence,
 heartbeat, relay pump, layer groups) runs: a crash must never leave a ghost online.
+
+Logs: every line of a socket carries its connection id (one per socket), its user id once
+authenticated, and, while a client frame is handled, that frame's id (messenger/core/logging.py);
+each client frame gets one line with its type, never its data.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,6 +46,7 @@ from groups import events as group_events
 from groups.selectors import group_ids_for_user
 from messenger.core import metrics
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
+from messenger.core.logging import connection_id_var, frame_id_var, user_id_var
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
 from messenger.realtime.ratelimit import FrameRateLimit, Verdict
@@ -102,6 +108,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     identity: SocketIdentity | None = None
 
     async def connect(self) -> None:
+        # Set in the consumer's task: every later handler of this socket runs in it.
+        connection_id_var.set(uuid.uuid4().hex)
         self.identity = None
         self.chat_groups: set[str] = set()
         self._auth_timer: asyncio.Task | None = None
@@ -150,6 +158,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         self._counted_in_presence = True
         self.identity = identity
+        user_id_var.set(str(identity.user_id))
+        logger.info("socket authenticated")
         await self.channel_layer.group_add(realtime_user_group_name(identity.user_id), self.channel_name)
         group_ids = await sync_to_async(group_ids_for_user)(user_id=identity.user_id)
         for group_id in group_ids:
@@ -242,6 +252,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         is logged; a client frame then gets a 500 `server_error` frame and the socket goes on;
         anything else closes the socket with 1011 (an event it should have had is lost, so the
         client reconnects and syncs). Either way the clean-up still runs on disconnect."""
+        # A client frame's lines carry its own id; a layer event's carry none.
+        frame_id = frame_id_var.set(
+            uuid.uuid4().hex[:16] if message.get("type") == "websocket.receive" else None
+        )
         try:
             await super().dispatch(message)
         except StopConsumer:
@@ -252,6 +266,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 await self.send_error("server_error", "A server error occurred.", status=500)
             elif not self._closing:
                 await self.close(code=CLOSE_SERVER_ERROR)
+        finally:
+            frame_id_var.reset(frame_id)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         self._closing = True  # frames already queued behind the close are not handled
@@ -325,6 +341,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             return
         frame_type = frame["type"]
         data = frame.get("data", {})
+        logger.info("frame %s", _shown(frame_type), extra={"frame_type": frame_type[:40]})
         if frame_type == "ping":
             await self.send_frame("pong", {"server_time": _now()})
         elif frame_type == "auth":

@@ -7,7 +7,7 @@ origin the socket was opened on: the same scheme (http for ws, https for wss), h
 the request's Host header (a host in ALLOWED_HOSTS). Matching the host name alone would let a
 page served from another port of the same host (another app, a dev server) open sockets.
 
-Behind a proxy that terminates TLS or rewrites Host (deploy/nginx.conf), set
+Behind a proxy that terminates TLS or rewrites Host (deploy/nginx/messenger.conf.template), set
 WEBSOCKET_ALLOWED_ORIGINS: the request the app sees is not the one the browser made.
 """
 
