@@ -152,12 +152,28 @@ def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_cal
 @pytest.fixture
 async def _close_thread_connections():
     """Async tests reach the database from asgiref's worker thread; close that thread's
-    connection afterwards, or PostgreSQL refuses to drop the test database at the end."""
+    connection afterwards, or PostgreSQL refuses to drop the test database at the end.
+
+    It is also the barrier before the teardown's flush: the call queues behind whatever that
+    one thread is still running (a write whose awaiting task was cancelled), so no query of the
+    test's overlaps the flush (SQLite's shared in-memory database: "database table is locked")."""
     yield
     from asgiref.sync import sync_to_async
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def _end_sockets(_close_thread_connections):
+    """Every socket the test opened has ended, its consumer's clean-up done, before the worker
+    thread's connections are closed and the test's data flushed (tests/sockets.py: why). It
+    depends on _close_thread_connections so that it is torn down first."""
+    from tests.sockets import Socket, end_open_sockets
+
+    Socket.opened.clear()  # only this test's sockets: an earlier one's loop is gone
+    yield
+    await end_open_sockets()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -166,4 +182,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
-            item.fixturenames.append("_close_thread_connections")
+            item.fixturenames.append("_end_sockets")

@@ -1,11 +1,11 @@
 """/healthz, /readyz, the OpenAPI schema and Swagger UI, and the ASGI WebSocket wiring."""
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from messenger.asgi import application
 from messenger.core.stream import current_stream_position, next_stream_position
+from tests.sockets import Socket
 
 
 def test_healthz(client):
@@ -53,7 +53,7 @@ async def test_websocket_through_the_asgi_application_needs_auth_then_answers_pi
     from rest_framework_simplejwt.tokens import RefreshToken
 
     user = await sync_to_async(make_user)()
-    communicator = WebsocketCommunicator(application, "/ws/")
+    communicator = Socket(application, "/ws/")
     connected, _ = await communicator.connect()
     assert connected
     access = str(await sync_to_async(lambda: RefreshToken.for_user(user).access_token)())
@@ -73,7 +73,7 @@ async def test_websocket_through_the_asgi_application_needs_auth_then_answers_pi
 
 @pytest.mark.django_db(transaction=True)
 async def test_websocket_refuses_a_foreign_browser_origin():
-    communicator = WebsocketCommunicator(application, "/ws/", headers=[(b"origin", b"https://evil.example")])
+    communicator = Socket(application, "/ws/", headers=[(b"origin", b"https://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
 

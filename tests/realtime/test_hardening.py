@@ -13,7 +13,6 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 
 from messenger.asgi import application
 from messenger.core.events import realtime_user_group_name
@@ -22,6 +21,7 @@ from messenger.realtime.presence_store import get_store
 from tests.accounts.helpers import session_for
 from tests.realtime.test_gateway import NOTHING_WITHIN, closed_with, connect, next_frame_of, socket_for
 from tests.realtime.test_presence import befriend, presence_frame, presence_of
+from tests.sockets import Socket, end_open_sockets
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,6 +112,42 @@ async def test_a_handler_failing_on_a_layer_event_closes_1011_and_cleans_up(user
     assert offline["data"]["online"] is False
     assert (await presence_of(friend, user))[0]["online"] is False
     await friend_socket.disconnect()
+
+
+async def test_a_socket_the_server_closes_has_ended_and_its_user_is_offline_when_the_test_goes_on(
+    user, make_user, settings
+):
+    """The test side of a server close (tests/sockets.py): the close handshake is completed as
+    a server completes it, so the consumer's clean-up (presence, the last_seen write) is done
+    within the test. Before, it ran during the teardown's flush ("database table is locked")."""
+    settings.REALTIME_FRAME_RATE_PER_SECOND = settings.REALTIME_FRAME_HARD_RATE_PER_SECOND = 0.001
+    settings.REALTIME_FRAME_BURST, settings.REALTIME_FRAME_HARD_BURST = 1, 2
+    friend, friend_socket = await friend_watching(user, make_user)
+    ann = await socket_for(user)
+    assert await friend_socket.receive_json_from(timeout=3) == presence_frame(user, online=True)
+    await still_answers(ann)
+    await ann.send_json_to({"type": "ping"})
+    assert (await error_of(ann))["code"] == "rate_limited"
+    await ann.send_json_to({"type": "ping"})
+    assert await closed_with(ann) == consumers.CLOSE_RATE_LIMITED
+    assert not ann.running
+    offline = await friend_socket.receive_json_from(timeout=3)
+    assert offline["data"]["online"] is False and offline["data"]["last_seen"] is not None
+    assert (await presence_of(friend, user))[0]["online"] is False
+    await friend_socket.disconnect()
+
+
+async def test_sockets_a_test_leaves_open_are_ended_with_their_clean_up(user, make_user):
+    """What the _end_sockets fixture does after every async test (a test that failed half-way,
+    or forgot a socket): each application gets its disconnect and is awaited to the end, so no
+    clean-up outlives the test."""
+    friend, friend_socket = await friend_watching(user, make_user)
+    ann = await socket_for(user)
+    assert await friend_socket.receive_json_from(timeout=3) == presence_frame(user, online=True)
+    await end_open_sockets()
+    assert not ann.running and not friend_socket.running
+    ann_now = (await presence_of(friend, user))[0]
+    assert ann_now["online"] is False and ann_now["last_seen"] is not None
 
 
 async def test_oversized_frames_spend_the_hard_rate_limit_by_size(user, settings):
@@ -245,7 +281,7 @@ async def test_a_browser_origin_must_be_the_sockets_own_scheme_host_and_port(hos
     """Before: with no WEBSOCKET_ALLOWED_ORIGINS, only the origin's host name was checked, so a
     page on another port of the same host could open sockets."""
     headers = [(b"host", host.encode()), (b"origin", origin.encode())]
-    communicator = WebsocketCommunicator(application, "/ws/", headers=headers)
+    communicator = Socket(application, "/ws/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected is allowed
     await communicator.disconnect()
@@ -259,7 +295,7 @@ async def test_configured_origins_are_the_only_ones_allowed(settings):
         ("http://chat.example.com", False),
     ):
         headers = [(b"host", b"127.0.0.1:8000"), (b"origin", origin.encode())]
-        communicator = WebsocketCommunicator(application, "/ws/", headers=headers)
+        communicator = Socket(application, "/ws/", headers=headers)
         connected, _ = await communicator.connect()
         assert connected is allowed, origin
         await communicator.disconnect()

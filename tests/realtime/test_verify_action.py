@@ -11,8 +11,8 @@ conversation list and each conversation's page, the groups with their detail and
 contacts and the pending relay envelopes. It reads one page of each list (the tests keep lists
 short) and keys group members by user id (the order of a member list is the client's to choose).
 
-Sockets are real `WebsocketCommunicator`s on `messenger.asgi.application`, authenticated with
-the `auth` frame; the actions go through REST (or a socket frame), so events travel over the
+Sockets are real `WebsocketCommunicator`s (tests/sockets.py) on `messenger.asgi.application`,
+authenticated with the `auth` frame; the actions go through REST (or a socket frame), so events travel over the
 configured channel layer (Redis in CI, in-memory embedded) after the services commit.
 """
 
@@ -29,13 +29,13 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from messenger.asgi import application
 from tests.conftest import bearer_client
 from tests.groups.conftest import keys_for
 from tests.messaging.helpers import b64, send_body
+from tests.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -320,7 +320,7 @@ def differences(built: Any, fetched: Any, path: str = "") -> list[str]:
 class Device:
     name: str
     user: Any
-    socket: WebsocketCommunicator
+    socket: Socket
 
     @property
     def me(self) -> str:
@@ -346,7 +346,7 @@ async def devices() -> AsyncIterator[Callable[..., Awaitable[list[Device]]]]:
         batch = []
         for name, user in named:
             token = await sync_to_async(lambda user=user: str(RefreshToken.for_user(user).access_token))()
-            socket = WebsocketCommunicator(application, "/ws/")
+            socket = Socket(application, "/ws/")
             connected, _ = await socket.connect()
             assert connected
             await socket.send_json_to({"type": "auth", "data": {"token": token}})
