@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "a-real-secret-key-for-this-test-only-0123456789abcdef"
 
 
-def start_django(**overrides: str) -> subprocess.CompletedProcess:
+def start_django(*, code: str = "import django; django.setup(); print('started')", **overrides: str):
+    """Runs `code` (by default: set Django up) in a fresh process with these variables."""
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -19,7 +20,7 @@ def start_django(**overrides: str) -> subprocess.CompletedProcess:
     }
     environment.update(DJANGO_SETTINGS_MODULE="messenger.settings", **overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env=environment,
         capture_output=True,
