@@ -12,6 +12,7 @@ ticket another issued and sees the same denylist; `delete_keys` removes them aft
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -204,3 +205,22 @@ async def open_socket(server: Server, account: Account, *, ticket_from: Server |
     hello = await socket.next_frame("hello")
     assert hello["data"]["user_id"] == account.id
     return socket
+
+
+def group_message_body(member_ids: list[str]) -> dict:
+    return {
+        "encrypted_content": base64.b64encode(os.urandom(48)).decode(),
+        "encrypted_session_keys": {
+            uid: base64.b64encode(f"key-for-{uid}".encode()).decode() for uid in member_ids
+        },
+        "crypto_version": "1",
+        "encryption_algorithm": "x25519-aes-256-gcm",
+        "client_message_id": str(uuid.uuid4()),
+    }
+
+
+class Recipient:
+    """Just what `send_body` reads of a user."""
+
+    def __init__(self, account: Account) -> None:
+        self.pk = account.id

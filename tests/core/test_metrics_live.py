@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.messaging.helpers import send_body
-from tests.realtime.test_cross_process import Recipient
 from tests.s3 import free_port, stop_process
 from tests.servers import (
     BASE_DIR,
     START_TIMEOUT_SECONDS,
+    Recipient,
     Server,
     delete_keys,
     open_socket,

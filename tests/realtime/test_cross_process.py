@@ -17,9 +17,7 @@ prefix of its own pid, splitting the ticket store in two.)
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,10 +28,11 @@ from tests.messaging.helpers import send_body
 from tests.s3 import stop_process
 from tests.servers import (
     START_TIMEOUT_SECONDS,
-    Account,
+    Recipient,
     Server,
     Socket,
     delete_keys,
+    group_message_body,
     open_socket,
     register,
     rest_post,
@@ -87,25 +86,6 @@ async def delivery(socket: Socket, frame_type: str, send, **match: str) -> tuple
     sent = await send()
     frame = await socket.next_frame(frame_type, id=sent["id"], **match)
     return sent, frame, time.monotonic() - started
-
-
-def group_message_body(member_ids: list[str]) -> dict:
-    return {
-        "encrypted_content": base64.b64encode(os.urandom(48)).decode(),
-        "encrypted_session_keys": {
-            uid: base64.b64encode(f"key-for-{uid}".encode()).decode() for uid in member_ids
-        },
-        "crypto_version": "1",
-        "encryption_algorithm": "x25519-aes-256-gcm",
-        "client_message_id": str(uuid.uuid4()),
-    }
-
-
-class Recipient:
-    """Just what `send_body` reads of a user."""
-
-    def __init__(self, account: Account) -> None:
-        self.pk = account.id
 
 
 # --- tests -------------------------------------------------------------------------------------
