@@ -205,6 +205,7 @@ class Sent:
     body: dict
     id: str = ""
     statuses: list[int] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)  # the processes it was posted to, in order
 
 
 async def post(client: httpx.AsyncClient, account: Account, path: str, body: dict) -> httpx.Response:
@@ -219,6 +220,7 @@ async def send(clients: list[httpx.AsyncClient], message: Sent, *, through: int,
     for attempt in order:
         if not alive[attempt] and attempt != order[-1]:
             continue
+        message.attempts.append(attempt)
         try:
             response = await post(clients[attempt], message.sender, message.path, message.body)
         except httpx.TransportError:
@@ -441,7 +443,9 @@ async def run_scenario(cluster: Cluster) -> None:
         listeners += [new for new, _ in reconnected]
         assert not alive[doomed] and all(listener.down for listener in down_listeners)
         # The first send routed to the dead process failed to connect and was retried on the
-        # other: stored once, on the retry.
+        # other (the client then routes around it); each message was stored once.
+        assert phase2[KILL_AFTER].attempts == [doomed, 1 - doomed]
+        assert all(message.attempts == [1 - doomed] for message in phase2[KILL_AFTER + 1 :])
         assert all(message.statuses == [201] for message in phase2)
 
         # Live: sockets that stayed up got every outage message once; reconnected ones got once
