@@ -5,7 +5,7 @@ Two modes (docs/ARCHITECTURE.md, "Settings and the two modes"):
 - embedded: nothing set. SQLite, the in-memory channel layer, a local-memory cache, files under
   ./var/media, Celery tasks run eagerly, email printed to the console. Runs on a bare machine.
 - real: DATABASE_URL (PostgreSQL), REDIS_URL (cache, channel layer, relay, rate limits, Celery
-  broker), S3_BUCKET + S3_ENDPOINT_URL (S3 or MinIO through django-storages), EMAIL_URL (SMTP).
+  broker; CHANNEL_LAYER_REDIS_URLS shards the channel layer over several instances), S3_BUCKET + S3_ENDPOINT_URL (S3 or MinIO through django-storages), EMAIL_URL (SMTP).
 
 Production guard: with DEBUG off (the default) the process refuses to start without a SECRET_KEY
 of 50+ characters (the deploy example's placeholder refused too) or with an empty ALLOWED_HOSTS.
@@ -211,16 +211,31 @@ if REDIS_URL:
     # per process every 5 s (1011), and a pool of 100 raises under 1,000 simultaneous closes.
     # The two knobs stay for an operator who must run redis-py 8 (a timeout above 5 s, a large
     # pool); unset, redis-py 7's defaults apply (no socket timeout, an unbounded pool).
-    _channel_host: dict = {"address": REDIS_URL}
+    _channel_host_options: dict = {}
     if env.str("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=""):
-        _channel_host["socket_timeout"] = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS")
+        _channel_host_options["socket_timeout"] = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS")
     if env.str("CHANNEL_LAYER_MAX_CONNECTIONS", default=""):
-        _channel_host["max_connections"] = env.int("CHANNEL_LAYER_MAX_CONNECTIONS")
+        _channel_host_options["max_connections"] = env.int("CHANNEL_LAYER_MAX_CONNECTIONS")
+    # The channel layer alone may be sharded over several Redis instances: it carries every event
+    # to every socket, the traffic that grows with sockets and processes. channels_redis shards
+    # by itself (a CRC32 of the name, modulo the number of hosts): a group's member set lives on
+    # the shard of the group's name, each process's inbox on the shard of its channel prefix. So
+    # every process (ASGI servers, REST workers, Celery workers: all publish) must list the same
+    # URLs in the same order, and changing the list moves groups: roll it out with every process
+    # restarted (sockets reconnect and /sync). The cache, tickets, throttles, presence, relay and
+    # Celery stay on REDIS_URL: their operations (Lua scripts over a user's keys, one counter per
+    # limit, one denylist) need a single authority, and their load does not grow per socket.
+    CHANNEL_LAYER_REDIS_URLS = [
+        url.strip() for url in env.list("CHANNEL_LAYER_REDIS_URLS", default=[]) if url.strip()
+    ] or [REDIS_URL]
+    if len(set(CHANNEL_LAYER_REDIS_URLS)) != len(CHANNEL_LAYER_REDIS_URLS):
+        # One instance twice would still work, but weighs it double: surely a typo.
+        raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS lists the same URL twice.")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [_channel_host],
+                "hosts": [{"address": url, **_channel_host_options} for url in CHANNEL_LAYER_REDIS_URLS],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
@@ -230,6 +245,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "messenger.core.cache.LocMemCache"}}  # + get/hit/miss counters
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    if env.str("CHANNEL_LAYER_REDIS_URLS", default=""):
+        # Shards without REDIS_URL would still leave tickets and presence in each process's memory.
+        raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS needs REDIS_URL (the cache, tickets, presence).")
 
 # --- Celery -------------------------------------------------------------------------------------
 # "memory://localhost/" rather than "memory://": without a host kombu warns on every publish.

@@ -22,20 +22,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.messaging.helpers import send_body
-from tests.realtime.test_cross_process import (
+from tests.s3 import free_port, stop_process
+from tests.servers import (
     BASE_DIR,
     START_TIMEOUT_SECONDS,
     Recipient,
     Server,
     delete_keys,
-    free_port,
     open_socket,
     register,
     rest_post,
     server_command,
     server_env,
     skip_unless_postgres_and_redis,
-    stop_process,
     wait_until_ready,
 )
 

@@ -24,7 +24,7 @@ import pytest
 from tests.accounts.helpers import STRONG_PASSWORD
 from tests.examples.test_quickstart_live import ROOT, make
 from tests.notifications.broker import closed_port
-from tests.realtime.test_cross_process import delete_keys, server_env, skip_unless_postgres_and_redis
+from tests.servers import delete_keys, server_env, skip_unless_postgres_and_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -28,7 +28,8 @@ import httpx
 import pytest
 
 from tests.messaging.helpers import send_body
-from tests.realtime.test_cross_process import (
+from tests.s3 import stop_process
+from tests.servers import (
     BASE_DIR,
     START_TIMEOUT_SECONDS,
     Recipient,
@@ -41,7 +42,6 @@ from tests.realtime.test_cross_process import (
     server_command,
     server_env,
     skip_unless_postgres_and_redis,
-    stop_process,
     wait_until_ready,
 )
 

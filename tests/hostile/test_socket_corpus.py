@@ -29,8 +29,8 @@ from tests.accounts.helpers import session_for
 from tests.messaging.helpers import send_body
 from tests.realtime.conftest import _fresh_channel_locks  # noqa: F401 (an autouse fixture)
 from tests.realtime.real_server import start_uvicorn  # noqa: F401 (a fixture)
-from tests.realtime.test_cross_process import open_socket, register
 from tests.realtime.test_gateway import closed_with, connect, socket_for
+from tests.servers import open_socket, register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

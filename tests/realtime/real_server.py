@@ -1,6 +1,6 @@
 """One real uvicorn process serving the test database, for tests that must see what a real client
-sees on the wire (close frames, a process's memory): the cross-process test's setup
-(test_cross_process.py), with settings of the test's own on top.
+sees on the wire (close frames, a process's memory): tests/servers.py's setup, with settings of
+the test's own on top.
 
 Real mode only (PostgreSQL and Redis): a server process cannot see the test's SQLite file or its
 in-memory channel layer.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.realtime.test_cross_process import (
+from tests.s3 import free_port, stop_process
+from tests.servers import (
     BASE_DIR,
     START_TIMEOUT_SECONDS,
     Server,
@@ -26,7 +27,6 @@ from tests.realtime.test_cross_process import (
     skip_unless_postgres_and_redis,
     wait_until_ready,
 )
-from tests.s3 import free_port, stop_process
 
 # Users are registered through the server's REST API, all from 127.0.0.1.
 MANY_REGISTRATIONS = {"THROTTLE_REGISTER_IP": "1000/h", "THROTTLE_REGISTER_ACCOUNT": "1000/h"}

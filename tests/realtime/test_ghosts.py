@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.real_server import rss_bytes, start_uvicorn  # noqa: F401 (a fixture)
-from tests.realtime.test_cross_process import Account, Server, Socket, open_socket, register, rest_post
+from tests.servers import Account, Server, Socket, open_socket, register, rest_post
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
