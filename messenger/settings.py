@@ -196,6 +196,18 @@ ATOMIC_REQUESTS = False  # writes are atomic in services, not per request (docs/
 # --- Redis: cache, channel layer, Celery broker, relay store, rate limits ----------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="messenger")
+# Channels' layers drop a channel from a group this long after it joined (their `group_expiry`,
+# a day by default), so that a dead process's memberships do not live forever; a socket open
+# longer joins its groups again every REALTIME_GROUP_REJOIN_SECONDS (a quarter of it), or it
+# would silently stop getting its events after a day.
+CHANNEL_LAYER_GROUP_EXPIRY_SECONDS = env.int("CHANNEL_LAYER_GROUP_EXPIRY_SECONDS", default=86400)
+REALTIME_GROUP_REJOIN_SECONDS = env.float(
+    "REALTIME_GROUP_REJOIN_SECONDS", default=CHANNEL_LAYER_GROUP_EXPIRY_SECONDS / 4
+)
+if REALTIME_GROUP_REJOIN_SECONDS >= CHANNEL_LAYER_GROUP_EXPIRY_SECONDS:
+    raise ImproperlyConfigured(
+        "REALTIME_GROUP_REJOIN_SECONDS must be under CHANNEL_LAYER_GROUP_EXPIRY_SECONDS."
+    )
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -239,12 +251,18 @@ if REDIS_URL:
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
+                "group_expiry": CHANNEL_LAYER_GROUP_EXPIRY_SECONDS,
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "messenger.core.cache.LocMemCache"}}  # + get/hit/miss counters
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"group_expiry": CHANNEL_LAYER_GROUP_EXPIRY_SECONDS},
+        }
+    }
     if env.str("CHANNEL_LAYER_REDIS_URLS", default=""):
         # Shards without REDIS_URL would still leave tickets and presence in each process's memory.
         raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS needs REDIS_URL (the cache, tickets, presence).")

@@ -169,12 +169,24 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self._relay_pump = asyncio.ensure_future(self._pump_relay())
 
     async def _refresh_presence(self) -> None:
+        """The heartbeat: presence every few seconds, and the layer groups again every
+        REALTIME_GROUP_REJOIN_SECONDS (the layer drops a member `group_expiry` after it joined)."""
         assert self.identity is not None
+        joined_at = time.monotonic()
         while True:
             await asyncio.sleep(presence.heartbeat_interval_seconds())
             await presence.presence_connection_refreshed(
                 user_id=self.identity.user_id, connection_id=self.channel_name
             )
+            if time.monotonic() - joined_at >= settings.REALTIME_GROUP_REJOIN_SECONDS:
+                joined_at = time.monotonic()
+                await self._rejoin_groups()
+
+    async def _rejoin_groups(self) -> None:
+        assert self.identity is not None
+        names = [realtime_user_group_name(self.identity.user_id), *self.chat_groups]
+        for name in names:
+            await self.channel_layer.group_add(name, self.channel_name)
 
     async def _join_chat_group(self, group_id: str) -> None:
         name = realtime_chat_group_name(group_id)

@@ -215,6 +215,24 @@ async def test_a_message_reaches_every_device_of_the_recipient_and_the_senders_o
         await communicator.disconnect()
 
 
+async def test_a_socket_open_past_the_layers_group_expiry_still_gets_its_events(user, other_user, settings):
+    """The layer drops a channel from a group `group_expiry` after it joined (a day by default):
+    the socket joins again every REALTIME_GROUP_REJOIN_SECONDS, so one open longer is not muted."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 2}}
+    }
+    settings.REALTIME_PRESENCE_HEARTBEAT_SECONDS = 0.2
+    settings.REALTIME_GROUP_REJOIN_SECONDS = 0.5
+    recipient = await socket_for(other_user)
+    await asyncio.sleep(3)  # past the expiry of the first join
+
+    response = await rest(user, "post", "/api/v1/messages/send", await sync_to_async(send_body)(other_user))
+    assert response.status_code == 201, response.content
+    frame = await next_frame_of(recipient, "message.new")
+    assert frame["data"]["id"] == response.json()["id"]
+    await recipient.disconnect()
+
+
 async def test_chat_group_membership_is_followed_live(user, other_user, make_user):
     """Added: the socket joins the chat group and gets its messages with its own key only.
     Removed: one member.removed frame, then nothing more from that group."""
