@@ -28,6 +28,12 @@ setup: $(VENV)/.installed
 # With a broker (REDIS_URL or CELERY_BROKER_URL) tasks are queued, not run in the request: the
 # Procfile's worker and beat then run alongside the server under honcho, so one command is a
 # whole real-mode server. Without one, a single process (tasks run eagerly in it).
+# Concurrency: every uvicorn process serves HTTP on ASGI_HTTP_THREADS threads (8; messenger/asgi.py),
+# REST and /ws/ on one port. With REDIS_URL (the channel layer shared between processes) there are
+# WEB_WORKERS processes (2: both cores of a small machine); without it one (the in-memory layer
+# and tickets live in one process). Several processes count their metrics together in
+# PROMETHEUS_MULTIPROC_DIR: $VAR_DIR/metrics/ (var/) unless set, emptied at each start (as deploy/ does).
+WEB_WORKERS ?= $(if $(REDIS_URL),2,1)
 run: setup
 	@echo "make: applying migrations"
 	$(DEV) $(PY) manage.py migrate --noinput
@@ -35,7 +41,15 @@ run: setup
 	@if [ -n "$${REDIS_URL:-}$${CELERY_BROKER_URL:-}" ]; then \
 		echo "make: a broker is configured: a Celery worker and beat run too (honcho, Procfile)"; \
 		mkdir -p var; \
-		$(DEV) MESSENGER_PORT=$(PORT) PY=$(PY) CELERY=$(VENV)/bin/celery \
+		if [ "$(WEB_WORKERS)" -gt 1 ] && [ -z "$${REDIS_URL:-}" ]; then \
+			echo "make: WEB_WORKERS=$(WEB_WORKERS) needs REDIS_URL (sockets and tickets shared between processes)"; exit 2; \
+		fi; \
+		if [ "$(WEB_WORKERS)" -gt 1 ] && [ -z "$${PROMETHEUS_MULTIPROC_DIR:-}" ]; then \
+			export PROMETHEUS_MULTIPROC_DIR="$${VAR_DIR:-$(CURDIR)/var}/metrics"; \
+			mkdir -p "$$PROMETHEUS_MULTIPROC_DIR"; find "$$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete; \
+		fi; \
+		echo "make: $(WEB_WORKERS) server process(es), $${ASGI_HTTP_THREADS:-8} HTTP threads each"; \
+		$(DEV) MESSENGER_PORT=$(PORT) WEB_WORKERS=$(WEB_WORKERS) PY=$(PY) CELERY=$(VENV)/bin/celery \
 			exec $(VENV)/bin/honcho --no-colour --env /dev/null -f Procfile start; \
 	else \
 		$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \

@@ -224,8 +224,16 @@ class GroupMessagesView(APIView):
         page = paginator.paginate_queryset(
             selectors.messages_for_member(membership=membership), request, view=self
         )
-        context = {"attachments_by_id": selectors.attachments_for(page)}
-        return paginator.get_paginated_response(GroupMessageSerializer(page, many=True, context=context).data)
+        attachments_by_id = selectors.attachments_for(page)
+        # Plain dicts (GroupMessageSerializer is the schema, and renders through the same function).
+        return paginator.get_paginated_response(
+            [
+                selectors.group_message_data(
+                    message, encrypted_session_key=message.my_key, attachments_by_id=attachments_by_id
+                )
+                for message in page
+            ]
+        )
 
     @extend_schema(
         tags=TAG,

@@ -6,7 +6,6 @@ GroupNotFound (404) whatever the group's state, so existence never leaks.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -14,11 +13,11 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
-from rest_framework.fields import DateTimeField
 
 from groups.exceptions import GroupNotFound
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from media.selectors import attachments_metadata
+from messenger.core.rendering import b64, iso  # iso: groups.services writes event times with it
 
 
 def get_membership(*, group_id: UUID | str, user_id: UUID | str) -> GroupMember:
@@ -86,14 +85,6 @@ def attachments_for(messages: Iterable[GroupMessage]) -> dict[UUID, dict[str, An
     return attachments_metadata(media_ids=ids)
 
 
-_datetime = DateTimeField()
-
-
-def iso(value: Any) -> str:
-    """A datetime as DRF renders it, so events, /sync and REST write times alike."""
-    return _datetime.to_representation(value)
-
-
 def _plain(value: Any) -> Any:
     """JSON-ready, written as DRF writes it: REST, /sync and the socket carry the same text."""
     if isinstance(value, datetime):
@@ -105,12 +96,6 @@ def _plain(value: Any) -> Any:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _b64(value: bytes | memoryview | None) -> str | None:
-    if value is None:
-        return None
-    return base64.b64encode(bytes(value)).decode("ascii")
 
 
 def group_message_data(
@@ -129,8 +114,8 @@ def group_message_data(
         "id": str(message.id),
         "group_id": str(message.group_id),
         "sender_id": _str_or_none(message.sender_id),
-        "encrypted_content": _b64(message.encrypted_content),
-        "encrypted_session_key": _b64(encrypted_session_key),
+        "encrypted_content": b64(message.encrypted_content),
+        "encrypted_session_key": b64(encrypted_session_key),
         "crypto_version": message.crypto_version,
         "encryption_algorithm": message.encryption_algorithm,
         "client_message_id": _str_or_none(message.client_message_id),

@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP through Django, `/ws/` through Channels. Runs under daphne or uvicorn."""
+"""ASGI entry point: HTTP through Django, `/ws/` through Channels. Runs under daphne or uvicorn.
+
+HTTP runs Django's WSGI handler on ASGI_HTTP_THREADS threads (messenger.core.threaded_http):
+Django's ASGI handler runs every synchronous view on one thread per process, one request at a
+time. ASGI_HTTP_THREADS=0 puts Django's ASGI handler back.
+"""
 
 import os
 
@@ -10,8 +15,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 from messenger.core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
+from messenger.core.threaded_http import ThreadPoolWSGIApp  # noqa: E402
 from messenger.realtime.origin import OptionalOriginValidator  # noqa: E402
 from messenger.realtime.routing import websocket_urlpatterns  # noqa: E402
 
@@ -21,7 +29,11 @@ install_for_daphne()
 
 application = ProtocolTypeRouter(
     {
-        "http": BodyLimitMiddleware(django_asgi_app),
+        "http": BodyLimitMiddleware(
+            ThreadPoolWSGIApp(get_wsgi_application(), threads=settings.ASGI_HTTP_THREADS)
+            if settings.ASGI_HTTP_THREADS > 0
+            else django_asgi_app
+        ),
         "websocket": OptionalOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -634,6 +634,13 @@ CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False  # API routes accept both forms themselves; no redirects
 
+# HTTP under an ASGI server (uvicorn: `make run`; the sockets' servers of deploy/): Django's WSGI
+# handler on this many threads per process (messenger.core.threaded_http), as gunicorn's gthread
+# workers run it (deploy/: 8). Django's own ASGI handler runs synchronous views one at a time per
+# process; 0 puts it back. Keep it under DATABASE_POOL_MAX (10): a thread holds a connection while
+# its request runs.
+ASGI_HTTP_THREADS = env.int("ASGI_HTTP_THREADS", default=8)
+
 # Request bodies (messenger.core.bodylimit): past its route's limit a body is refused with 413
 # before it is read, under uvicorn, daphne and gunicorn alike (a declared Content-Length at once, a
 # chunked body at the limit). Every route but the upload takes JSON, the largest being a group
