@@ -687,6 +687,7 @@ LOGGING = {
     "filters": {
         "context": {"()": "messenger.core.logging.RequestContext"},
         "redact_credentials": {"()": "messenger.core.logging.RedactCredentials"},
+        "drop_query_strings": {"()": "messenger.core.logging.DropQueryStrings"},
     },
     "handlers": {
         "console": {
@@ -698,9 +699,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # uvicorn's access and handshake lines lose their query strings here, so that every way
+        # of starting it (make run, Procfile, deploy/, tests, bench) logs none.
         **{
-            name: {"handlers": ["console"], "propagate": False}
-            for name in ("uvicorn.error", "uvicorn.access", "daphne")
+            name: {"handlers": ["console"], "filters": ["drop_query_strings"], "propagate": False}
+            for name in ("uvicorn.error", "uvicorn.access")
         },
+        "daphne": {"handlers": ["console"], "propagate": False},
     },
 }
