@@ -208,6 +208,11 @@ if REALTIME_GROUP_REJOIN_SECONDS >= CHANNEL_LAYER_GROUP_EXPIRY_SECONDS:
     raise ImproperlyConfigured(
         "REALTIME_GROUP_REJOIN_SECONDS must be under CHANNEL_LAYER_GROUP_EXPIRY_SECONDS."
     )
+# With the Redis layer each process registers a fingerprint of its shard list on REDIS_URL when its
+# readiness is probed; one that differs from the running processes' is not ready
+# (messenger/core/layer_shards.py). A fingerprint not registered for this long is forgotten
+# (probes come every few seconds).
+CHANNEL_LAYER_SHARDS_WINDOW_SECONDS = env.float("CHANNEL_LAYER_SHARDS_WINDOW_SECONDS", default=60)
 if REDIS_URL:
     CACHES = {
         "default": {
