@@ -85,7 +85,8 @@ def layer_fingerprint() -> str | None:
 
 
 def _registry_keys() -> list[str]:
-    base = f"{settings.CACHE_KEY_PREFIX}:channel-layer-shards"
+    # The cache's key prefix: the deployment's namespace on REDIS_URL (a test run's own in tests).
+    base = f"{settings.CACHES['default'].get('KEY_PREFIX') or 'messenger'}:channel-layer-shards"
     return [f"{base}:last-seen", f"{base}:first-seen"]
 
 

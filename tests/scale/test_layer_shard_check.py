@@ -45,15 +45,16 @@ def redis_layer(*urls: str, prefix: str = "messenger:asgi") -> dict:
 
 @pytest.fixture
 def registry(settings):
-    """A registry of this test's own (CACHE_KEY_PREFIX names it), on the session's Redis."""
+    """A registry of this test's own (the cache's key prefix names it), on the session's Redis."""
     if not settings.REDIS_URL:
         pytest.skip("the registry lives on REDIS_URL: set it (real mode)")
-    settings.CACHE_KEY_PREFIX = f"test-shards-{uuid.uuid4().hex[:12]}"
+    prefix = f"test-shards-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     settings.CHANNEL_LAYERS = redis_layer(settings.REDIS_URL)
     client = redis.Redis.from_url(settings.REDIS_URL)
     yield client
     client.close()
-    delete_keys(settings.CACHE_KEY_PREFIX)
+    delete_keys(prefix)
 
 
 def test_the_fingerprint_follows_the_shards_their_order_and_the_prefix_not_passwords(settings):
