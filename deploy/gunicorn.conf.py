@@ -18,8 +18,9 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 timeout = 60
 accesslog = "-"
 # The path without its query string (%(U)s, not the request line): query strings carry search
-# terms and signatures. The request id is nginx's (deploy/nginx/), the one the app logs under.
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}i)s'
+# terms and signatures. The request id is nginx's (deploy/nginx/), the one the app logs under; the
+# worker's pid last (which of the workers served it).
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}i)s pid=%(p)s'
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings")
 
@@ -22,6 +22,28 @@ def _use_django_logging(**kwargs: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_ready.connect
+def _register_channel_layer(**kwargs: object) -> None:
+    """Workers publish events too but have no readiness probe: each registers its channel layer
+    at start like the web processes do (messenger.core.layer_shards), and logs an ERROR when its
+    shard list is not the running processes'."""
+    import logging
+
+    from django.conf import settings
+
+    from messenger.core.health import NotReady, check_channel_layer_shards
+
+    if settings.REDIS_URL:
+        try:
+            check_channel_layer_shards()
+        except NotReady:
+            pass  # logged, with the fingerprints, where it was found
+        except Exception as exc:  # Redis unreachable: the worker's broker connection says more
+            logging.getLogger(__name__).warning(
+                "channel layer registration failed: %s", exc.__class__.__name__
+            )
 
 
 # The request id of whatever enqueued a task (a request, a socket frame, another task) goes in

@@ -208,6 +208,11 @@ if REALTIME_GROUP_REJOIN_SECONDS >= CHANNEL_LAYER_GROUP_EXPIRY_SECONDS:
     raise ImproperlyConfigured(
         "REALTIME_GROUP_REJOIN_SECONDS must be under CHANNEL_LAYER_GROUP_EXPIRY_SECONDS."
     )
+# With the Redis layer each process registers a fingerprint of its shard list on REDIS_URL when its
+# readiness is probed; one that differs from the running processes' is not ready
+# (messenger/core/layer_shards.py). A fingerprint not registered for this long is forgotten
+# (probes come every few seconds).
+CHANNEL_LAYER_SHARDS_WINDOW_SECONDS = env.float("CHANNEL_LAYER_SHARDS_WINDOW_SECONDS", default=60)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -694,6 +699,7 @@ LOGGING = {
     "filters": {
         "context": {"()": "messenger.core.logging.RequestContext"},
         "redact_credentials": {"()": "messenger.core.logging.RedactCredentials"},
+        "drop_query_strings": {"()": "messenger.core.logging.DropQueryStrings"},
     },
     "handlers": {
         "console": {
@@ -705,9 +711,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # uvicorn's access and handshake lines lose their query strings here, so that every way
+        # of starting it (make run, Procfile, deploy/, tests, bench) logs none.
         **{
-            name: {"handlers": ["console"], "propagate": False}
-            for name in ("uvicorn.error", "uvicorn.access", "daphne")
+            name: {"handlers": ["console"], "filters": ["drop_query_strings"], "propagate": False}
+            for name in ("uvicorn.error", "uvicorn.access")
         },
+        "daphne": {"handlers": ["console"], "propagate": False},
     },
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.conf import settings
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.accounts.helpers import STRONG_PASSWORD
@@ -224,3 +225,22 @@ class Recipient:
 
     def __init__(self, account: Account) -> None:
         self.pk = account.id
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(server: Server) -> Samples:
+    """Every sample of the process's /metrics (from loopback: METRICS_ALLOWED's default)."""
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=10) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

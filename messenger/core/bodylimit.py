@@ -24,6 +24,9 @@ make the server take in 100 MiB just to answer 401. The view still runs the full
 The limit: `settings.API_BODY_LIMIT_ROUTES` (path -> (bytes, error code)) for the routes that
 take large bodies (the media upload), `settings.API_MAX_BODY_BYTES` for every other path. A
 refused connection is closed: the rest of the body is never read, not even to discard it.
+
+Every answer made here carries an X-Request-ID, as the app's own do (messenger.core.logging): the
+proxy's id when well-formed, else a fresh one, and the refusal's log line carries the same id.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from messenger.core.exceptions import envelope
+from messenger.core.logging import request_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +111,12 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
+async def _answer(send: Send, status: int, body: bytes, request_id: str) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),  # the rest of the body is never read: the connection ends
+        (b"x-request-id", request_id.encode()),
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="api"'))
@@ -147,26 +152,40 @@ class BodyLimitMiddleware:
             return
         limit, code = body_limit(scope.get("path", ""))
         headers = dict(scope.get("headers", []))
+
+        def answer(status: int, body: bytes, warning: tuple = ()) -> Awaitable[None]:
+            # Only a refused request pays for its id; one that goes on gets it from the middleware.
+            request_id = request_id_for(headers.get(b"x-request-id"))
+            if warning:
+                logger.warning(*warning, extra={"request_id": request_id})
+            return _answer(send, status, body, request_id)
+
         try:
             declared = parse_content_length(headers.get(b"content-length"))
         except ValueError:
-            await _answer(send, 400, bad_length_body())
+            await answer(400, bad_length_body())
             return
         if declared is not None and declared > limit:
-            logger.warning("Refused a %d-byte body to %s (limit %d)", declared, scope.get("path"), limit)
-            await _answer(send, 413, refusal_body(limit, code))
+            await answer(
+                413,
+                refusal_body(limit, code),
+                ("Refused a %d-byte body to %s (limit %d)", declared, scope.get("path"), limit),
+            )
             return
         chunked = declared is None and _is_chunked(headers.get(b"transfer-encoding"))
         if declared or chunked:
             refused = bearer_refusal(scope.get("path", ""), headers.get(b"authorization"))
             if refused:
-                await _answer(send, 401, envelope_body(refused[1], refused[0]))
+                await answer(401, envelope_body(refused[1], refused[0]))
                 return
         if chunked:
             body = await self._receive_chunked(receive, limit)
             if body is None:
-                logger.warning("Cut off a body past %d bytes to %s", limit, scope.get("path"))
-                await _answer(send, 413, refusal_body(limit, code))
+                await answer(
+                    413,
+                    refusal_body(limit, code),
+                    ("Cut off a body past %d bytes to %s", limit, scope.get("path")),
+                )
                 return
             if body is False:
                 return  # the client went away
@@ -248,8 +267,11 @@ def install_for_daphne() -> None:
             path = unquote(uri.split(b"?", 1)[0].decode("latin-1"))
             self._limit, self._code = body_limit(path)
             if length is not None and length > self._limit:
-                logger.warning("Refused a %d-byte body (limit %d)", length, self._limit)
-                self._refuse(413, refusal_body(self._limit, self._code))
+                self._refuse(
+                    413,
+                    refusal_body(self._limit, self._code),
+                    ("Refused a %d-byte body (limit %d)", length, self._limit),
+                )
             elif length is None or length > 0:  # a body is coming (chunked, or declared)
                 authorization = (self.requestHeaders.getRawHeaders(b"authorization") or [None])[0]
                 refused = bearer_refusal(path, authorization)
@@ -261,8 +283,9 @@ def install_for_daphne() -> None:
                 return  # arriving before the connection closes: dropped, never stored
             self._received += len(data)
             if self._received > self._limit:
-                logger.warning("Cut off a body past %d bytes", self._limit)
-                self._refuse(413, refusal_body(self._limit, self._code))
+                self._refuse(
+                    413, refusal_body(self._limit, self._code), ("Cut off a body past %d bytes", self._limit)
+                )
                 return
             super().handleContentChunk(data)
 
@@ -271,10 +294,13 @@ def install_for_daphne() -> None:
                 return None
             return super().process()
 
-        def _refuse(self, status: int, body: bytes) -> None:
+        def _refuse(self, status: int, body: bytes, warning: tuple = ()) -> None:
             # As Twisted answers a malformed request itself: the response on the wire, then the
             # connection closed. The application never sees this request.
             self._refused = True
+            request_id = request_id_for((self.requestHeaders.getRawHeaders(b"x-request-id") or [None])[0])
+            if warning:
+                logger.warning(*warning, extra={"request_id": request_id})
             challenge = b'WWW-Authenticate: Bearer realm="api"\r\n' if status == 401 else b""
             head = (
                 b"HTTP/1.1 " + _status_line(status) + b"\r\nContent-Type: application/json\r\n"
@@ -282,7 +308,9 @@ def install_for_daphne() -> None:
                 + str(len(body)).encode()
                 + b"\r\n"
                 + challenge
-                + b"Connection: close\r\n\r\n"
+                + b"X-Request-ID: "
+                + request_id.encode()
+                + b"\r\nConnection: close\r\n\r\n"
             )
             self.channel.transport.write(head + body)
             self.channel.loseConnection()
@@ -296,8 +324,17 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def _wsgi_answer(start_response: StartResponse, status: int, body: bytes) -> list[bytes]:
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+def _wsgi_answer(
+    environ: dict[str, Any], start_response: StartResponse, status: int, body: bytes, warning: tuple = ()
+) -> list[bytes]:
+    request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
+    if warning:
+        logger.warning(*warning, extra={"request_id": request_id})
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("X-Request-ID", request_id),
+    ]
     if status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="api"'))
     start_response(
@@ -323,22 +360,30 @@ class WSGIBodyLimitMiddleware:
         try:
             declared = parse_content_length(environ.get("CONTENT_LENGTH") or None)
         except ValueError:
-            return _wsgi_answer(start_response, 400, bad_length_body())
+            return _wsgi_answer(environ, start_response, 400, bad_length_body())
         if declared is not None and declared > limit:
-            logger.warning(
-                "Refused a %d-byte body to %s (limit %d)", declared, environ.get("PATH_INFO"), limit
+            return _wsgi_answer(
+                environ,
+                start_response,
+                413,
+                refusal_body(limit, code),
+                ("Refused a %d-byte body to %s (limit %d)", declared, environ.get("PATH_INFO"), limit),
             )
-            return _wsgi_answer(start_response, 413, refusal_body(limit, code))
         chunked = declared is None and _is_chunked(environ.get("HTTP_TRANSFER_ENCODING"))
         if declared or chunked:
             refused = bearer_refusal(environ.get("PATH_INFO", ""), environ.get("HTTP_AUTHORIZATION"))
             if refused:
-                return _wsgi_answer(start_response, 401, envelope_body(refused[1], refused[0]))
+                return _wsgi_answer(environ, start_response, 401, envelope_body(refused[1], refused[0]))
         if chunked:
             body = self._read_chunked(environ["wsgi.input"], limit)
             if body is None:
-                logger.warning("Cut off a body past %d bytes to %s", limit, environ.get("PATH_INFO"))
-                return _wsgi_answer(start_response, 413, refusal_body(limit, code))
+                return _wsgi_answer(
+                    environ,
+                    start_response,
+                    413,
+                    refusal_body(limit, code),
+                    ("Cut off a body past %d bytes to %s", limit, environ.get("PATH_INFO")),
+                )
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(body.tell())
             body.seek(0)
         return self.app(environ, start_response)

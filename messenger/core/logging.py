@@ -81,6 +81,25 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+class DropQueryStrings(logging.Filter):
+    """The ASGI servers' own lines name a request by its path and query string: uvicorn's access
+    line (`"GET /api/v1/users/search?q=... HTTP/1.1" 200`) and its WebSocket handshake line
+    (`"WebSocket /ws/?ticket=..." [accepted]`), whatever flags it was started with. Query strings
+    carry search terms and tickets: each path argument keeps its path alone, as nginx's and
+    gunicorn's access logs do (deploy/)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_is_path_with_query(arg) for arg in record.args):
+            record.args = tuple(
+                arg.split("?", 1)[0] if _is_path_with_query(arg) else arg for arg in record.args
+            )
+        return True
+
+
+def _is_path_with_query(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and "?" in value
+
+
 class RequestContext(logging.Filter):
     """Copies the request/user/connection/frame ids in context onto the record (None if unset)."""
 
@@ -143,6 +162,14 @@ _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 request_logger = logging.getLogger("messenger.request")
 
 
+def request_id_for(incoming: str | bytes | None) -> str:
+    """The id a request is logged and answered under: its X-Request-ID when well-formed, else a
+    fresh one. Shared by the middleware and the body-limit wrapper that answers before it."""
+    if isinstance(incoming, bytes):
+        incoming = incoming.decode("latin-1")
+    return incoming if incoming and _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """The request's id (incoming X-Request-ID when well-formed, else a fresh one) in context for
     every log line, echoed in the response's X-Request-ID; and one access line per request with
@@ -152,8 +179,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get("X-Request-ID"))
         request.request_id = request_id  # type: ignore[attr-defined]
         tokens = [(request_id_var, request_id_var.set(request_id)), (user_id_var, user_id_var.set(None))]
         started = time.monotonic()

@@ -16,9 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.messaging.helpers import send_body
@@ -32,9 +30,11 @@ from tests.servers import (
     open_socket,
     register,
     rest_post,
+    scrape,
     server_command,
     server_env,
     skip_unless_postgres_and_redis,
+    value,
     wait_until_ready,
 )
 
@@ -67,21 +67,6 @@ def server(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[Se
     finally:
         stop_process(process)
         delete_keys(prefix)
-
-
-async def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=10) as client:
-        response = await client.get("/metrics")
-    assert response.status_code == 200, response.text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 async def test_counters_move_by_exactly_the_messages_sent(server):

@@ -1,6 +1,13 @@
 """The gateway for real (issue 19): nginx with deploy/nginx/messenger.conf.template in front of
-gunicorn (REST, deploy/gunicorn.conf.py), uvicorn (/ws/) and the relay-only process
-(messenger.relay_service), all on loopback, and a smoke suite through nginx alone.
+gunicorn (REST, deploy/gunicorn.conf.py, two workers), two uvicorn processes (/ws/, both in the
+template's upstream) and the relay-only process (messenger.relay_service), all on loopback, and a
+smoke suite through nginx alone.
+
+Scale-out on one box: sockets land on both ASGI processes (each process's own log names the users
+it authenticated), messages sent over REST through both gunicorn workers (their pids in the
+access log) reach the sockets on both processes exactly once, and the REST processes' /metrics
+(prometheus-client's multiprocess mode, one directory for both workers, as deploy/ runs them)
+counts exactly the messages sent, whichever worker stored them.
 
 nginx runs as a child of the test (no daemon, no system service), with its prefix, pid file, temp
 dirs and logs under a temporary directory. Skipped when nginx is not installed, unless
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 import shutil
@@ -32,16 +40,21 @@ from tests.s3 import stop_process
 from tests.servers import (
     BASE_DIR,
     START_TIMEOUT_SECONDS,
+    Account,
     Recipient,
     Server,
+    Socket,
     delete_keys,
     free_port,
+    group_message_body,
     open_socket,
     register,
     rest_post,
+    scrape,
     server_command,
     server_env,
     skip_unless_postgres_and_redis,
+    value,
     wait_until_ready,
 )
 
@@ -50,6 +63,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TEMPLATE = BASE_DIR / "deploy" / "nginx" / "messenger.conf.template"
 UPLOAD_BYTES = 50 * 1024 * 1024
 LOGIN_IP_LIMIT = 3
+SOCKET_PROCESSES = ("sockets-0", "sockets-1")
+REST_WORKERS = 2
+BATCH = 12  # messages sent at once, until both gunicorn workers have stored some
+MAX_BATCHES = 8
 
 
 def nginx_binary() -> str:
@@ -66,8 +83,8 @@ def nginx_binary() -> str:
 
 def render(template: str, values: dict[str, str]) -> str:
     """What envsubst does with these names only: nginx's own $variables stay."""
-    for name, value in values.items():
-        template = template.replace("${" + name + "}", value)
+    for name, filled in values.items():
+        template = template.replace("${" + name + "}", filled)
     unfilled = re.findall(r"^[^#\n]*(\$\{\w+\})", template, re.MULTILINE)
     assert not unfilled, f"no value for {unfilled} (comments aside)"
     return template
@@ -99,7 +116,7 @@ http {{
 class Gateway:
     nginx: Server
     rest: Server
-    sockets: Server
+    sockets: list[Server]
     relay: Server
     prefix: Path
 
@@ -135,39 +152,23 @@ def gateway(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[G
         env = server_env(prefix, tmp)
     # Behind one trusted proxy: the hop nginx appends to X-Forwarded-For is the client.
     env.update({"NUM_PROXIES": "1", "THROTTLE_LOGIN_IP": f"{LOGIN_IP_LIMIT}/30m", "LOG_LEVEL": "INFO"})
-    ports = {kind: free_port() for kind in ("rest", "sockets", "relay", "nginx")}
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "deploy/gunicorn.conf.py",
-        "-w",
-        "1",
-        "--threads",
-        "4",
-    ]
+    ports = {kind: free_port() for kind in ("rest", *SOCKET_PROCESSES, "relay", "nginx")}
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--threads", "4"]
     commands = {
         "rest": [
-            *gunicorn,
-            "-b",
-            f"127.0.0.1:{ports['rest']}",
-            "--access-logfile",
-            str(tmp / "rest-access.log"),
+            *(*gunicorn, "-w", str(REST_WORKERS), "-b", f"127.0.0.1:{ports['rest']}"),
+            *("--access-logfile", str(tmp / "rest-access.log"), "messenger.wsgi"),
         ],
-        "sockets": server_command("uvicorn", ports["sockets"]),
+        **{kind: server_command("uvicorn", ports[kind]) for kind in SOCKET_PROCESSES},
         "relay": [
-            *(
-                *gunicorn,
-                "-b",
-                f"127.0.0.1:{ports['relay']}",
-                "--access-logfile",
-                str(tmp / "relay-access.log"),
-            ),
-            "messenger.relay_service.wsgi",
+            *(*gunicorn, "-w", "1", "-b", f"127.0.0.1:{ports['relay']}"),
+            *("--access-logfile", str(tmp / "relay-access.log"), "messenger.relay_service.wsgi"),
         ],
     }
-    commands["rest"].append("messenger.wsgi")
+    # The REST workers share one multiprocess directory, as a pod's do (deploy/k8s): a scrape
+    # answered by either worker counts both. Each uvicorn answers for itself (one per pod).
+    rest_metrics = tmp / "rest-prometheus"
+    rest_metrics.mkdir()
     nginx_dir = tmp / "nginx"
     nginx_dir.mkdir()
     site = nginx_dir / "messenger.conf"
@@ -176,7 +177,9 @@ def gateway(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[G
             TEMPLATE.read_text(),
             {
                 "MESSENGER_REST": f"127.0.0.1:{ports['rest']}",
-                "MESSENGER_SOCKETS": f"127.0.0.1:{ports['sockets']}",
+                "MESSENGER_SOCKETS_SERVERS": " ".join(
+                    f"server 127.0.0.1:{ports[kind]};" for kind in SOCKET_PROCESSES
+                ),
                 "MESSENGER_RELAY": f"127.0.0.1:{ports['relay']}",
                 "MESSENGER_MINIO": f"127.0.0.1:{free_port()}",  # not exercised here
                 "NGINX_PORT": f"127.0.0.1:{ports['nginx']}",
@@ -189,11 +192,10 @@ def gateway(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[G
     started: dict[str, Server] = {}
     try:
         for kind, command in commands.items():
-            process_env = (
-                {**env, "DJANGO_SETTINGS_MODULE": "messenger.relay_service.settings"}
-                if kind == "relay"
-                else env
-            )
+            process_env = {
+                "relay": {**env, "DJANGO_SETTINGS_MODULE": "messenger.relay_service.settings"},
+                "rest": {**env, "PROMETHEUS_MULTIPROC_DIR": str(rest_metrics)},
+            }.get(kind, env)
             log_path = tmp / f"{kind}.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
@@ -201,14 +203,14 @@ def gateway(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[G
                 )
             started[kind] = Server(kind=kind, port=ports[kind], process=process, log_path=log_path)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        for kind in ("rest", "sockets"):
+        for kind in ("rest", *SOCKET_PROCESSES):
             wait_until_ready(started[kind], deadline)
         wait_for_port(started["relay"], deadline)  # it has no /readyz: any answer will do
         wait_for_port(started["nginx"], deadline)
         yield Gateway(
             nginx=started["nginx"],
             rest=started["rest"],
-            sockets=started["sockets"],
+            sockets=[started[kind] for kind in SOCKET_PROCESSES],
             relay=started["relay"],
             prefix=nginx_dir,
         )
@@ -234,16 +236,20 @@ async def test_the_gateway_through_nginx(gateway: Gateway) -> None:
         assert (await client.get("/metrics")).status_code == 404  # never public
     ann = await register(front, "ann")
     bob = await register(front, "bob")
+    carol = await register(front, "carol")
+    group = await rest_post(front, carol, "/api/v1/groups", {"name": "smoke", "member_ids": [ann.id, bob.id]})
 
-    # A socket upgrade through nginx (the ticket over REST through nginx too), and a live message.
+    # Socket upgrades through nginx (the tickets over REST through nginx too): the upstream hands
+    # a new socket to the process holding fewer, so ann's and bob's land on different processes.
     ann_socket = await open_socket(front, ann, ticket_from=front)
+    bob_socket = await open_socket(front, bob, ticket_from=front)
     try:
-        body = send_body(Recipient(ann))
-        sent = await rest_post(front, bob, "/api/v1/messages/send", body)
-        frame = await ann_socket.next_frame("message.new", id=sent["id"])
-        assert frame["data"]["encrypted_content"] == body["encrypted_content"]
+        await messages_reach_sockets_on_both_processes(
+            gateway, carol, group["id"], {ann.id: ann_socket, bob.id: bob_socket}
+        )
     finally:
         await ann_socket.close()
+        await bob_socket.close()
 
     # The relay goes to its own process: its access log has the request, the main process's not.
     relayed = await rest_post(
@@ -300,3 +306,113 @@ async def test_the_gateway_through_nginx(gateway: Gateway) -> None:
     assert secret not in log and "ticket=" not in log and "?" not in log, log
     assert secret not in access_log(gateway.rest), access_log(gateway.rest)
     assert request_id in log  # the id nginx made is in its own line, for correlation
+
+
+# --- scale-out: two ASGI processes, two REST workers ---------------------------------------------
+
+
+def socket_process(gateway: Gateway, user_id: str) -> list[str]:
+    """The ASGI processes whose own log has this user's socket authenticated (JSON lines)."""
+    holders = []
+    for server in gateway.sockets:
+        for line in server.log_path.read_text(errors="replace").splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("user_id") == user_id and entry["message"] == "socket authenticated":
+                holders.append(server.kind)
+    return holders
+
+
+def rest_workers_that_sent(tmp: Path) -> set[str]:
+    """The pids of the gunicorn workers that answered a message send (deploy's access log format)."""
+    lines = (tmp / "rest-access.log").read_text(errors="replace").splitlines()
+    return {m.group(1) for line in lines if "POST /api/v1/messages/send" in line if (m := PID.search(line))}
+
+
+PID = re.compile(r"pid=<(\d+)>")
+DELIVERIES = ("message.new", "group.message.new")
+
+
+async def leftover_deliveries(socket: Socket) -> list[str]:
+    """Message ids still arriving on a socket after every expected one was claimed: duplicates."""
+    try:
+        async with asyncio.timeout(0.5):
+            while True:
+                socket.unclaimed.append(json.loads(await socket.connection.recv()))
+    except TimeoutError:
+        pass
+    return [frame["data"]["id"] for frame in socket.unclaimed if frame["type"] in DELIVERIES]
+
+
+async def messages_reach_sockets_on_both_processes(
+    gateway: Gateway, sender: Account, group_id: str, sockets: dict[str, Socket]
+) -> None:
+    front = gateway.nginx
+    holders = {user_id: socket_process(gateway, user_id) for user_id in sockets}
+    # Each socket on one process, and the two on different ones.
+    assert sorted(kind for found in holders.values() for kind in found) == sorted(SOCKET_PROCESSES), holders
+    process_of = {user_id: found[0] for user_id, found in holders.items()}
+    before_rest = await scrape(gateway.rest)
+    before_sockets = {server.kind: await scrape(server) for server in gateway.sockets}
+
+    # One group message: its one publish reaches the sockets on both processes.
+    group_body = group_message_body([sender.id, *sockets])
+    group_message = await rest_post(front, sender, f"/api/v1/groups/{group_id}/messages", group_body)
+    for socket in sockets.values():
+        frame = await socket.next_frame("group.message.new", id=group_message["id"])
+        assert frame["data"]["encrypted_content"] == group_body["encrypted_content"]
+
+    # 1:1 messages a batch at a time (nginx opens a connection per request; either gunicorn worker
+    # accepts it), until both workers have stored some: each reaches its recipient's socket once.
+    sent: dict[str, str] = {}  # message id -> recipient id
+    recipients = list(sockets)
+    headers = {"Authorization": f"Bearer {sender.access}"}
+    async with httpx.AsyncClient(base_url=front.url, trust_env=False, timeout=30) as client:
+        for _ in range(MAX_BATCHES):
+            batch = [recipients[n % len(recipients)] for n in range(BATCH)]
+            bodies = [send_body(Recipient(Account(id=user_id, access=""))) for user_id in batch]
+            responses = await asyncio.gather(
+                *(client.post("/api/v1/messages/send", json=body, headers=headers) for body in bodies)
+            )
+            for user_id, response in zip(batch, responses, strict=True):
+                assert response.status_code == 201, response.text
+                sent[response.json()["id"]] = user_id
+            await asyncio.sleep(0.2)  # gunicorn writes its access line after the response
+            if len(rest_workers_that_sent(gateway.rest.log_path.parent)) >= REST_WORKERS:
+                break
+    workers = rest_workers_that_sent(gateway.rest.log_path.parent)
+    assert len(workers) == REST_WORKERS, f"{len(sent)} sends, all answered by {workers}"
+    for message_id, user_id in sent.items():
+        await sockets[user_id].next_frame("message.new", id=message_id)
+    for socket in sockets.values():
+        assert await leftover_deliveries(socket) == []
+
+    # /metrics: the REST pod's counters moved by exactly the messages sent, whichever worker
+    # stored them; each ASGI process observed the deliveries to its own sockets, no more.
+    after_rest = await scrape(gateway.rest)
+
+    def sent_delta(kind: str) -> float:
+        return value(after_rest, "messenger_messages_sent_total", kind=kind) - value(
+            before_rest, "messenger_messages_sent_total", kind=kind
+        )
+
+    assert (sent_delta("direct"), sent_delta("group")) == (len(sent), 1)
+    expected = {
+        kind: {
+            "message.new": sum(1 for user_id in sent.values() if process_of[user_id] == kind),
+            "group.message.new": 1,
+        }
+        for kind in SOCKET_PROCESSES
+    }
+    observed: dict[str, dict[str, float]] = {}
+    for _ in range(50):  # the consumer records right after its send
+        for server in gateway.sockets:
+            after = await scrape(server)
+            observed[server.kind] = {
+                event: value(after, "messenger_delivery_latency_seconds_count", event=event)
+                - value(before_sockets[server.kind], "messenger_delivery_latency_seconds_count", event=event)
+                for event in DELIVERIES
+            }
+        if observed == expected:
+            break
+        await asyncio.sleep(0.1)
+    assert observed == expected

@@ -19,6 +19,7 @@ import json
 import os
 import select
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,31 @@ def test_an_upload_without_a_valid_token_is_401_before_the_body_is_sent(server, 
     assert headers["www-authenticate"].startswith("Bearer")
     _assert_envelope(body, code)
     assert closed
+
+
+@pytest.mark.parametrize("incoming", [None, "proxy-id-0123456789abcdef"], ids=["made-here", "from-the-proxy"])
+def test_a_refusal_carries_the_request_id_its_log_line_has(server, incoming):
+    """The 413 is answered before Django's middleware, but like every other answer it names its
+    request: the proxy's X-Request-ID when there is one, else a fresh id, the same on the
+    refusal's log line, so an operator can find the one from the other."""
+    extra = f"X-Request-ID: {incoming}\r\n" if incoming else ""
+    request = _headers(
+        "/api/v1/messages/send",
+        f"Content-Type: application/json\r\nContent-Length: {600 * MIB}\r\n{extra}",
+        server,
+        token=False,
+    )
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=30) as sock:
+        sock.sendall(request)
+        status, headers, body, _ = _read_response(sock)
+    assert status == 413, (status, body)
+    request_id = headers.get("x-request-id", "")
+    if incoming:
+        assert request_id == incoming, headers
+    else:
+        assert len(request_id) == 32 and int(request_id, 16) >= 0, headers
+    deadline = time.monotonic() + 5
+    while f"request_id={request_id}" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the line is written as the answer goes out
+    refusal_lines = [line for line in server.log().splitlines() if f"request_id={request_id}" in line]
+    assert refusal_lines and "Refused a 629145600-byte body" in refusal_lines[0], server.log()
