@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
 from messenger.core.fields import Base64BytesField, StrictCharField, StrictIntegerField
+from messenger.core.rendering import iso
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -56,10 +57,24 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = PUBLIC_USER_FIELDS
 
     def to_representation(self, instance: User) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        if instance.pk not in self.context.get(MAY_SEE_ACTIVITY, ()):
-            data["last_seen"] = None
-        return data
+        return public_user_payload(
+            instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
+        )
+
+
+def public_user_payload(user: User, *, may_see_activity: bool) -> dict[str, Any]:
+    """`<user>` as PublicUserSerializer documents it, built as a plain dict (the fields' own
+    to_representation per user was most of a list's rendering): the same keys, order and text."""
+    return {
+        "id": str(user.pk),
+        "username": user.username,
+        "full_name": user.full_name,
+        "avatar_url": user.avatar_url,
+        "bio": user.bio,
+        "last_seen": iso(user.last_seen) if may_see_activity else None,
+        "public_key": user.public_key,
+        "is_verified": bool(user.is_verified),
+    }
 
 
 class UserSearchPageSerializer(serializers.Serializer):

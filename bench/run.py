@@ -18,7 +18,7 @@ What one run does:
    each in its own process group, and waits for /readyz:
    - deploy: gunicorn `messenger.wsgi` (2 workers x 8 gthreads, as deploy/compose.yaml) for REST,
      uvicorn `messenger.asgi` for /ws/ (a second one with --sockets);
-   - makerun: `make run` itself (its uvicorn serves REST and /ws/), DEBUG off.
+   - makerun: `make run` itself (its uvicorn processes serve REST and /ws/ on one port), DEBUG off.
    Production settings everywhere (DEBUG off, real PostgreSQL and Redis); Celery tasks are
    published to the prefixed Redis queue as in production and left there (no worker runs).
 3. Runs each workload closed-loop (every client sends its next request when the previous one is
@@ -207,8 +207,9 @@ def _is_python_server(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    # uvicorn's --workers (make run with REDIS_URL) are multiprocessing children: `-c ...spawn_main(...)`.
     return any(b"python" in part for part in cmdline[:1]) and any(
-        part in (b"uvicorn", b"gunicorn") for part in cmdline
+        part in (b"uvicorn", b"gunicorn") or b"spawn_main" in part for part in cmdline
     )
 
 
@@ -1099,7 +1100,7 @@ def report(args: argparse.Namespace, command: str, results: dict[str, list[Row]]
         + "` (REST) + `python "
         + " ".join(uvicorn_command(0)[1:]).replace(" --port 0", "")
         + "` (/ws/)",
-        "- makerun topology: `make run` (its uvicorn serves REST and /ws/)",
+        "- makerun topology: `make run` (its uvicorn processes serve REST, on threads, and /ws/ on one port)",
         "- both: DEBUG off, PostgreSQL and Redis on loopback, rate limits lifted (bench/settings.py), "
         "a new connection per request, clients on the same machine (their CPU is in the notes)",
         f"- closed loop; warm-up {plan.warmup:g} s, then {plan.repeat} window(s) of {plan.duration:g} s; "

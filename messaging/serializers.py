@@ -11,7 +11,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import PublicUserSerializer
+from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer, public_user_payload
 from media.selectors import attachments_metadata
 from messaging.models import Conversation, Message, MessageEvent
 from messaging.selectors import SyncEntry
@@ -194,14 +194,25 @@ class ConversationSerializer(serializers.Serializer):
 
     @extend_schema_field(MessageSerializer)
     def get_last_message(self, conversation: Conversation) -> dict[str, Any]:
-        return message_payload(
-            conversation.last_message,
-            viewer_id=self.context["viewer_id"],
-            attachments=self.context.get("attachments"),
-        )
+        return self.to_representation(conversation)["last_message"]
 
     def get_unread_count(self, conversation: Conversation) -> int:
         return self.context["unread"].get(conversation.peer_id, 0)
+
+    def to_representation(self, conversation: Conversation) -> dict[str, Any]:
+        # Plain dicts, as message_payload: no field objects per conversation.
+        return {
+            "user": public_user_payload(
+                conversation.peer,
+                may_see_activity=conversation.peer_id in self.context.get(MAY_SEE_ACTIVITY, ()),
+            ),
+            "last_message": message_payload(
+                conversation.last_message,
+                viewer_id=self.context["viewer_id"],
+                attachments=self.context.get("attachments"),
+            ),
+            "unread_count": self.get_unread_count(conversation),
+        }
 
 
 class ConversationReadSerializer(serializers.Serializer):

@@ -18,15 +18,12 @@ body, in pieces of up to 64 KiB for a streamed one. Body limits stay in front of
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
-
-logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -90,14 +87,21 @@ class _Exchange:
 
     # --- the response ---------------------------------------------------------------------------
 
-    def send(self, body: bytes, *, more_body: bool) -> None:
+    def send(self, body: bytes, *, more_body: bool) -> bool:
+        """Hand a piece of the body (after the status and headers, the first time) to the
+        server; False when the client has gone away (the server refused to send)."""
         messages = []
         if not self.started:
-            assert self.start is not None, "the WSGI application did not call start_response"
+            if self.start is None:
+                raise RuntimeError("The WSGI application returned without calling start_response.")
             messages.append(self.start)
             self.started = True
         messages.append({"type": "http.response.body", "body": body, "more_body": more_body})
-        asyncio.run_coroutine_threadsafe(self._send_all(messages), self.loop).result()
+        try:
+            asyncio.run_coroutine_threadsafe(self._send_all(messages), self.loop).result()
+        except OSError:  # uvicorn's ClientDisconnected is one
+            return False
+        return True
 
     async def _send_all(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
@@ -173,12 +177,12 @@ class ThreadPoolWSGIApp:
             pending = bytearray()
             for chunk in result:
                 if len(pending) >= SEND_PIECE_BYTES:
-                    exchange.send(bytes(pending), more_body=True)
+                    if not exchange.send(bytes(pending), more_body=True):
+                        break  # the client went away mid-response: nothing left to tell it
                     pending.clear()
                 pending += chunk
-            exchange.send(bytes(pending), more_body=False)
-        except OSError:  # the client went away mid-response: nothing left to tell it
-            logger.info("The client disconnected during the response to %s", scope.get("path"))
+            else:
+                exchange.send(bytes(pending), more_body=False)
         finally:
             close = getattr(result, "close", None)
             if close is not None:

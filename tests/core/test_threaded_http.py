@@ -86,6 +86,41 @@ async def test_the_body_is_read_as_the_app_reads_it_and_the_response_streams_bac
     assert closed.is_set()  # Django's request_finished runs on close()
 
 
+async def test_a_client_gone_mid_response_stops_the_iteration_and_the_response_is_closed():
+    """As a server does when the peer resets: uvicorn's send raises (an OSError)."""
+    produced: list[int] = []
+    closed = threading.Event()
+
+    class Endless:
+        def __iter__(self):
+            for n in range(1000):
+                produced.append(n)
+                yield b"y" * SEND_PIECE_BYTES
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Endless()
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if len(sent) == 3:
+            raise ConnectionResetError("the client is gone")
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    await ThreadPoolWSGIApp(app, threads=1)(scope, receive, send)
+    assert [message["type"] for message in sent] == ["http.response.start"] + ["http.response.body"] * 2
+    assert closed.is_set()
+    assert len(produced) < 10
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_rest_send_through_the_threads_reaches_the_recipients_socket(make_user):
     sender, recipient = await sync_to_async(make_user)(), await sync_to_async(make_user)()
