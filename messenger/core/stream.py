@@ -25,6 +25,23 @@ _INCREMENT_SQL = (
 )
 
 
+def next_position_cte_sql(*, source: str) -> str:
+    """The increment as the body of a data-modifying CTE, for a writer on PostgreSQL that folds
+    it into the one statement it ends its transaction with (messaging's send): one row,
+    `value`, the position, when `source` (an SQL `FROM` clause, without `FROM`) has a row; no
+    row and no lock otherwise. Takes one parameter, the stream's name.
+
+    Fold it only into the transaction's LAST statement: the row lock it takes is held until
+    COMMIT, so everything the transaction does after it (in Python too) is time every other
+    stream writer waits.
+    """
+    return (
+        f"INSERT INTO core_stream_counter (name, value) SELECT %s, 1 FROM {source} "  # noqa: S608
+        "ON CONFLICT (name) DO UPDATE SET value = core_stream_counter.value + excluded.value "
+        "RETURNING value"
+    )
+
+
 def next_stream_positions(count: int, stream: str = MAIN_STREAM) -> range:
     """`count` consecutive positions in one increment (a batch write, e.g. "read up to here")."""
     if count < 1:
