@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -52,6 +51,8 @@ from messenger.core.stream import (
     next_position_cte_sql,
     next_stream_position,
     next_stream_positions,
+    positioned_insert_params,
+    positioned_insert_sql,
 )
 from notifications.services import email_enqueue
 
@@ -108,14 +109,6 @@ def _store_message(message: Message) -> _Stored:
     return _store_message_in_statements(message)
 
 
-def _message_params(message: Message) -> list[Any]:
-    return [
-        field.get_db_prep_save(getattr(message, field.attname), connection)
-        for field in Message._meta.concrete_fields
-        if field.attname != "stream_position"
-    ]
-
-
 @functools.cache
 def _send_statement() -> str:
     """The send on PostgreSQL (`_store_message`): the checks, the position (only if they pass),
@@ -127,13 +120,6 @@ def _send_statement() -> str:
     quote = connection.ops.quote_name
     user_pk = user_model._meta.pk
     uuid_type = user_pk.db_type(connection)
-    fields = Message._meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
-    # INSERT ... SELECT gives the parameters no column types to infer: cast each one.
-    values = ", ".join(
-        "position.value" if field.attname == "stream_position" else f"CAST(%s AS {field.db_type(connection)})"
-        for field in fields
-    )
     conversation = Conversation._meta
     sender, recipient = f"CAST(%s AS {uuid_type})", f"CAST(%s AS {uuid_type})"
     # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
@@ -143,7 +129,7 @@ def _send_statement() -> str:
         f"EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} WHERE {quote(user_pk.column)} = {recipient} "
         f"AND {quote(user_model._meta.get_field('is_active').column)}) AS recipient_active), "
         f"position AS ({next_position_cte_sql(source='checks WHERE NOT blocked AND recipient_active')}), "
-        f"message AS (INSERT INTO {quote(Message._meta.db_table)} ({columns}) SELECT {values} FROM position "
+        f"message AS ({positioned_insert_sql(Message)} "
         f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
         f"RETURNING {quote('id')}, {quote('stream_position')}), "
         f"pair (owner, peer) AS (VALUES ({sender}, {recipient}), ({recipient}, {sender})), "
@@ -171,7 +157,7 @@ def _store_message_in_one_statement(message: Message) -> _Stored:
         sender,
         recipient,  # recipient_active
         MAIN_STREAM,
-        *_message_params(message),
+        *positioned_insert_params(message),
         sender,  # pair
         recipient,
         recipient,
