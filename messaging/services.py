@@ -96,17 +96,19 @@ def _store_message(message: Message) -> _Stored:
     """Write a new message and both sides' conversation rows, and give it its stream position,
     unless a block stands between the two or the recipient is not an active user (or the
     sender's client_message_id exists: the unique constraint decides a race between retries).
-    Sets `message.stream_position`.
+    Sets `message.stream_position`. Atomic on its own, and inside a caller's transaction.
 
-    The dialect split of the send, in this one place. PostgreSQL: one statement, so the stream
-    counter's row lock (held until COMMIT, messenger.core.stream) covers one statement's
-    execution and the commit, with no Python in between: every other stream writer waits for
-    that, not for the rest of a request. SQLite: the same writes as separate statements (its
-    write lock is database-wide anyway).
+    The dialect split of the send, in this one place. PostgreSQL: one statement. Outside a
+    transaction (autocommit, a plain send) it is a transaction of its own, which the server
+    commits before it answers: the stream counter's row lock (messenger.core.stream) is held
+    for the statement and its commit and nothing else, not even a round trip to this process
+    (which, under load, waits for the GIL before it could send a COMMIT). SQLite: the same
+    writes as separate statements in one transaction (its write lock is database-wide anyway).
     """
     if connection.vendor == "postgresql":
         return _store_message_in_one_statement(message)
-    return _store_message_in_statements(message)
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction is enough
+        return _store_message_in_statements(message)
 
 
 @functools.cache
@@ -271,18 +273,22 @@ def message_send(
         attachment_ids=[str(media_id) for media_id in attachment_ids],
         created_at=timezone.now(),
     )
-    with transaction.atomic():
+    if attachment_ids:
+        with transaction.atomic():  # the grant commits with the message, or neither does
+            stored = _store_message(message)
+            if stored is _Stored.STORED:
+                # Raises MediaNotOwned (400) for media that is not the sender's: the whole send
+                # rolls back. The message is the grant's source: deleting it for everyone takes
+                # it back. (These two statements run under the counter's lock: only sends with
+                # attachments.)
+                grant_media_access(
+                    media_ids=list(attachment_ids),
+                    owner_id=sender_id,
+                    grantee_ids=[recipient_id],
+                    source_id=message.pk,
+                )
+    else:
         stored = _store_message(message)
-        if stored is _Stored.STORED and attachment_ids:
-            # Raises MediaNotOwned (400) for media that is not the sender's: the whole send rolls
-            # back. The message is the grant's source: deleting it for everyone takes it back.
-            # (These two statements run under the counter's lock: only sends with attachments.)
-            grant_media_access(
-                media_ids=list(attachment_ids),
-                owner_id=sender_id,
-                grantee_ids=[recipient_id],
-                source_id=message.pk,
-            )
     if stored is not _Stored.STORED:
         # A retry of a message that went through (before a block, or before the recipient left)
         # still gets its answer.
