@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Exists, Q, QuerySet
 
 from contacts.exceptions import ContactNotFound
@@ -22,6 +23,22 @@ from contacts.models import Contact, Invitation
 
 def _pair(a: UUID | str, b: UUID | str) -> Q:
     return Q(requester_id=a, addressee_id=b) | Q(requester_id=b, addressee_id=a)
+
+
+def block_between_sql() -> str:
+    """`is_blocked`'s rule as an SQL boolean, for a writer that folds the check into a statement
+    of its own (messaging's one-statement send). Its four parameters are, in order, the two user
+    ids, then the same two swapped: `(actor, target, target, actor)`. The index on
+    (requester, status) answers each side."""
+    quote = connection.ops.quote_name
+    table, status = quote(Contact._meta.db_table), quote(Contact._meta.get_field("status").column)
+    requester = quote(Contact._meta.get_field("requester").column)
+    addressee = quote(Contact._meta.get_field("addressee").column)
+    # Only identifiers from the model and a fixed literal are formatted in; the ids are parameters.
+    return (
+        f"EXISTS (SELECT 1 FROM {table} WHERE {status} = '{Contact.Status.BLOCKED.value}' "  # noqa: S608
+        f"AND (({requester} = %s AND {addressee} = %s) OR ({requester} = %s AND {addressee} = %s)))"
+    )
 
 
 def is_blocked(*, actor_id: UUID | str, target_id: UUID | str) -> bool:

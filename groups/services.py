@@ -34,6 +34,7 @@ messages go, and every grant they gave goes with them, former members' included.
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
 from accounts.serializers import PublicUserSerializer
@@ -64,7 +66,14 @@ from groups.selectors import attachments_for, group_members, group_message_data,
 from media.services import grant_media_access, revoke_media_access
 from messenger.core import metrics
 from messenger.core.events import publish, publish_to_chat_group
-from messenger.core.stream import current_stream_position, next_stream_position
+from messenger.core.stream import (
+    MAIN_STREAM,
+    current_stream_position,
+    next_position_cte_sql,
+    next_stream_position,
+    positioned_insert_params,
+    positioned_insert_sql,
+)
 
 MANAGER_ROLES = frozenset({GroupRole.OWNER, GroupRole.ADMIN})
 
@@ -405,7 +414,6 @@ class SentGroupMessage:
     attachments_by_id: dict[UUID, dict[str, Any]]
 
 
-@transaction.atomic
 def group_message_send(
     *,
     group_id: UUID,
@@ -420,64 +428,64 @@ def group_message_send(
     """Store one ciphertext and one wrapped key per current member, then fan out once.
 
     A fixed number of queries whatever the group's size: lock, member set, (idempotency
-    lookup), (media grant), stream position, message insert, one bulk insert of the keys.
+    lookup), (media grant), then the stream position, the message and the keys (one statement
+    on PostgreSQL, the transaction's last: `_insert_group_message`). The event is built after
+    the transaction (it goes out after the commit anyway).
     """
-    group = _lock_group(group_id)
-    member_ids = set(GroupMember.objects.filter(group=group).values_list("user_id", flat=True))
-    sender_id = UUID(str(sender_id))
-    if sender_id not in member_ids:
-        raise GroupNotFound()
-    if client_message_id is not None:
-        earlier = GroupMessage.objects.filter(
-            group=group, sender_id=sender_id, client_message_id=client_message_id
-        ).first()
-        if earlier is not None:
-            key = (
-                GroupMessageKey.objects.filter(message=earlier, user_id=sender_id)
-                .values_list("encrypted_session_key", flat=True)
-                .first()
-            )
-            return SentGroupMessage(
-                message=earlier, created=False, sender_key=key, attachments_by_id=attachments_for([earlier])
-            )
+    with transaction.atomic():
+        group = _lock_group(group_id)
+        member_ids = set(GroupMember.objects.filter(group=group).values_list("user_id", flat=True))
+        sender_id = UUID(str(sender_id))
+        if sender_id not in member_ids:
+            raise GroupNotFound()
+        if client_message_id is not None:
+            earlier = GroupMessage.objects.filter(
+                group=group, sender_id=sender_id, client_message_id=client_message_id
+            ).first()
+            if earlier is not None:
+                key = (
+                    GroupMessageKey.objects.filter(message=earlier, user_id=sender_id)
+                    .values_list("encrypted_session_key", flat=True)
+                    .first()
+                )
+                return SentGroupMessage(
+                    message=earlier,
+                    created=False,
+                    sender_key=key,
+                    attachments_by_id=attachments_for([earlier]),
+                )
 
-    keys = {UUID(str(uid)): key for uid, key in encrypted_session_keys.items()}
-    not_members = set(keys) - member_ids
-    missing = member_ids - set(keys)
-    if not_members or missing:
-        problems = []
-        if not_members:
-            problems.append(f"Not members of this group: {_ids(not_members)}.")
-        if missing:
-            problems.append(f"Members without a key: {_ids(missing)}.")
-        raise InvalidRecipients(" ".join(problems), errors={"encrypted_session_keys": problems})
+        keys = {UUID(str(uid)): key for uid, key in encrypted_session_keys.items()}
+        not_members = set(keys) - member_ids
+        missing = member_ids - set(keys)
+        if not_members or missing:
+            problems = []
+            if not_members:
+                problems.append(f"Not members of this group: {_ids(not_members)}.")
+            if missing:
+                problems.append(f"Members without a key: {_ids(missing)}.")
+            raise InvalidRecipients(" ".join(problems), errors={"encrypted_session_keys": problems})
 
-    media_ids = list(dict.fromkeys(UUID(str(media_id)) for media_id in attachment_ids))
-    message_id = uuid.uuid4()  # chosen now: the grants name the message as their source
-    if media_ids:
-        grant_media_access(
-            media_ids=media_ids,
-            owner_id=sender_id,
-            grantee_ids=member_ids - {sender_id},
-            source_id=message_id,
+        media_ids = list(dict.fromkeys(UUID(str(media_id)) for media_id in attachment_ids))
+        message = GroupMessage(
+            id=uuid.uuid4(),  # chosen now: the grants name the message as their source
+            group=group,
+            sender_id=sender_id,
+            encrypted_content=encrypted_content,
+            crypto_version=crypto_version,
+            encryption_algorithm=encryption_algorithm,
+            client_message_id=client_message_id,
+            attachment_ids=[str(media_id) for media_id in media_ids],
+            created_at=timezone.now(),
         )
-
-    position = next_stream_position()  # late: the counter's row lock is held until commit
-    message = GroupMessage.objects.create(
-        id=message_id,
-        group=group,
-        sender_id=sender_id,
-        encrypted_content=encrypted_content,
-        crypto_version=crypto_version,
-        encryption_algorithm=encryption_algorithm,
-        client_message_id=client_message_id,
-        attachment_ids=[str(media_id) for media_id in media_ids],
-        stream_position=position,
-    )
-    GroupMessageKey.objects.bulk_create(
-        GroupMessageKey(message=message, user_id=uid, encrypted_session_key=key, stream_position=position)
-        for uid, key in keys.items()
-    )
+        if media_ids:
+            grant_media_access(
+                media_ids=media_ids,
+                owner_id=sender_id,
+                grantee_ids=member_ids - {sender_id},
+                source_id=message.pk,
+            )
+        _insert_group_message(message, keys)  # last: it takes the stream position
 
     attachments = attachments_for([message])
     layer_data: dict[str, Any] = group_message_data(
@@ -492,3 +500,51 @@ def group_message_send(
     return SentGroupMessage(
         message=message, created=True, sender_key=keys[sender_id], attachments_by_id=attachments
     )
+
+
+@functools.cache
+def _group_message_statement() -> str:
+    """`_insert_group_message` on PostgreSQL: the position, the message, every member's key."""
+    quote = connection.ops.quote_name
+    user_type = GroupMessageKey._meta.get_field("user").target_field.db_type(connection)
+    key_type = GroupMessageKey._meta.get_field("encrypted_session_key").db_type(connection)
+    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
+    return (
+        f"WITH position AS ({next_position_cte_sql(source='(VALUES (1)) AS one')}), "  # noqa: S608
+        f"message AS ({positioned_insert_sql(GroupMessage)} RETURNING {quote('id')}, {quote('stream_position')}), "
+        f"keys AS (INSERT INTO {quote(GroupMessageKey._meta.db_table)} "
+        f"({quote('message_id')}, {quote('user_id')}, {quote('encrypted_session_key')}, {quote('stream_position')}) "
+        f"SELECT message.{quote('id')}, key.user_id, key.wrapped, message.{quote('stream_position')} "
+        f"FROM message, unnest(CAST(%s AS {user_type}[]), CAST(%s AS {key_type}[])) AS key(user_id, wrapped)) "
+        f"SELECT {quote('stream_position')} FROM message"
+    )
+
+
+def _insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None:
+    """Give `message` its stream position and write it with every member's key, as the
+    transaction's last step: the counter's row lock is held from here until COMMIT
+    (messenger.core.stream). PostgreSQL: one statement. SQLite: three (its write lock is
+    database-wide anyway)."""
+    if connection.vendor != "postgresql":
+        message.stream_position = next_stream_position()
+        message.save(force_insert=True)
+        GroupMessageKey.objects.bulk_create(
+            GroupMessageKey(
+                message=message,
+                user_id=uid,
+                encrypted_session_key=key,
+                stream_position=message.stream_position,
+            )
+            for uid, key in keys.items()
+        )
+        return
+    params = [
+        MAIN_STREAM,
+        *positioned_insert_params(message),
+        list(keys),
+        [bytes(key) for key in keys.values()],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_group_message_statement(), params)
+        (message.stream_position,) = cursor.fetchone()
+    message._state.adding = False

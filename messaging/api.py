@@ -22,6 +22,7 @@ from messaging.selectors import (
     sync_token,
     unread_counts,
 )
+from messaging.send_body import validated_send_body
 from messaging.serializers import (
     ConversationReadResultSerializer,
     ConversationReadSerializer,
@@ -73,9 +74,8 @@ class MessageSendView(APIView):
         "attachments not the sender's 400, ciphertext over MESSAGE_MAX_CIPHERTEXT_BYTES 413.",
     )
     def post(self, request: Request) -> Response:
-        body = MessageSendSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        message, created = services.message_send(sender_id=request.user.pk, **body.validated_data)
+        body = validated_send_body(request.data)
+        message, created = services.message_send(sender_id=request.user.pk, **body)
         return Response(
             message_payload(message, viewer_id=request.user.pk),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -10,7 +10,10 @@ stream writers serialise on the lock for the short tail of their transactions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection, transaction
+from django.db.models import Model
 
 from messenger.core.models import StreamCounter
 
@@ -23,6 +26,52 @@ _INCREMENT_SQL = (
     "ON CONFLICT (name) DO UPDATE SET value = core_stream_counter.value + excluded.value "
     "RETURNING value"
 )
+
+
+def next_position_cte_sql(*, source: str) -> str:
+    """The increment as the body of a data-modifying CTE, for a writer on PostgreSQL that folds
+    it into the one statement it ends its transaction with (messaging's send): one row,
+    `value`, the position, when `source` (an SQL `FROM` clause, without `FROM`) has a row; no
+    row and no lock otherwise. Takes one parameter, the stream's name.
+
+    Fold it only into the transaction's LAST statement: the row lock it takes is held until
+    COMMIT, so everything the transaction does after it (in Python too) is time every other
+    stream writer waits.
+    """
+    return (
+        f"INSERT INTO core_stream_counter (name, value) SELECT %s, 1 FROM {source} "  # noqa: S608
+        "ON CONFLICT (name) DO UPDATE SET value = core_stream_counter.value + excluded.value "
+        "RETURNING value"
+    )
+
+
+def positioned_insert_sql(model: type[Model], *, position: str = "position") -> str:
+    """`INSERT INTO <model's table> (<every column>) SELECT ... FROM <position>`: one parameter
+    per column (`positioned_insert_params`), except `stream_position`, which takes the value of
+    the `next_position_cte_sql` CTE named `position`. For a writer's one-statement insert."""
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    # INSERT ... SELECT gives the parameters no column types to infer: cast each one.
+    values = ", ".join(
+        f"{position}.value"
+        if field.attname == "stream_position"
+        else f"CAST(%s AS {field.db_type(connection)})"
+        for field in fields
+    )
+    # Only identifiers from the model and fixed SQL are formatted in; every value is a parameter.
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"SELECT {values} FROM {position}"
+    )
+
+
+def positioned_insert_params(instance: Model) -> list[Any]:
+    """The parameters of `positioned_insert_sql` for one row."""
+    return [
+        field.get_db_prep_save(getattr(instance, field.attname), connection)
+        for field in instance._meta.concrete_fields
+        if field.attname != "stream_position"
+    ]
 
 
 def next_stream_positions(count: int, stream: str = MAIN_STREAM) -> range:

