@@ -10,7 +10,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,7 +33,7 @@ from media.storage import (
     served_content_type,
     storage_errors,
 )
-from media.uploads import MediaMultiPartParser
+from media.uploads import MediaMultiPartParser, discard_streamed
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input (the error envelope)."),
@@ -76,7 +76,9 @@ class MediaUploadView(APIView):
     )
     def post(self, request: Request) -> Response:
         serializer = MediaUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            discard_streamed(request.FILES.values())  # the file may already be in storage
+            raise ValidationError(serializer.errors)
         media = services.media_upload(
             uploader_id=request.user.pk,
             upload=serializer.validated_data["file"],

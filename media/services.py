@@ -102,10 +102,13 @@ def media_upload(
     """
     sha256, head = _digest_and_head(upload)
     file_type = sniff(head)
-    thumbnail_type = sniff(_digest_and_head(thumbnail)[1]) if thumbnail is not None else ""
-    object_key = _store(MEDIA_PREFIX, upload, content_type=file_type)
+    # Streamed to storage while it arrived (media.uploads), with the type sniffed from the same
+    # first bytes: already stored.
+    object_key = getattr(upload, "object_key", "")
     thumbnail_key = ""
     try:
+        thumbnail_type = sniff(_digest_and_head(thumbnail)[1]) if thumbnail is not None else ""
+        object_key = object_key or _store(MEDIA_PREFIX, upload, content_type=file_type)
         if thumbnail is not None:
             thumbnail_key = _store(THUMBNAIL_PREFIX, thumbnail, content_type=thumbnail_type)
         if thumbnail_key:

@@ -56,6 +56,16 @@ def is_s3(storage: Storage | None = None) -> bool:
     return hasattr(storage, "bucket_name") and hasattr(storage, "connection")
 
 
+def open_streaming_upload(kind: str, *, file_type: str):  # type: ignore[no-untyped-def]
+    """(object key, writer) of a new object that takes its bytes as they arrive, when the storage
+    can (S3: messenger.core.storage.StreamingUpload); None for the filesystem, which is written
+    from the spooled file instead."""
+    opener = getattr(media_storage(), "open_streaming_upload", None)
+    if opener is None:
+        return None
+    return opener(new_object_key(kind), content_type=served_content_type(file_type))
+
+
 def supports_direct_upload(storage: Storage | None = None) -> bool:
     """Presigned PUTs: messenger.core.storage.S3Storage (what settings.py configures for S3)."""
     return callable(getattr(storage or media_storage(), "upload_url", None))

@@ -160,10 +160,12 @@ def test_declared_length_over_the_cap_is_413_through_the_api(user_client, settin
     assert response.status_code == 413
 
 
-def test_thumbnail_over_its_cap_is_413(user_client, settings):
+def test_thumbnail_over_its_cap_is_413(user_client, settings, media_storage):
     settings.MEDIA_MAX_THUMBNAIL_BYTES = 10
     response = upload(user_client, b"payload", thumbnail=b"t" * 11)
     assert response.status_code == 413
+    # On S3 the file was already stored as it streamed in, before the thumbnail: deleted again.
+    assert media_storage.object_keys() == set()
 
 
 def test_client_thumbnail_is_stored_and_served(user_client):
@@ -176,10 +178,26 @@ def test_client_thumbnail_is_stored_and_served(user_client):
     assert served.body == b"encrypted thumbnail"
 
 
-def test_file_name_too_long_is_400(user_client):
+def test_file_name_too_long_is_400(user_client, media_storage):
     response = upload(user_client, b"x", file_name="n" * 256)
     assert response.status_code == 400
     assert "file_name" in response.json()["errors"]
+    assert media_storage.object_keys() == set()  # a streamed file is deleted with the refusal
+
+
+def test_a_file_cut_off_past_its_cap_after_parts_went_to_storage_leaves_nothing(
+    user_client, settings, media_storage
+):
+    """On S3 the first 8 MiB part is sent while the rest still arrives; the cap is crossed after
+    it: the multipart upload is aborted (an unfinished one would be kept, and billed)."""
+    settings.MEDIA_MAX_UPLOAD_BYTES = 9 * MIB
+    response = upload(user_client, os.urandom(10 * MIB))
+    assert response.status_code == 413
+    assert not Media.objects.exists()
+    assert media_storage.object_keys() == set()
+    if media_storage.kind == "s3":
+        client = media_storage.endpoint.client()
+        assert client.list_multipart_uploads(Bucket=media_storage.bucket).get("Uploads", []) == []
 
 
 def test_upload_needs_authentication(api_client):
