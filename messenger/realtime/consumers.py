@@ -46,6 +46,7 @@ from groups import events as group_events
 from groups.selectors import group_ids_for_user
 from messenger.core import metrics
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
+from messenger.core.layer_fanout import PER_USER_KEY
 from messenger.core.logging import connection_id_var, frame_id_var, user_id_var
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
@@ -427,13 +428,14 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         event_type, data = event["type"], event["data"]
         me = str(self.identity.user_id)
-        if event_type == group_events.GROUP_MESSAGE_NEW:
-            keys = data.get("encrypted_session_keys") or {}
-            if me not in keys:
-                return  # a socket whose user was just removed: not theirs to read
-            data = {k: v for k, v in data.items() if k != "encrypted_session_keys"}
-            data["encrypted_session_key"] = keys[me]
-        elif event_type == group_events.GROUP_MEMBER_ADDED and me in data.get("user_ids", []):
+        per_user = message.get(PER_USER_KEY)
+        if per_user is not None:
+            # publish_per_user: the parts of the users this process serves; this socket's own only.
+            part = per_user.get(me)
+            if part is None:
+                return
+            data = {**data, **part}
+        if event_type == group_events.GROUP_MEMBER_ADDED and me in data.get("user_ids", []):
             name = realtime_chat_group_name(data["group_id"])
             if name in self.chat_groups:
                 return  # the user-addressed copy after the chat group's: a duplicate
