@@ -180,7 +180,9 @@ def _speaks_channels_redis_format(layer: Any) -> bool:
     except ImportError:  # pragma: no cover - channels_redis is a requirement
         return False
     return (
-        type(layer) is RedisChannelLayer
+        isinstance(layer, RedisChannelLayer)
+        # channels_redis's storage format: a subclass that sends otherwise is not ours to write for
+        and type(layer).group_send is RedisChannelLayer.group_send
         and layer._serializer.crypter is None
         and all("address" in host for host in layer.hosts)
     )
