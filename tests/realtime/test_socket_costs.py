@@ -6,7 +6,6 @@ while nothing is in flight, and no permessage-deflate (memory per socket) wherev
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,26 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def redis_connections_of_this_process() -> int:
-    """Established TCP connections from this process to REDIS_URL's port (/proc: the kernel's own
-    count, whatever client library opened them)."""
-    port = urlparse(django_settings.REDIS_URL).port or 6379
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            link = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                remote, state, inode = fields[2], fields[3], fields[9]
-                if int(remote.rsplit(":", 1)[1], 16) == port and state == "01" and inode in inodes:
-                    count += 1
-    return count
+    """Established TCP connections from this process to REDIS_URL's port (/proc: the kernel's
+    own count, whatever client library opened them)."""
+    from bench.realtime_cpu import redis_connections
+
+    return redis_connections(urlparse(django_settings.REDIS_URL).port or 6379)
 
 
 @pytest.mark.skipif(not django_settings.REDIS_URL, reason="Redis connections")
