@@ -10,6 +10,7 @@ its own and deletes its Redis keys. What it prints, one line each:
 
 - publish: a 1:1 event to two users' groups (one channel each), outside a transaction as an
   on-commit callback runs it: CPU per publish, threads started, Redis connections opened.
+- delivery: publish (from a worker thread) to `receive` on the layer in this process's loop.
 - group: one 200-member group message, the members' channels spread over two layer instances
   (two server processes): CPU to publish, and the bytes it wrote into the processes' inboxes.
 - sockets: N sockets through the ASGI application in this process (channels' communicator, the
@@ -86,6 +87,35 @@ def measure_publish(rounds: int) -> str:
         f" threads {threads} -> {threading.active_count()}, Redis connections {connections} ->"
         f" {redis_connections(REDIS_PORT)}"
     )
+
+
+def measure_delivery(rounds: int) -> str:
+    """From publish (in a worker thread, as a view's on-commit callback) to the receiving
+    layer's `receive` in this process's event loop: wall time, p50 and p99."""
+    import statistics
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from messenger.core import events
+
+    async def run() -> list[float]:
+        layer = get_channel_layer()
+        user = str(uuid.uuid4())
+        channel = await layer.new_channel()
+        await layer.group_add(events.realtime_user_group_name(user), channel)
+        publish = sync_to_async(events.publish, thread_sensitive=False)
+        latencies = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await publish([user], "message.new", {"id": "x"})
+            await layer.receive(channel)
+            latencies.append((time.perf_counter() - started) * 1000)
+        return latencies
+
+    latencies = sorted(asyncio.run(run()))
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return f"delivery publish -> receive: p50 {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms"
 
 
 def measure_group(members: int, rounds: int) -> str:
@@ -234,6 +264,8 @@ def main() -> None:
         parts = args.only.split(",")
         if "publish" in parts:
             print(measure_publish(args.rounds), flush=True)
+        if "delivery" in parts:
+            print(measure_delivery(min(args.rounds, 200)), flush=True)
         if "group" in parts:
             print(measure_group(args.members, args.rounds), flush=True)
         if "sockets" in parts:
