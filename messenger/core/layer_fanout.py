@@ -10,7 +10,7 @@ is thread-safe and fork-aware: gunicorn's gthreads, uvicorn's sync-view threads 
 a few connections). Any number of groups cost two round trips per shard: one script reading
 every group's members, one script pushing to every inbox (capacity check, push, expiry).
 
-`LayerMessage.per_user` carries a part of the message for one user only (a group message's
+`LayerMessage.user_parts` carries a part of the message for one user only (a group message's
 wrapped key): each process inbox gets the parts of the users whose sockets it holds, nothing
 more, so the bytes and work per event are O(members), not O(members²). The consumer merges its
 user's part into the frame (messenger/realtime/consumers.py).
@@ -23,12 +23,15 @@ user's part sent to that user's group only.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
+
+logger = logging.getLogger(__name__)
 
 # Per inbox: drop expired messages, refuse when full (as channels_redis: counted, not raised),
 # push, refresh the expiry. KEYS: inboxes. ARGV: a message per inbox, a capacity per inbox,
@@ -144,10 +147,12 @@ class RedisGroupSender:
                     body[PER_USER_KEY] = inbox_users[key]
                 # The layer's own serializer: msgpack behind a random prefix.
                 payloads.append(layer.serialize(body))
-            self._push[shard](
+            full = self._push[shard](
                 keys=keys,
                 args=[*payloads, *(inbox_capacity[key] for key in keys), now, int(layer.expiry)],
             )
+            if full:  # as channels_redis: those processes' sockets miss it (they /sync)
+                logger.info("%s of %s process inboxes over capacity", full, len(keys))
 
     def _members(self, names: list[str]) -> dict[str, list[str]]:
         """Each group's live channels: one script per shard."""
