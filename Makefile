@@ -53,7 +53,7 @@ run: setup
 			exec $(VENV)/bin/honcho --no-colour --env /dev/null -f Procfile start; \
 	else \
 		$(DEV) exec $(PY) -m uvicorn messenger.asgi:application --host $(HOST) --port $(PORT) \
-			--ws websockets-sansio --lifespan off; \
+			--ws websockets-sansio --ws-per-message-deflate false --lifespan off; \
 	fi
 
 # The whole test suite, against whatever the environment configures (embedded by default).

@@ -257,6 +257,7 @@ def uvicorn_command(port: int) -> list[str]:
     return [
         *(sys.executable, "-m", "uvicorn", "messenger.asgi:application"),
         *("--host", "127.0.0.1", "--port", str(port), "--ws", "websockets", "--lifespan", "off"),
+        *("--ws-per-message-deflate", "false"),
         *("--backlog", "4096"),
     ]
 

@@ -1,19 +1,20 @@
 """Events the groups app publishes to sockets, and the contract the realtime gateway implements.
 
-All are sent after commit through `messenger.core.events` (one `group_send` per chat group, never a
-loop of per-member sends). Channel-layer group names: `realtime_chat_group_name(group_id)` for every
-socket of every member, `realtime_user_group_name(user_id)` for one user's sockets.
+All are sent after commit through `messenger.core.events`, one layer send per event, never a loop
+of per-member sends. Channel-layer group names: `realtime_chat_group_name(group_id)` for every socket
+of every member, `realtime_user_group_name(user_id)` for one user's sockets.
 
 What the gateway (messenger.realtime) must do with each, precisely:
 
-`group.message.new` (to the chat group only; `GroupMessageLayerEvent`)
-    The layer message carries `encrypted_session_keys`: {str(user_id): base64 wrapped key} for
-    every member the message was sent to. The keys are for the gateway, never for a client: before
-    sending the frame, the consumer replaces `encrypted_session_keys` with
-    `encrypted_session_key = keys[str(self.user_id)]` (the frame's `data` is then exactly the
-    REST `<group message>` that user would read, `GroupMessageData`). If its user has no key (a
-    socket that has not yet left the chat group after its user was removed), it sends nothing.
-    A client never receives another member's key.
+`group.message.new` (to each recipient member's user group; `GroupMessageLayerEvent`)
+    Sent with `publish_per_user`: `data` is the message without `encrypted_session_key`, and each
+    member's part is `{"encrypted_session_key": <their base64 wrapped key>}`. The layer carries a
+    member's part only to the process inboxes holding that member's sockets (O(members) bytes per
+    message), and the consumer merges its own user's part into the frame, so the frame's `data` is
+    exactly the REST `<group message>` that user would read (`GroupMessageData`). A client never
+    receives another member's key. Addressed to the members of the moment it was sent (the keys'
+    owners, fixed under the group's lock), it needs no chat-group filter: a removed member is
+    simply not among them.
 
 `group.member.added` (to the chat group, THEN to the added user; `GroupMemberAddedEvent`)
     Sent to the chat group first (existing members' sockets), then via `publish([user_id])` to the
@@ -74,8 +75,8 @@ class GroupMessageData(TypedDict):
 
 
 class GroupMessageLayerEvent(TypedDict):
-    """The channel-layer payload of `group.message.new`: the message without
-    `encrypted_session_key`, plus every member's key for the gateway to pick from (see above)."""
+    """The `data` published for `group.message.new`: the message without `encrypted_session_key`
+    (each member's own key is their `publish_per_user` part, see above)."""
 
     id: str
     group_id: str
@@ -86,7 +87,6 @@ class GroupMessageLayerEvent(TypedDict):
     client_message_id: str | None
     attachments: list[dict[str, Any]]
     created_at: str
-    encrypted_session_keys: dict[str, str]  # str(user_id) -> base64 wrapped key
 
 
 class GroupSummary(TypedDict):

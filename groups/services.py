@@ -65,7 +65,7 @@ from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey,
 from groups.selectors import attachments_for, group_members, group_message_data, iso
 from media.services import grant_media_access, revoke_media_access
 from messenger.core import metrics
-from messenger.core.events import publish, publish_to_chat_group
+from messenger.core.events import publish, publish_per_user, publish_to_chat_group
 from messenger.core.stream import (
     MAIN_STREAM,
     current_stream_position,
@@ -492,10 +492,12 @@ def group_message_send(
         message, encrypted_session_key=None, attachments_by_id=attachments
     )
     del layer_data["encrypted_session_key"]
-    layer_data["encrypted_session_keys"] = {
-        str(uid): base64.b64encode(key).decode("ascii") for uid, key in keys.items()
-    }
-    publish_to_chat_group(group.pk, group_events.GROUP_MESSAGE_NEW, layer_data)
+    # Each member's sockets get their own wrapped key only: O(members) per message.
+    publish_per_user(
+        {uid: {"encrypted_session_key": base64.b64encode(key).decode("ascii")} for uid, key in keys.items()},
+        group_events.GROUP_MESSAGE_NEW,
+        layer_data,
+    )
     metrics.message_sent("group", recipients=len(member_ids) - 1)
     return SentGroupMessage(
         message=message, created=True, sender_key=keys[sender_id], attachments_by_id=attachments

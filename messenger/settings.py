@@ -225,9 +225,10 @@ if REDIS_URL:
     # redis is pinned below 8 (requirements.txt): redis-py 8's defaults break channels_redis 4.3
     # (django/channels_redis#422; bench/ws_sockets.py and test_cross_process.py found it): a 5 s
     # socket timeout cuts the layer's own 5 s blocking read (BZPOPMIN), closing one idle socket
-    # per process every 5 s (1011), and a pool of 100 raises under 1,000 simultaneous closes.
-    # The two knobs stay for an operator who must run redis-py 8 (a timeout above 5 s, a large
-    # pool); unset, redis-py 7's defaults apply (no socket timeout, an unbounded pool).
+    # per process every 5 s (1011). The socket timeout stays for an operator who must run
+    # redis-py 8 (above 5 s); unset, none. The layer's pool is a blocking one of
+    # CHANNEL_LAYER_MAX_CONNECTIONS (default 50) per process and shard (messenger/core/
+    # channel_layer.py): a burst waits for a connection instead of opening one per socket.
     _channel_host_options: dict = {}
     if env.str("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=""):
         _channel_host_options["socket_timeout"] = env.float("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS")
@@ -250,7 +251,7 @@ if REDIS_URL:
         raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS lists the same URL twice.")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "messenger.core.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": url, **_channel_host_options} for url in CHANNEL_LAYER_REDIS_URLS],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),

@@ -90,7 +90,7 @@ def envelope_queue(
     if not own_queue and block_between(user_id=sender_id, other_id=recipient):
         raise RelayBlocked()
     try:
-        envelope = get_store().queue(
+        queued = get_store().queue_counted(
             envelope_id=new_envelope_id(),
             sender_id=sender_id,
             recipient_id=recipient,
@@ -104,9 +104,9 @@ def envelope_queue(
         metrics.RELAY_REFUSED.inc()
         refusal = RelaySenderShareFull if full.sender_share else RelayQueueFull
         raise refusal(retry_after=_retry_after(full.seconds_until_a_slot_frees)) from None
+    envelope = queued.envelope
     publish([recipient], RELAY_ENVELOPE, envelope_event_data(envelope))
-    # One more store read (a Redis ZCOUNT, or a COUNT): how close this queue is to its cap.
-    metrics.relay_queued(depth=get_store().count(recipient_id=recipient))
+    metrics.relay_queued(depth=queued.depth)  # how close this queue is to its cap
     return envelope
 
 

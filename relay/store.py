@@ -64,6 +64,15 @@ class RelayEnvelope:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """What `queue_counted` stored, and the recipient's unexpired envelopes right after it (the
+    depth metric, known to the write itself: no second read)."""
+
+    envelope: RelayEnvelope
+    depth: int
+
+
+@dataclass(frozen=True)
 class PendingCursor:
     """Where a page of pending envelopes ended: the next page starts strictly after it."""
 
@@ -84,8 +93,12 @@ class QueueIsFull(Exception):
 class RelayStore(abc.ABC):
     name: str
 
+    def queue(self, **kwargs: Any) -> RelayEnvelope:
+        """`queue_counted`'s envelope."""
+        return self.queue_counted(**kwargs).envelope
+
     @abc.abstractmethod
-    def queue(
+    def queue_counted(
         self,
         *,
         envelope_id: UUID,
@@ -95,7 +108,7 @@ class RelayStore(abc.ABC):
         ttl_seconds: int,
         max_pending: int,
         max_per_sender: int | None = None,
-    ) -> RelayEnvelope:
+    ) -> Queued:
         """Adds it, or raises QueueIsFull (nothing written): the recipient holds `max_pending`
         unexpired envelopes, or this sender holds `max_per_sender` of them (None: no share).
         `envelope_id` is fresh per call; the Redis store also survives its client retrying the
@@ -166,7 +179,7 @@ class DatabaseStore(RelayStore):
         # SQLite (settings: transaction_mode IMMEDIATE) holds the database's write lock from
         # BEGIN, so two queue transactions cannot interleave there.
 
-    def queue(
+    def queue_counted(
         self,
         *,
         envelope_id: UUID,
@@ -176,7 +189,7 @@ class DatabaseStore(RelayStore):
         ttl_seconds: int,
         max_pending: int,
         max_per_sender: int | None = None,
-    ) -> RelayEnvelope:
+    ) -> Queued:
         full_for: float | None = None
         sender_share = False
         # savepoint=False: joins a caller's transaction without a SAVEPOINT round trip. The
@@ -206,7 +219,7 @@ class DatabaseStore(RelayStore):
                     created_at=now,
                     expires_at=now + timedelta(seconds=ttl_seconds),
                 )
-                return _from_row(row)
+                return Queued(envelope=_from_row(row), depth=counts["total"] + 1)
         raise QueueIsFull(seconds_until_a_slot_frees=full_for, sender_share=sender_share)
 
     def pending(
@@ -313,13 +326,13 @@ end
 
 # KEYS: order, expiry, payload, due, sender's share. ARGV: id, sender, ttl_us, max_pending,
 # payload, payload_prefix, recipient, max_per_sender (0: no share). Returns {1, created_us,
-# expires_us}, {0, us_until_a_slot_frees} (queue full) or {2, us_until_...} (sender's share full).
+# expires_us, depth}, {0, us_until_a_slot_frees} (queue full) or {2, us_until_...} (sender's share full).
 _QUEUE = (
     _LUA_PRELUDE
     + """
 local existing = redis.call('HMGET', KEYS[3], 'c', 'x')
 if existing[1] then
-  return {1, tonumber(existing[1]), tonumber(existing[2])}
+  return {1, tonumber(existing[1]), tonumber(existing[2]), redis.call('ZCARD', KEYS[2])}
 end
 local now = now_us()
 trim(KEYS[1], KEYS[2], ARGV[6], now)
@@ -352,7 +365,7 @@ redis.call('ZADD', KEYS[5], int(expires), ARGV[1])
 local latest = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[5], int(math.ceil(tonumber(latest[2]) / 1000)))
 reindex(KEYS[1], KEYS[2], KEYS[4], ARGV[7])
-return {1, created, expires}
+return {1, created, expires, redis.call('ZCARD', KEYS[2])}
 """
 )
 
@@ -534,7 +547,7 @@ class RedisStore(RelayStore):
         except self._unavailable as exc:
             raise RelayUnavailable() from exc
 
-    def queue(
+    def queue_counted(
         self,
         *,
         envelope_id: UUID,
@@ -544,7 +557,7 @@ class RedisStore(RelayStore):
         ttl_seconds: int,
         max_pending: int,
         max_per_sender: int | None = None,
-    ) -> RelayEnvelope:
+    ) -> Queued:
         result = self._run(
             self._queue,
             [
@@ -567,7 +580,7 @@ class RedisStore(RelayStore):
         )
         if result[0] != 1:
             raise QueueIsFull(seconds_until_a_slot_frees=result[1] / 1_000_000, sender_share=result[0] == 2)
-        return RelayEnvelope(
+        envelope = RelayEnvelope(
             id=envelope_id,
             sender_id=sender_id,
             recipient_id=recipient_id,
@@ -575,6 +588,7 @@ class RedisStore(RelayStore):
             created_at=from_microseconds(result[1]),
             expires_at=from_microseconds(result[2]),
         )
+        return Queued(envelope=envelope, depth=int(result[3]))
 
     def pending(
         self, *, recipient_id: UUID, after: PendingCursor | None = None, limit: int | None = None

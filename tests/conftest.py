@@ -128,7 +128,8 @@ def user_client(user):
 def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any):
     """`with capture_events() as sent:` runs on-commit callbacks and records each publish.
 
-    Each record: {"groups": [...channel-layer group names], "type": ..., "data": {...}}.
+    Each record: {"groups": [...channel-layer group names], "type": ..., "data": {...}}, plus
+    "per_user": {user id: part} for `publish_per_user`.
     The real send still happens, so sockets listening in the test get the event too.
     """
     real_send = events._send
@@ -137,9 +138,12 @@ def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_cal
     def capture() -> Iterator[list[dict[str, Any]]]:
         sent: list[dict[str, Any]] = []
 
-        def record(group_names: list[str], message: dict[str, Any]) -> None:
-            sent.append({"groups": list(group_names), **message["event"]})
-            real_send(group_names, message)
+        def record(group_names: list[str], message: dict[str, Any], user_parts: Any = None) -> None:
+            # publish_per_user: the users' groups, and each user's own part under "per_user"
+            groups = [*group_names, *(user_parts or {})]
+            parts = {"per_user": dict(user_parts.values())} if user_parts else {}
+            sent.append({"groups": groups, **message["event"], **parts})
+            real_send(group_names, message, user_parts)
 
         monkeypatch.setattr(events, "_send", record)
         with django_capture_on_commit_callbacks(execute=True):

@@ -71,6 +71,7 @@ def server_command(kind: str, port: int) -> list[str]:
         return [
             *(sys.executable, "-m", "uvicorn", "messenger.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port), "--ws", "websockets-sansio", "--lifespan", "off"),
+            *("--ws-per-message-deflate", "false"),
         ]
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "messenger.asgi:application"]
 

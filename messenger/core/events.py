@@ -1,23 +1,28 @@
 """The realtime publisher: events to users' sockets, sent only after the transaction commits.
 
-Apps call `publish(user_ids, type, data)` (or `publish_to_chat_group`) from their services;
-`messenger.realtime` owns the sockets and joins each one to the channel-layer groups named here.
-A write that rolls back never reaches a socket (docs/ARCHITECTURE.md: "events after commit").
+Apps call `publish(user_ids, type, data)` (or `publish_to_chat_group`, or `publish_per_user` when
+each user must get a part of their own) from their services; `messenger.realtime` owns the sockets
+and joins each one to the channel-layer groups named here. A write that rolls back never reaches a
+socket (docs/ARCHITECTURE.md: "events after commit").
+
+One event is one send to the layer, whatever the number of groups (layer_fanout.py: with Redis,
+two round trips on a connection the process keeps, no event loop; a dead Redis is logged and the
+committed request still succeeds).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from messenger.core.layer_fanout import LayerMessage, send_layer_message
 from messenger.core.metrics import stamp_committed
 
 logger = logging.getLogger(__name__)
@@ -41,17 +46,33 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
-def _send(group_names: list[str], message: dict[str, Any]) -> None:
+def _send(
+    group_names: list[str],
+    message: dict[str, Any],
+    user_parts: dict[str, tuple[str, dict[str, Any]]] | None = None,
+) -> None:
+    """`message` to every channel of `group_names`, plus, for each user group in `user_parts`,
+    that user's part (to their channels only)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    send = async_to_sync(layer.group_send)
     message = stamp_committed(message)  # the consumer measures the delivery latency from here
-    for name in group_names:
-        try:
-            send(name, message)
-        except Exception:  # a dead Redis must not fail the request that already committed
-            logger.exception("Could not publish %s to %s", message.get("event", {}).get("type"), name)
+    try:
+        send_layer_message(layer, LayerMessage(body=message, groups=group_names, user_parts=user_parts or {}))
+    except Exception:  # a dead Redis must not fail the request that already committed
+        logger.exception(
+            "Could not publish %s to %s",
+            message.get("event", {}).get("type"),
+            ", ".join([*group_names, *(user_parts or {})][:3]),
+        )
+
+
+def send_now(group_names: list[str], message: dict[str, Any]) -> None:
+    """A raw layer message (its own `type`) to groups, now, not on commit: what is not an event
+    of a write (a revoked session's sockets must close). Raises what the layer raises."""
+    layer = get_channel_layer()
+    if layer is not None:
+        send_layer_message(layer, LayerMessage(body=message, groups=group_names))
 
 
 def build_message(
@@ -80,6 +101,24 @@ def publish(
         return
     message = build_message(event_type, data, exclude_channel=exclude_channel)
     transaction.on_commit(lambda: _send(names, message))
+
+
+def publish_per_user(
+    parts: Mapping[UUID | str, dict[str, Any]],
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    exclude_channel: str | None = None,
+) -> None:
+    """Send `data` to every device of each user of `parts`, each frame's data merged with that
+    user's own part (`{**data, **parts[user]}`), after commit. A user's part reaches no other
+    user's socket, and one event costs O(users) bytes (a group message's wrapped keys)."""
+    if not parts:
+        return
+    message = build_message(event_type, data, exclude_channel=exclude_channel)
+    json_parts = _jsonable({str(user_id): part for user_id, part in parts.items()})  # one pass for all
+    user_parts = {realtime_user_group_name(user_id): (user_id, part) for user_id, part in json_parts.items()}
+    transaction.on_commit(lambda: _send([], message, user_parts))
 
 
 def publish_to_chat_group(

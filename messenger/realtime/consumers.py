@@ -45,10 +45,13 @@ from django.utils import timezone
 from groups import events as group_events
 from groups.selectors import group_ids_for_user
 from messenger.core import metrics
+from messenger.core.channel_layer import group_add_many, group_discard_many
 from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
+from messenger.core.layer_fanout import PER_USER_KEY
 from messenger.core.logging import connection_id_var, frame_id_var, user_id_var
 from messenger.realtime import frames, presence
 from messenger.realtime.auth import SocketIdentity, identity_from_access_token, identity_from_ticket
+from messenger.realtime.heartbeat import process_heartbeat
 from messenger.realtime.ratelimit import FrameRateLimit, Verdict
 from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.selectors import envelopes_pending
@@ -112,10 +115,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         connection_id_var.set(uuid.uuid4().hex)
         self.identity = None
         self.chat_groups: set[str] = set()
-        self._auth_timer: asyncio.Task | None = None
-        self._heartbeat: asyncio.Task | None = None
+        self._auth_timer: asyncio.TimerHandle | None = None
+        self._in_heartbeat = False
         self._relay_pump: asyncio.Task | None = None
         self._relay_wakeup = asyncio.Event()
+        self._relay_read_due = True  # the pump reads the pending queue on its next round
         self._relay_window_full = False
         # envelope id -> when this socket last pushed it (monotonic): what is in flight
         self._relay_pushed_at: dict[str, float] = {}
@@ -126,8 +130,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self._counted_open = True
         metrics.SOCKETS_OPEN.inc()
-        # From the accept on, whatever the ticket path takes, the timer bounds a pre-auth socket.
-        self._auth_timer = asyncio.ensure_future(self._close_unless_authenticated())
+        # From the accept on, whatever the ticket path takes, the timer bounds a pre-auth socket
+        # (a timer, not a task: nothing to schedule for the common socket that authenticates).
+        self._auth_timer = asyncio.get_running_loop().call_later(
+            settings.REALTIME_AUTH_TIMEOUT_SECONDS,
+            lambda: asyncio.ensure_future(self._close_unless_authenticated()),
+        )
         ticket = self._query_ticket()
         if ticket is not None:
             identity = await sync_to_async(identity_from_ticket)(ticket)
@@ -142,7 +150,6 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         return values[0] if values else None
 
     async def _close_unless_authenticated(self) -> None:
-        await asyncio.sleep(settings.REALTIME_AUTH_TIMEOUT_SECONDS)
         if self.identity is None and not self._closing:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
@@ -160,33 +167,30 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.identity = identity
         user_id_var.set(str(identity.user_id))
         logger.info("socket authenticated")
+        # The user's group first: whatever changes after it (a membership, a queued envelope)
+        # arrives live, and the reads below see whatever came before.
         await self.channel_layer.group_add(realtime_user_group_name(identity.user_id), self.channel_name)
-        group_ids = await sync_to_async(group_ids_for_user)(user_id=identity.user_id)
-        for group_id in group_ids:
-            await self._join_chat_group(str(group_id))
+        group_ids, pending, relay_error = await database_sync_to_async(_session_reads)(identity.user_id)
+        self.chat_groups.update(realtime_chat_group_name(group_id) for group_id in group_ids)
+        await group_add_many(self.channel_layer, self.chat_groups, self.channel_name)
         await self.send_frame("hello", {"user_id": str(identity.user_id), "server_time": _now()})
-        self._heartbeat = asyncio.ensure_future(self._refresh_presence())
+        process_heartbeat().add(self)
+        self._in_heartbeat = True
+        if relay_error is None:
+            await self._push_relay(pending)
+            self._relay_read_due = False
         self._relay_pump = asyncio.ensure_future(self._pump_relay())
 
-    async def _refresh_presence(self) -> None:
-        """The heartbeat: presence every few seconds, and the layer groups again every
-        REALTIME_GROUP_REJOIN_SECONDS (the layer drops a member `group_expiry` after it joined)."""
+    @property
+    def heartbeat_user_id(self) -> uuid.UUID:
         assert self.identity is not None
-        joined_at = time.monotonic()
-        while True:
-            await asyncio.sleep(presence.heartbeat_interval_seconds())
-            await presence.presence_connection_refreshed(
-                user_id=self.identity.user_id, connection_id=self.channel_name
-            )
-            if time.monotonic() - joined_at >= settings.REALTIME_GROUP_REJOIN_SECONDS:
-                joined_at = time.monotonic()
-                await self._rejoin_groups()
+        return self.identity.user_id
 
-    async def _rejoin_groups(self) -> None:
+    async def rejoin_groups(self) -> None:
+        """Called by the process heartbeat every REALTIME_GROUP_REJOIN_SECONDS."""
         assert self.identity is not None
         names = [realtime_user_group_name(self.identity.user_id), *self.chat_groups]
-        for name in names:
-            await self.channel_layer.group_add(name, self.channel_name)
+        await group_add_many(self.channel_layer, names, self.channel_name)
 
     async def _join_chat_group(self, group_id: str) -> None:
         name = realtime_chat_group_name(group_id)
@@ -201,26 +205,49 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     # --- relay delivery ------------------------------------------------------------------------
 
     async def _pump_relay(self) -> None:
-        """Push what is pending, then again whenever an ack frees room or the re-push is due."""
+        """Reads the pending queue (on connect, once an ack frees room in a full window, when the
+        re-push of what is in flight is due) and pushes what is due. With nothing in flight it
+        sleeps until woken: an idle socket costs no read (live envelopes come through the layer).
+        """
         assert self.identity is not None
+        failed = False
         while True:
             self._relay_wakeup.clear()  # before the read: an ack during it still wakes the next
+            if self._relay_read_due:
+                self._relay_read_due = False
+                try:
+                    await self._push_pending_relay()
+                    failed = False
+                except Exception:  # the relay store down: the socket stays, the next round retries
+                    logger.warning("Relay envelopes could not be read for a socket", exc_info=True)
+                    failed = True
+            in_flight = bool(self._relay_pushed_at) or self._relay_window_full or failed
             try:
-                await self._push_pending_relay()
-            except Exception:  # the relay store down: the socket stays, the next round retries
-                logger.warning("Relay envelopes could not be read for a socket", exc_info=True)
-            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
-                    self._relay_wakeup.wait(), timeout=settings.REALTIME_RELAY_REPUSH_SECONDS
+                    self._relay_wakeup.wait(),
+                    timeout=settings.REALTIME_RELAY_REPUSH_SECONDS if in_flight else None,
                 )
+            except TimeoutError:
+                self._relay_read_due = True  # the re-push is due
+
+    def _wake_relay_pump(self, *, read: bool) -> None:
+        """`read`: room in the window, read the queue now; otherwise the pump only starts timing
+        the re-push of what was just pushed live."""
+        if read:
+            self._relay_read_due = True
+        self._relay_wakeup.set()
 
     async def _push_pending_relay(self) -> None:
         assert self.identity is not None
-        window = settings.REALTIME_RELAY_WINDOW
         envelopes = await database_sync_to_async(envelopes_pending)(
-            recipient_id=self.identity.user_id, limit=window
+            recipient_id=self.identity.user_id, limit=settings.REALTIME_RELAY_WINDOW
         )
-        self._relay_window_full = len(envelopes) >= window
+        await self._push_relay(envelopes)
+
+    async def _push_relay(self, envelopes: list[Any]) -> None:
+        """Given the pending queue's head (up to a window), pushes each envelope not in flight or
+        whose re-push is due."""
+        self._relay_window_full = len(envelopes) >= settings.REALTIME_RELAY_WINDOW
         pending_ids = {str(envelope.id) for envelope in envelopes}
         # Acked (here or on another device) or expired: no longer in flight.
         for envelope_id in set(self._relay_pushed_at) - pending_ids:
@@ -241,8 +268,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if len(self._relay_pushed_at) >= settings.REALTIME_RELAY_WINDOW:
             self._relay_window_full = True
             return
+        idle = not self._relay_pushed_at
         self._relay_pushed_at[envelope_id] = time.monotonic()
         await self.send_frame(RELAY_ENVELOPE, data)
+        if idle:
+            self._wake_relay_pump(read=False)  # its re-push must be timed
 
     # --- the socket's life -----------------------------------------------------------------------
 
@@ -297,16 +327,20 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if getattr(self, "_counted_open", False):
             self._counted_open = False
             metrics.SOCKETS_OPEN.dec()
-        for task in (self._auth_timer, self._heartbeat, self._relay_pump):
-            if task is not None:
-                task.cancel()
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
+        if self._in_heartbeat:
+            self._in_heartbeat = False
+            process_heartbeat().discard(self)
+        if self._relay_pump is not None:
+            self._relay_pump.cancel()
         if self.identity is not None:
             with contextlib.suppress(Exception):  # a layer down must not keep presence counted
-                await self.channel_layer.group_discard(
-                    realtime_user_group_name(self.identity.user_id), self.channel_name
+                await group_discard_many(
+                    self.channel_layer,
+                    [realtime_user_group_name(self.identity.user_id), *self.chat_groups],
+                    self.channel_name,
                 )
-                for name in list(self.chat_groups):
-                    await self.channel_layer.group_discard(name, self.channel_name)
         if self._counted_in_presence and self.identity is not None:
             # presence_connection_closed logs its own failures: it never keeps a socket open.
             await presence.presence_connection_closed(
@@ -371,7 +405,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             if acked is not None:
                 self._relay_pushed_at.pop(str(acked), None)
                 if self._relay_window_full:
-                    self._relay_wakeup.set()  # room in the window: the next pending one goes out
+                    self._wake_relay_pump(read=True)  # room in the window: the next pending one goes out
         else:
             await self.send_error("unknown_type", f"Unknown frame type {_shown(frame_type)}.")
 
@@ -427,13 +461,14 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         event_type, data = event["type"], event["data"]
         me = str(self.identity.user_id)
-        if event_type == group_events.GROUP_MESSAGE_NEW:
-            keys = data.get("encrypted_session_keys") or {}
-            if me not in keys:
-                return  # a socket whose user was just removed: not theirs to read
-            data = {k: v for k, v in data.items() if k != "encrypted_session_keys"}
-            data["encrypted_session_key"] = keys[me]
-        elif event_type == group_events.GROUP_MEMBER_ADDED and me in data.get("user_ids", []):
+        per_user = message.get(PER_USER_KEY)
+        if per_user is not None:
+            # publish_per_user: the parts of the users this process serves; this socket's own only.
+            part = per_user.get(me)
+            if part is None:
+                return
+            data = {**data, **part}
+        if event_type == group_events.GROUP_MEMBER_ADDED and me in data.get("user_ids", []):
             name = realtime_chat_group_name(data["group_id"])
             if name in self.chat_groups:
                 return  # the user-addressed copy after the chat group's: a duplicate
@@ -451,7 +486,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         elif event_type == RELAY_ACKED:
             # Acked (here or on another device): no longer in flight; room for the next one.
             if self._relay_pushed_at.pop(str(data.get("id")), None) is not None and self._relay_window_full:
-                self._relay_wakeup.set()
+                self._wake_relay_pump(read=True)
         elif event_type == group_events.GROUP_DELETED:
             await self.send_frame(event_type, data)
             await self._leave_chat_group(data["group_id"])
@@ -474,6 +509,18 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, detail: str, *, status: int = 400) -> None:
         await self.send_frame("error", {"code": code, "detail": detail, "status": status})
+
+
+def _session_reads(user_id: uuid.UUID) -> tuple[list[Any], list[Any], Exception | None]:
+    """What a new session reads, in one worker-thread visit: its chat groups, and the head of its
+    relay queue (or the error reading it: the relay store down does not refuse the socket)."""
+    group_ids = list(group_ids_for_user(user_id=user_id))
+    try:
+        pending = envelopes_pending(recipient_id=user_id, limit=settings.REALTIME_RELAY_WINDOW)
+    except Exception as exc:
+        logger.warning("Relay envelopes could not be read for a socket", exc_info=True)
+        return group_ids, [], exc
+    return group_ids, pending, None
 
 
 def _now() -> str:

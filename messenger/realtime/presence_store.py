@@ -81,6 +81,21 @@ class PresenceStore(abc.ABC):
         user already has that many live ones: the check and the add are one step, so sockets
         opening at once on several processes cannot all slip under the cap."""
 
+    def touch_many(
+        self, *, connections: list[tuple[UUID, str]], ttl_seconds: float, last_seen_interval_seconds: float
+    ) -> list[Touched]:
+        """`touch` for each (user id, connection id), in order (a process's heartbeat of all its
+        sockets): one round trip where the store can."""
+        return [
+            self.touch(
+                user_id=user_id,
+                connection_id=connection_id,
+                ttl_seconds=ttl_seconds,
+                last_seen_interval_seconds=last_seen_interval_seconds,
+            )
+            for user_id, connection_id in connections
+        ]
+
     @abc.abstractmethod
     def close(self, *, user_id: UUID, connection_id: str) -> bool:
         """Removes the connection; True when that made the announced-online user offline (no live
@@ -316,17 +331,48 @@ class RedisStore(PresenceStore):
         last_seen_interval_seconds: float,
         max_connections: int = 0,
     ) -> Touched:
-        became_online, seen_due, refused = self._touch(
-            keys=[self.user_key(user_id, "conns"), self.online_key, self.user_key(user_id, "seen")],
-            args=[
+        reply = self._touch(
+            **self._touch_call(
+                user_id, connection_id, ttl_seconds, last_seen_interval_seconds, max_connections
+            )
+        )
+        return _touched(reply)
+
+    # Per pipeline: a heartbeat of 10,000 sockets is a few round trips of bounded size.
+    TOUCH_BATCH = 1000
+
+    def touch_many(
+        self, *, connections: list[tuple[UUID, str]], ttl_seconds: float, last_seen_interval_seconds: float
+    ) -> list[Touched]:
+        touched: list[Touched] = []
+        for start in range(0, len(connections), self.TOUCH_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for user_id, connection_id in connections[start : start + self.TOUCH_BATCH]:
+                self._touch(
+                    **self._touch_call(user_id, connection_id, ttl_seconds, last_seen_interval_seconds, 0),
+                    client=pipe,
+                )
+            touched.extend(_touched(reply) for reply in pipe.execute())
+        return touched
+
+    def _touch_call(
+        self,
+        user_id: UUID,
+        connection_id: str,
+        ttl_seconds: float,
+        last_seen_interval_seconds: float,
+        max_connections: int,
+    ) -> dict[str, Any]:
+        return {
+            "keys": [self.user_key(user_id, "conns"), self.online_key, self.user_key(user_id, "seen")],
+            "args": [
                 connection_id,
                 int(ttl_seconds * 1000),
                 str(user_id),
                 int(last_seen_interval_seconds * 1000),
                 int(max_connections),
             ],
-        )
-        return Touched(became_online=became_online == 1, last_seen_due=seen_due == 1, refused=refused == 1)
+        }
 
     def close(self, *, user_id: UUID, connection_id: str) -> bool:
         went_offline = self._close(
@@ -356,6 +402,11 @@ class RedisStore(PresenceStore):
         keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
         if keys:
             self.client.delete(*keys)
+
+
+def _touched(reply: list[int]) -> Touched:
+    became_online, seen_due, refused = reply
+    return Touched(became_online=became_online == 1, last_seen_due=seen_due == 1, refused=refused == 1)
 
 
 # --- which store --------------------------------------------------------------------------------

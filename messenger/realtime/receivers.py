@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-from messenger.core.events import realtime_user_group_name
+from messenger.core.events import realtime_user_group_name, send_now
 
 logger = logging.getLogger(__name__)
 
@@ -19,12 +16,7 @@ ACCESS_REVOKED_TYPE = "access.revoked"
 def close_revoked_sockets(sender: Any, *, user_id: Any, session_id: str | None = None, **kwargs: Any) -> None:
     """Through the channel layer, so the user's sockets close in whichever process holds them:
     a logout closes that session's sockets, a ban or a deletion (no session) all of them."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(
-            realtime_user_group_name(user_id), {"type": ACCESS_REVOKED_TYPE, "session_id": session_id}
-        )
+        send_now([realtime_user_group_name(user_id)], {"type": ACCESS_REVOKED_TYPE, "session_id": session_id})
     except Exception:  # the revocation itself is durable; sockets then fail their next auth check
         logger.exception("Could not tell sockets of a revoked session to close")

@@ -172,6 +172,22 @@ def test_relay_queue_depth_and_refusals(user, other_user, client_for, settings):
     assert moved(before, after, "messenger_relay_queue_fill_ratio_bucket", le="0.95") == 1
 
 
+def test_the_relay_queue_depth_comes_with_the_write(user, other_user, client_for, monkeypatch):
+    """The store's write already knows the depth: no second read per queued envelope."""
+    from relay.store import get_store
+
+    store = get_store()
+    counts: list[object] = []
+    real_count = store.count
+    monkeypatch.setattr(store, "count", lambda **kwargs: counts.append(kwargs) or real_count(**kwargs))
+    body = {"recipient_id": str(other_user.pk), "payload": "Y2lwaGVy"}
+    before = scrape()
+    for _ in range(2):
+        assert client_for(user).post("/api/v1/relay/queue", body, format="json").status_code == 201
+    assert moved(before, scrape(), "messenger_relay_queue_depth_sum") == 3  # depths 1 and 2
+    assert counts == []
+
+
 def test_the_outbox_shows_pending_and_failed_emails():
     def email(status: str) -> None:
         OutboundEmail.objects.create(

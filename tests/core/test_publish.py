@@ -5,12 +5,15 @@ consumer would: the publishing code runs in a worker thread, the listener in the
 """
 
 import asyncio
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 from django.db import transaction
 
 from messenger.core.events import (
@@ -116,3 +119,34 @@ def test_capture_events_fixture_records_committed_publishes(capture_events):
     with capture_events() as sent, transaction.atomic():
         publish([user_id], "typing", {"state": "start"})
     assert sent == [{"groups": [f"user.{user_id}"], "type": "typing", "data": {"state": "start"}}]
+
+
+def test_a_dead_channel_layer_does_not_fail_a_committed_send(settings, client_for, user, other_user, caplog):
+    from messaging.models import Message
+    from tests.messaging.helpers import send_body
+
+    # A Redis layer on a port nothing listens on (in either mode): the publish fails, and fast.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1"}]},
+        }
+    }
+    started = time.monotonic()
+    response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
+    assert response.status_code == 201, response.content
+    assert time.monotonic() - started < 3
+    assert Message.objects.filter(pk=response.json()["id"]).exists()
+    assert "Could not publish message.new" in caplog.text
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="the Redis publisher's connection")
+def test_publishing_keeps_one_connection_and_starts_no_thread():
+    """Steady state: each publish reuses the process's connection; no thread, no event loop."""
+    publish([new_id()], "typing", {"state": "start"})  # the first one connects
+    pool = get_channel_layer()._messenger_sync_group_sender.clients[0].connection_pool
+    threads = threading.active_count()
+    for _ in range(20):
+        publish([new_id(), new_id()], "typing", {"state": "start"})
+    assert pool._created_connections == 1
+    assert threading.active_count() == threads

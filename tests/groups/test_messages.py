@@ -13,7 +13,7 @@ from accounts.models import User
 from groups import services
 from groups.models import GroupMessage, GroupMessageKey
 from groups.selectors import group_ids_for_user, group_sync_items
-from messenger.core.events import realtime_chat_group_name
+from messenger.core.events import realtime_user_group_name
 from messenger.core.stream import current_stream_position
 from tests.groups.conftest import keys_for, message_body, wrapped_key
 
@@ -202,7 +202,7 @@ def test_a_re_added_member_sees_only_messages_from_the_new_joining(make_user, ma
     assert [m["encrypted_content"] for m in history(client_for(ann), group)] == [b64(b"back")]
 
 
-def test_send_publishes_one_chat_group_event_with_keys_for_the_gateway(
+def test_send_publishes_one_event_with_each_members_own_key(
     make_user, make_group, client_for, capture_events
 ):
     owner, ann = make_user(), make_user()
@@ -213,15 +213,15 @@ def test_send_publishes_one_chat_group_event_with_keys_for_the_gateway(
         )
     assert response.status_code == 201
     [event] = [e for e in sent if e["type"] == "group.message.new"]
-    assert event["groups"] == [realtime_chat_group_name(group.pk)]
+    # One publish, to each member's own group, each with that member's key only.
+    assert sorted(event["groups"]) == sorted(realtime_user_group_name(u.pk) for u in (owner, ann))
     data = event["data"]
     assert data["id"] == response.json()["id"]
-    assert "encrypted_session_key" not in data
-    assert data["encrypted_session_keys"] == keys_for([owner.pk, ann.pk])
+    assert "encrypted_session_key" not in data and "encrypted_session_keys" not in data
+    keys = keys_for([owner.pk, ann.pk])
+    assert event["per_user"] == {uid: {"encrypted_session_key": key} for uid, key in keys.items()}
     # What the gateway forwards to ann: the REST shape with her key only.
-    frame = {k: v for k, v in data.items() if k != "encrypted_session_keys"}
-    frame["encrypted_session_key"] = data["encrypted_session_keys"][str(ann.pk)]
-    assert frame == history(client_for(ann), group)[0]
+    assert {**data, **event["per_user"][str(ann.pk)]} == history(client_for(ann), group)[0]
 
 
 def test_a_refused_send_publishes_nothing(make_user, make_group, client_for, capture_events):
