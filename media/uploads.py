@@ -14,7 +14,10 @@ chunk past the cap.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -23,8 +26,10 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from rest_framework.parsers import MultiPartParser
 
-from media.exceptions import InvalidUpload, MediaTooLarge
+from media.exceptions import InvalidUpload, MediaTooLarge, SpoolFull
 from media.sniff import SNIFF_BYTES
+
+logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
 # Boundaries, part headers and the small text fields (file_name) on top of the files themselves.
@@ -91,7 +96,8 @@ class MediaUploadHandler(FileUploadHandler):
         self.size = 0
         self.digest = hashlib.sha256()
         self.head = bytearray()
-        self.file = StagedUpload(file_name, content_type, 0, charset, content_type_extra)
+        with self._spool_errors():
+            self.file = StagedUpload(file_name, content_type, 0, charset, content_type_extra)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         assert self.file is not None
@@ -102,18 +108,35 @@ class MediaUploadHandler(FileUploadHandler):
         self.digest.update(raw_data)
         if len(self.head) < SNIFF_BYTES:
             self.head += raw_data[: SNIFF_BYTES - len(self.head)]
-        self.file.write(raw_data)
+        with self._spool_errors():
+            self.file.write(raw_data)
         return None  # consumed: no later handler sees this chunk
 
     def file_complete(self, file_size: int) -> StagedUpload:
         assert self.file is not None
+        with self._spool_errors():
+            self.file.flush()  # storage may move or upload the file by its path
         staged, self.file = self.file, None
-        staged.flush()  # storage may move or upload the file by its path
         staged.seek(0)
         staged.size = file_size
         staged.sha256 = self.digest.hexdigest()
         staged.head = bytes(self.head)
         return staged
+
+    @contextmanager
+    def _spool_errors(self) -> Iterator[None]:
+        """The spool's disk full (or refusing writes): the partial file goes, and the client gets
+        a 503 with Retry-After, never a 500; nothing was stored and no row written."""
+        try:
+            yield
+        except OSError as exc:
+            self.upload_interrupted()
+            logger.error(
+                "Cannot spool an upload to %s: %s",
+                settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir(),
+                exc,
+            )
+            raise SpoolFull() from exc
 
     def upload_interrupted(self) -> None:
         if self.file is not None:
