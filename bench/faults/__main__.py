@@ -84,7 +84,7 @@ async def run_scenario(name: str, before: float, after: float, seconds: float | 
     work = Path(tempfile.mkdtemp(prefix=f"faults-{name}-"))
     work.chmod(0o755)  # postgres (the user) reaches its directory inside
     print(f"[{name}] starting the cluster under {work}", flush=True)
-    cluster = await start_cluster(work, redis_aof=scenario.redis_aof)
+    cluster = await start_cluster(work, redis_aof=scenario.redis_aof, spool_tmpfs=scenario.spool_tmpfs)
     try:
         world = await asyncio.to_thread(seed, cluster)
         async with httpx.AsyncClient(base_url=world.rest_url, trust_env=False, timeout=30) as client:
@@ -106,7 +106,7 @@ async def run_scenario(name: str, before: float, after: float, seconds: float | 
             await accounting.check_messages(result, client, world, ledger, since)
             await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
             accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
-            accounting.check_relay(result, ledger)
+            await accounting.check_relay(result, client, world, ledger)
             windows = accounting.feature_windows(ledger.answers, start, end)
         return {
             "scenario": name,
@@ -121,7 +121,7 @@ async def run_scenario(name: str, before: float, after: float, seconds: float | 
                 [round(a.t, 2), a.feature, a.status, a.what]
                 for a in ledger.answers
                 if not a.ok and a.t >= start
-            ][:60],
+            ][:400],
         }
     finally:
         cluster.stop()
@@ -155,7 +155,8 @@ def summary(outcome: dict) -> str:
         f"out of order {a['out_of_order']}; 5xx {a['server_errors']} (not 503: {len(a['not_503'])}, "
         f"no Retry-After: {a['no_retry_after']}); emails once {a['emails_sent_once']}/{a['emails_invited']}; "
         f"media rows {a['media_rows']} objects {a['media_objects']} problems {len(a['media_problems'])}; "
-        f"relay {a['relay_delivered']}/{a['relay_queued']}",
+        f"relay {a['relay_delivered']}/{a['relay_queued']}, offline kept {a['relay_offline_kept']}/"
+        f"{a['relay_offline_queued']}; live missed {a['live_missed']}",
         "  features: "
         + ", ".join(
             f"{f['feature']} {f['kept_working']}"

@@ -39,6 +39,7 @@ class Accounting:
     out_of_order: int = 0
     stored_unacknowledged: int = 0  # sends never acknowledged (run ended) that /sync has anyway
     live_deliveries: int = 0
+    live_missed: int = 0  # acknowledged, never on any socket of a reader holding sockets: /sync's job
     answers: int = 0
     server_errors: int = 0  # 5xx answers
     not_503: list[str] = field(default_factory=list)
@@ -56,6 +57,8 @@ class Accounting:
     relay_delivered: int = 0
     relay_lost: int = 0
     relay_duplicates: int = 0
+    relay_offline_queued: int = 0  # to a recipient with no socket: still pending at the end?
+    relay_offline_kept: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -122,6 +125,13 @@ async def check_messages(
     acked = [send for send in ledger.sends if send.id]
     result.acknowledged = len(acked)
     result.live_deliveries = sum(sum(counts.values()) for counts in ledger.live.values())
+    for reader_id, counts in ledger.live.items():
+        online_from = ledger.first_hello.get(reader_id, 0.0) + 1.0  # sent before its socket was up
+        result.live_missed += sum(
+            1
+            for send in acked
+            if reader_id in send.audience and send.acked_at > online_from and send.id not in counts
+        )
     unacked_cmids = {send.client_message_id for send in ledger.sends if not send.id}
     stored_unacked: set[str] = set()
     for reader in readers:
@@ -229,7 +239,22 @@ def check_media(result: Accounting, database_url: str, bucket_keys: set[str], le
             result.media_problems.append(f"upload {media_id} answered 201: no row")
 
 
-def check_relay(result: Accounting, ledger: Ledger) -> None:
+async def check_relay(result: Accounting, client: httpx.AsyncClient, world: World, ledger: Ledger) -> None:
+    from bench.faults.load import RELAY_OFFLINE
+
+    pending: set[str] = set()
+    url = f"/api/v1/relay/pending/{world.ids[RELAY_OFFLINE]}"
+    params: dict[str, str] = {}
+    while True:
+        response = await client.get(url, params=params, headers=headers_for(world, RELAY_OFFLINE))
+        response.raise_for_status()
+        page = response.json()
+        pending.update(envelope["id"] for envelope in page["results"])
+        if not page.get("next"):
+            break
+        params = {"cursor": httpx.URL(page["next"]).params["cursor"]}
+    result.relay_offline_queued = len(ledger.relay_offline)
+    result.relay_offline_kept = len(set(ledger.relay_offline) & pending)
     result.relay_queued = len(ledger.relay_queued)
     result.relay_delivered = sum(1 for envelope in ledger.relay_queued if ledger.relay_received[envelope])
     result.relay_lost = result.relay_queued - result.relay_delivered

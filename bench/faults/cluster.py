@@ -385,6 +385,12 @@ class Cluster:
         if self.moto.process is not None:
             stop_process(self.moto.process)
         self.postgres.stop("immediate")
+        unmount(self.spool)
+
+
+def unmount(path: Path) -> None:
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def app_env(
@@ -441,7 +447,7 @@ def celery_commands(work: Path) -> tuple[list[str], list[str]]:
     return worker, beat
 
 
-async def start_cluster(work: Path, *, redis_aof: bool = False) -> Cluster:
+async def start_cluster(work: Path, *, redis_aof: bool = False, spool_tmpfs: bool = False) -> Cluster:
     """Everything up and ready, migrated and empty. The caller stops it (`Cluster.stop`)."""
     postgres = Postgres(work / "postgres")
     redis = Redis("redis", work / "redis", appendonly=redis_aof)
@@ -460,6 +466,10 @@ async def start_cluster(work: Path, *, redis_aof: bool = False) -> Cluster:
         s3 = S3Endpoint(url=gate.url).env(bucket)
         spool = work / "spool"
         spool.mkdir()
+        if spool_tmpfs:
+            # Its own small disk from the start, so that filling it is a full disk and nothing else
+            # (a tmpfs mounted over the directory later would hide files already open in it).
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(spool)], check=True)
         env = app_env(work, postgres.url, redis.url, broker.url, s3, spool)
         await asyncio.to_thread(manage, env, "migrate", "--noinput")
         apps_dir = work / "logs"
@@ -491,4 +501,5 @@ async def start_cluster(work: Path, *, redis_aof: bool = False) -> Cluster:
         if moto is not None and moto.process is not None:
             stop_process(moto.process)
         postgres.stop("immediate")
+        unmount(work / "spool")
         raise

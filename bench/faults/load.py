@@ -78,7 +78,8 @@ REST_SENDERS = ((2, R0), (3, R1), (4, R0))
 GROUP_SENDER = 5  # to the group {0, 1, 5, 6}
 GROUP_MEMBERS = (0, 1, 5, 6)
 SOCKET_SENDERS = ((6, R1), (7, R0))
-RELAY_SENDER = 8  # to R0
+RELAY_SENDER = 8  # to R0 (its sockets ack each envelope) and to RELAY_OFFLINE
+RELAY_OFFLINE = 4  # holds no socket: its envelopes wait in the relay until the end
 UPLOADER = 9
 INVITER = 10
 LOGIN_USER = 11
@@ -117,6 +118,8 @@ class Ledger:
     live: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # user -> id -> count
     relay_queued: dict[str, str] = field(default_factory=dict)  # envelope id -> recipient
     relay_received: Counter = field(default_factory=Counter)
+    relay_offline: list[str] = field(default_factory=list)  # envelope ids queued to RELAY_OFFLINE
+    first_hello: dict[str, float] = field(default_factory=dict)  # receiver user -> its first socket up
     invitations: list[str] = field(default_factory=list)  # addresses answered 201
     uploads: list[str] = field(default_factory=list)  # media ids answered 201
     typing_received: int = 0
@@ -177,8 +180,13 @@ class Load:
         self.ledger = ledger
         self.pace = pace  # multiplies every actor's pause between actions
         self.stopping = asyncio.Event()
+        # A new connection per request, as nginx talks to its upstreams: a kept-alive connection
+        # that gunicorn closes as the next request goes out would be a cut the server never made.
         self.http = httpx.AsyncClient(
-            base_url=world.rest_url, trust_env=False, timeout=REQUEST_TIMEOUT_SECONDS
+            base_url=world.rest_url,
+            trust_env=False,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
         self.tasks: list[asyncio.Task] = []
         self.receivers: list[Receiver] = []
@@ -358,13 +366,20 @@ class Load:
 
     async def relay_sender(self, every: float) -> None:
         world = self.world
+        tick = 0
         while not self.stopping.is_set():
-            body = {"recipient_id": world.ids[R0], "payload": b64(64), "ttl_seconds": 3600}
+            tick += 1
+            recipient = RELAY_OFFLINE if tick % 4 == 0 else R0
+            body = {"recipient_id": world.ids[recipient], "payload": b64(64), "ttl_seconds": 3600}
             response = await self.request(
                 "relay", "POST", "/api/v1/relay/queue", user=RELAY_SENDER, json=body, what="relay queue"
             )
             if response is not None and response.status_code == 201:
-                self.ledger.relay_queued[response.json()["id"]] = world.ids[R0]
+                envelope = response.json()["id"]
+                if recipient == R0:
+                    self.ledger.relay_queued[envelope] = world.ids[R0]
+                else:
+                    self.ledger.relay_offline.append(envelope)
             await self.pause(every)
 
     async def uploader(self, every: float) -> None:
@@ -538,6 +553,7 @@ class Receiver:
             if connection is None:
                 await asyncio.sleep(0.5)
                 continue
+            ledger.first_hello.setdefault(user_id, ledger.now())
             try:
                 async for raw in connection:
                     frame = json.loads(raw)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ class Scenario:
     inject: Callable[[Cluster, Ledger, float], Awaitable[tuple[float, float]]]
     seconds: float  # how long the fault lasts (0: instant)
     redis_aof: bool = False
+    spool_tmpfs: bool = False  # root only: the spool on a small disk of its own
 
 
 async def kill_asgi(cluster: Cluster, ledger: Ledger, seconds: float) -> tuple[float, float]:
@@ -86,19 +86,21 @@ async def s3_unreachable(cluster: Cluster, ledger: Ledger, seconds: float) -> tu
 
 
 async def spool_full(cluster: Cluster, ledger: Ledger, seconds: float) -> tuple[float, float]:
-    """The upload spool's disk full: as root, a 1 MiB tmpfs mounted over the spool directory
-    (the servers' TMPDIR) and filled, so a spooled upload's write fails with ENOSPC; otherwise
-    (not root) the directory made read-only (EACCES: a spool that refuses writes)."""
+    """The upload spool's disk full for `seconds`: as root the spool is a 64 MiB tmpfs of its own
+    (mounted at the start, `Scenario.spool_tmpfs`), filled to the last byte by a file that is
+    deleted afterwards, so uploads' writes fail with ENOSPC; not root, the spool directory is made
+    read-only instead (EACCES: a spool that refuses writes)."""
     spool = cluster.spool
     start = ledger.now()
-    if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(spool)], check=True)
-        with contextlib.suppress(OSError), open(spool / "filler", "wb") as filler:
+    if os.path.ismount(spool):
+        filler = spool / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as sink:
+            block = b"\0" * (1 << 20)
             while True:
-                filler.write(b"\0" * 65536)
-                filler.flush()
+                sink.write(block)
+                sink.flush()
         await asyncio.sleep(seconds)
-        subprocess.run(["umount", "-l", str(spool)], check=True)
+        filler.unlink()
     else:
         spool.chmod(0o555)
         await asyncio.sleep(seconds)
@@ -124,6 +126,8 @@ SCENARIOS = {
             "stop-broker", "the Celery broker (its own Redis) stopped 30 s, then started", stop_broker, 30
         ),
         Scenario("s3-unreachable", "the S3 endpoint refusing connections 15 s", s3_unreachable, 15),
-        Scenario("spool-full", "the upload spool's disk full 15 s", spool_full, 15),
+        Scenario(
+            "spool-full", "the upload spool's disk full 15 s", spool_full, 15, spool_tmpfs=os.geteuid() == 0
+        ),
     )
 }
