@@ -39,7 +39,8 @@ class Accounting:
     out_of_order: int = 0
     stored_unacknowledged: int = 0  # sends never acknowledged (run ended) that /sync has anyway
     live_deliveries: int = 0
-    live_missed: int = 0  # acknowledged, never on any socket of a reader holding sockets: /sync's job
+    live_missed: int = 0  # (message, device) pairs never on that device's socket: /sync's job
+    live_duplicates: int = 0  # a message handed twice to one socket
     answers: int = 0
     server_errors: int = 0  # 5xx answers
     not_503: list[str] = field(default_factory=list)
@@ -125,8 +126,10 @@ async def check_messages(
     acked = [send for send in ledger.sends if send.id]
     result.acknowledged = len(acked)
     result.live_deliveries = sum(sum(counts.values()) for counts in ledger.live.values())
-    for reader_id, counts in ledger.live.items():
-        online_from = ledger.first_hello.get(reader_id, 0.0) + 1.0  # sent before its socket was up
+    for device, counts in ledger.live.items():
+        reader_id = device.split("#")[0]
+        result.live_duplicates += sum(count - 1 for count in counts.values() if count > 1)
+        online_from = ledger.first_hello.get(device, 0.0) + 1.0  # sent before its socket was up
         result.live_missed += sum(
             1
             for send in acked

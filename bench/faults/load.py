@@ -115,11 +115,11 @@ class Ledger:
     started: float = field(default_factory=time.monotonic)
     answers: list[Answer] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
-    live: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # user -> id -> count
+    live: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # "user#device" -> id -> n
     relay_queued: dict[str, str] = field(default_factory=dict)  # envelope id -> recipient
     relay_received: Counter = field(default_factory=Counter)
     relay_offline: list[str] = field(default_factory=list)  # envelope ids queued to RELAY_OFFLINE
-    first_hello: dict[str, float] = field(default_factory=dict)  # receiver user -> its first socket up
+    first_hello: dict[str, float] = field(default_factory=dict)  # "user#device" -> its first socket up
     invitations: list[str] = field(default_factory=list)  # addresses answered 201
     uploads: list[str] = field(default_factory=list)  # media ids answered 201
     typing_received: int = 0
@@ -175,10 +175,15 @@ def group_body(world: World) -> dict:
 
 
 class Load:
-    def __init__(self, world: World, ledger: Ledger, *, pace: float = 1.0) -> None:
+    def __init__(
+        self, world: World, ledger: Ledger, *, pace: float = 1.0, delete_uploads: bool = False
+    ) -> None:
         self.world = world
         self.ledger = ledger
         self.pace = pace  # multiplies every actor's pause between actions
+        # The soak deletes each upload once stored (as a client deleting an attachment does), so
+        # that moto, which holds objects in memory, measures the app rather than the stored bytes.
+        self.delete_uploads = delete_uploads
         self.stopping = asyncio.Event()
         # A new connection per request, as nginx talks to its upstreams: a kept-alive connection
         # that gunicorn closes as the next request goes out would be a cut the server never made.
@@ -398,7 +403,14 @@ class Load:
                 what=f"upload {size // 1024} KiB",
             )
             if response is not None and response.status_code == 201:
-                self.ledger.uploads.append(response.json()["id"])
+                media_id = response.json()["id"]
+                self.ledger.uploads.append(media_id)
+                if self.delete_uploads:
+                    deleted = await self.request(
+                        "uploads", "DELETE", f"/api/v1/media/{media_id}", user=UPLOADER, what="delete upload"
+                    )
+                    if deleted is not None and deleted.status_code == 204:
+                        self.ledger.uploads.remove(media_id)
             await self.pause(every)
 
     async def inviter(self, every: float) -> None:
@@ -543,23 +555,25 @@ class Receiver:
 
     def __init__(self, load: Load, user: int, server: int) -> None:
         self.load, self.user, self.server = load, user, server
+        self.device = server  # the process it starts on names it
         self.done = False
 
     async def run(self) -> None:
         ledger = self.load.ledger
         user_id = self.load.world.ids[self.user]
+        device = f"{user_id}#{self.device}"  # each socket a device of its own: its misses its own
         while not self.done:
             connection, self.server = await self.load.open_socket(self.user, self.server)
             if connection is None:
                 await asyncio.sleep(0.5)
                 continue
-            ledger.first_hello.setdefault(user_id, ledger.now())
+            ledger.first_hello.setdefault(device, ledger.now())
             try:
                 async for raw in connection:
                     frame = json.loads(raw)
                     kind, data = frame["type"], frame.get("data") or {}
                     if kind in ("message.new", "group.message.new"):
-                        ledger.live[user_id][data["id"]] += 1
+                        ledger.live[device][data["id"]] += 1
                     elif kind == "typing":
                         ledger.typing_received += 1
                     elif kind == "relay.envelope":
