@@ -78,13 +78,19 @@ def bucket_keys(cluster: Cluster) -> set[str]:
     return keys
 
 
-async def run_scenario(name: str, before: float, after: float, seconds: float | None, pace: float) -> dict:
-    scenario = SCENARIOS[name]
-    fault_seconds = scenario.seconds if seconds is None else seconds
-    work = Path(tempfile.mkdtemp(prefix=f"faults-{name}-"))
+async def run_scenario(
+    names: list[str], before: float, after: float, seconds: float | None, pace: float
+) -> dict:
+    """One cluster and one load; the faults of `names` one after another, `after` seconds of load
+    following each (the smoke runs two in one cluster); then the accounting of the whole run."""
+    scenarios = [SCENARIOS[name] for name in names]
+    label = "+".join(names)
+    work = Path(tempfile.mkdtemp(prefix=f"faults-{label}-"))
     work.chmod(0o755)  # postgres (the user) reaches its directory inside
-    print(f"[{name}] starting the cluster under {work}", flush=True)
-    cluster = await start_cluster(work, redis_aof=scenario.redis_aof, spool_tmpfs=scenario.spool_tmpfs)
+    print(f"[{label}] starting the cluster under {work}", flush=True)
+    cluster = await start_cluster(
+        work, redis_aof=any(s.redis_aof for s in scenarios), spool_tmpfs=any(s.spool_tmpfs for s in scenarios)
+    )
     try:
         world = await asyncio.to_thread(seed, cluster)
         async with httpx.AsyncClient(base_url=world.rest_url, trust_env=False, timeout=30) as client:
@@ -92,42 +98,60 @@ async def run_scenario(name: str, before: float, after: float, seconds: float | 
             ledger = Ledger()
             load = Load(world, ledger, pace=pace)
             load.start()
-            print(f"[{name}] load on; the fault in {before:.0f} s", flush=True)
+            print(f"[{label}] load on; the first fault in {before:.0f} s", flush=True)
             await asyncio.sleep(before)
-            print(f"[{name}] injecting: {scenario.what}", flush=True)
-            start, end = await scenario.inject(cluster, ledger, fault_seconds)
-            ledger.faults.append((name, start, end))
-            print(f"[{name}] fault over after {end - start:.1f} s; load for {after:.0f} s more", flush=True)
-            await asyncio.sleep(after)
+            for scenario in scenarios:
+                print(f"[{label}] injecting: {scenario.what}", flush=True)
+                fault_seconds = scenario.seconds if seconds is None else seconds
+                start, end = await scenario.inject(cluster, ledger, fault_seconds)
+                ledger.faults.append((scenario.name, start, end))
+                print(
+                    f"[{label}] fault over after {end - start:.1f} s; load for {after:.0f} s more", flush=True
+                )
+                await asyncio.sleep(after)
             await load.stop()
-            print(f"[{name}] load stopped; accounting", flush=True)
+            print(f"[{label}] load stopped; accounting", flush=True)
             result = accounting.Accounting()
             accounting.check_answers(result, ledger.answers)
             await accounting.check_messages(result, client, world, ledger, since)
             await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
             accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
             await accounting.check_relay(result, client, world, ledger)
-            windows = accounting.feature_windows(ledger.answers, start, end)
+        faults = []
+        for name, start, end in ledger.faults:
+            # A feature's answers once the next fault began belong to that one.
+            later = [s for _, s, _ in ledger.faults if s > start]
+            answers = [a for a in ledger.answers if not later or a.t < min(later)]
+            windows = accounting.feature_windows(answers, start, end)
+            faults.append(
+                {
+                    "name": name,
+                    "what": SCENARIOS[name].what,
+                    "fault": [round(start, 1), round(end, 1)],
+                    "features": [{**asdict(w), "kept_working": w.kept_working} for w in windows],
+                }
+            )
         return {
-            "scenario": name,
-            "what": scenario.what,
+            "scenario": label,
+            "what": "; then ".join(s.what for s in scenarios),
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "load_seconds": round(ledger.now(), 1),
-            "fault": [round(start, 1), round(end, 1)],
+            "fault": faults[0]["fault"],
+            "faults": faults,
             "reconnects": ledger.reconnects,
             "accounting": {**asdict(result), "clean": result.clean},
-            "features": [{**asdict(w), "kept_working": w.kept_working} for w in windows],
+            "features": faults[0]["features"],
             "failures": [
                 [round(a.t, 2), a.feature, a.status, a.what]
                 for a in ledger.answers
-                if not a.ok and a.t >= start
+                if not a.ok and a.t >= ledger.faults[0][1]
             ][:400],
         }
     finally:
         cluster.stop()
         await cluster.gate.close()
         if os.environ.get("FAULTS_KEEP"):
-            print(f"[{name}] kept {work} (FAULTS_KEEP)", flush=True)
+            print(f"[{label}] kept {work} (FAULTS_KEEP)", flush=True)
         else:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -157,17 +181,20 @@ def summary(outcome: dict) -> str:
         f"media rows {a['media_rows']} objects {a['media_objects']} problems {len(a['media_problems'])}; "
         f"relay {a['relay_delivered']}/{a['relay_queued']}, offline kept {a['relay_offline_kept']}/"
         f"{a['relay_offline_queued']}; live missed {a['live_missed']}",
-        "  features: "
-        + ", ".join(
-            f"{f['feature']} {f['kept_working']}"
-            + (
-                " never back"
-                if f["never_recovered"]
-                else f" (+{f['down_after']:.1f}s)"
-                if f["down_after"] is not None
-                else ""
+        *(
+            f"  {fault['name']}: "
+            + ", ".join(
+                f"{f['feature']} {f['kept_working']}"
+                + (
+                    " never back"
+                    if f["never_recovered"]
+                    else f" (+{f['down_after']:.1f}s)"
+                    if f["down_after"] is not None
+                    else ""
+                )
+                for f in fault["features"]
             )
-            for f in outcome["features"]
+            for fault in outcome["faults"]
         ),
         f"  {'CLEAN' if a['clean'] else 'PROBLEMS: ' + '; '.join((a['problems'] + a['not_503'] + a['emails_problems'] + a['media_problems'])[:8])}",
     ]
@@ -215,19 +242,21 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_soak(args.minutes, args.every, args.pace))
 
     if args.command == "smoke":
-        plan = [("kill-asgi", 8.0, 15.0, None), ("stop-postgres", 8.0, 15.0, 10.0)]
+        # One cluster, both faults (a start costs ~20 s): under two minutes in all.
+        plan = [(["kill-asgi", "stop-postgres"], 6.0, 10.0, 8.0)]
         save_results = False
         pace = 1.0
     else:
         names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-        plan = [(name, args.before, args.after, args.seconds) for name in names]
+        plan = [([name], args.before, args.after, args.seconds) for name in names]
         save_results = not args.no_save
         pace = args.pace
     failed = False
     started = time.monotonic()
     try:
-        for name, before, after, seconds in plan:
-            outcome = asyncio.run(run_scenario(name, before, after, seconds, pace))
+        for names, before, after, seconds in plan:
+            outcome = asyncio.run(run_scenario(names, before, after, seconds, pace))
+            name = outcome["scenario"]
             print(summary(outcome), flush=True)
             failed |= not outcome["accounting"]["clean"]
             if args.json is not None:

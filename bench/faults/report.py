@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 
-def _features(outcome: dict) -> str:
+def _features(features: list[dict]) -> str:
     cells = []
-    for f in outcome["features"]:
+    for f in features:
         if f["never_recovered"]:
             back = "not back by the end"
         elif f["down_after"] is None:
@@ -58,9 +58,13 @@ def render(directory: Path) -> str:
             f"{a['email_max_delay']:.1f} s; {a['stored_unacknowledged']} sends stored but never acknowledged; "
             f"{a['live_deliveries']} live socket deliveries; relay re-pushes seen {a['relay_duplicates']}.",
             "",
-            _features(o),
-            "",
         ]
+        for fault in o.get("faults") or [
+            {"name": o["scenario"], "fault": o["fault"], "features": o["features"]}
+        ]:
+            if len(o.get("faults") or []) > 1:
+                lines += [f"{fault['name']}, from {fault['fault'][0]} s to {fault['fault'][1]} s:", ""]
+            lines += [_features(fault["features"]), ""]
         problems = a["problems"] + a["not_503"] + a["emails_problems"] + a["media_problems"]
         if problems:
             lines += ["Problems:", "", *(f"- {p}" for p in problems[:20]), ""]
