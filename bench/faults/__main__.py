@@ -85,9 +85,15 @@ async def run_scenario(
     following each (the smoke runs two in one cluster); then the accounting of the whole run."""
     scenarios = [SCENARIOS[name] for name in names]
     label = "+".join(names)
-    work = Path(tempfile.mkdtemp(prefix=f"faults-{label}-"))
+    began = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"[{label} {time.monotonic() - began:5.1f}s] {message}", flush=True)
+
+    # No "+" in the path: EMAIL_URL carries it, and a URL reads "+" as a space.
+    work = Path(tempfile.mkdtemp(prefix=f"faults-{'_'.join(names)}-"))
     work.chmod(0o755)  # postgres (the user) reaches its directory inside
-    print(f"[{label}] starting the cluster under {work}", flush=True)
+    say(f"starting the cluster under {work}")
     cluster = await start_cluster(
         work, redis_aof=any(s.redis_aof for s in scenarios), spool_tmpfs=any(s.spool_tmpfs for s in scenarios)
     )
@@ -98,25 +104,31 @@ async def run_scenario(
             ledger = Ledger()
             load = Load(world, ledger, pace=pace)
             load.start()
-            print(f"[{label}] load on; the first fault in {before:.0f} s", flush=True)
+            say(f"load on; the first fault in {before:.0f} s")
             await asyncio.sleep(before)
             for scenario in scenarios:
-                print(f"[{label}] injecting: {scenario.what}", flush=True)
                 fault_seconds = scenario.seconds if seconds is None else seconds
+                say(f"injecting: {scenario.what} ({fault_seconds:g} s)")
                 start, end = await scenario.inject(cluster, ledger, fault_seconds)
                 ledger.faults.append((scenario.name, start, end))
-                print(
-                    f"[{label}] fault over after {end - start:.1f} s; load for {after:.0f} s more", flush=True
-                )
+                say(f"fault over after {end - start:.1f} s; load for {after:.0f} s more")
                 await asyncio.sleep(after)
             await load.stop()
-            print(f"[{label}] load stopped; accounting", flush=True)
+            say("load stopped; accounting")
             result = accounting.Accounting()
             accounting.check_answers(result, ledger.answers)
             await accounting.check_messages(result, client, world, ledger, since)
             await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
             accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
+            await asyncio.to_thread(
+                accounting.check_purge,
+                result,
+                cluster.env,
+                cluster.postgres.url,
+                lambda: bucket_keys(cluster),
+            )
             await accounting.check_relay(result, client, world, ledger)
+        say("accounting done")
         faults = []
         for name, start, end in ledger.faults:
             # A feature's answers once the next fault began belong to that one.
@@ -151,7 +163,7 @@ async def run_scenario(
         cluster.stop()
         await cluster.gate.close()
         if os.environ.get("FAULTS_KEEP"):
-            print(f"[{label}] kept {work} (FAULTS_KEEP)", flush=True)
+            say(f"kept {work} (FAULTS_KEEP)")
         else:
             shutil.rmtree(work, ignore_errors=True)
 

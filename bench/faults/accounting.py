@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,8 @@ class Accounting:
     media_rows: int = 0
     media_objects: int = 0
     media_problems: list[str] = field(default_factory=list)
+    media_purged: int = 0  # rows the purge removed at the end (every upload: none was attached)
+    media_left_after_purge: int = 0  # rows + objects still there after it: must be 0
     relay_queued: int = 0
     relay_delivered: int = 0
     relay_lost: int = 0
@@ -303,3 +306,28 @@ def feature_windows(answers: list[Answer], start: float, end: float) -> list[Fea
                 never = True
         windows.append(FeatureWindow(feature, sum(a.ok for a in during), len(during), down_after, never))
     return windows
+
+
+PURGE = """
+from datetime import timedelta
+from media.services import media_purge_unattached
+print(media_purge_unattached(older_than=timedelta(0)))
+"""
+
+
+def check_purge(
+    result: Accounting, env: dict[str, str], database_url: str, list_objects: Callable[[], set[str]]
+) -> None:
+    """The unattached-media purge (beat's task, run now with no age limit) removes every row and
+    its objects: nothing stored by a failed or cut upload is left behind for good."""
+    import psycopg
+
+    from bench.run import manage
+
+    result.media_purged = int(manage(env, "shell", "-c", PURGE).strip().splitlines()[-1])
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute("SELECT count(*) FROM media").fetchone()[0]
+    objects = list_objects()
+    result.media_left_after_purge = rows + len(objects)
+    if result.media_left_after_purge:
+        result.media_problems.append(f"after the purge: {rows} rows, {len(objects)} objects left")

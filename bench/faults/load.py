@@ -504,6 +504,8 @@ class Load:
         seen = 0
         while not self.stopping.is_set():
             await self.pause(2.0)
+            if self.stopping.is_set():
+                return  # the typing sender stops too: no verdict on a cut-short window
             got = self.ledger.typing_received
             self.ledger.answer("typing", 200 if got > seen else 0, what="typing received in the last 2 s")
             seen = got

@@ -29,7 +29,7 @@ def render(directory: Path) -> str:
         "",
         "## Accounting",
         "",
-        "| scenario | sent | acknowledged | delivered (message x reader) | lost | duplicates | out of order | 5xx (all 503 + Retry-After?) | no answer | emails sent once | media rows / objects / problems | relay delivered / queued | relay kept for an offline recipient | live socket misses (caught up by /sync) | clean |",
+        "| scenario | sent | acknowledged | delivered (message x reader) | lost | duplicates | out of order | 5xx (all 503 + Retry-After?) | no answer | emails sent once | media rows / objects / problems (then left after the purge) | relay delivered / queued | relay kept for an offline recipient | live socket misses (caught up by /sync) | clean |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
@@ -43,7 +43,7 @@ def render(directory: Path) -> str:
             f"| {o['scenario']} | {a['sent']} | {a['acknowledged']} | {a['delivered']}/{a['expected']} | {a['lost']} | "
             f"{a['duplicates']} | {a['out_of_order']} | {a['server_errors']} ({all_503}) | {a['no_answer']} | "
             f"{a['emails_sent_once']}/{a['emails_invited']} | {a['media_rows']} / {a['media_objects']} / "
-            f"{len(a['media_problems'])} | {a['relay_delivered']}/{a['relay_queued']} | "
+            f"{len(a['media_problems'])} ({a.get('media_left_after_purge', 0)}) | {a['relay_delivered']}/{a['relay_queued']} | "
             f"{a['relay_offline_kept']}/{a['relay_offline_queued']} | {a['live_missed']} | "
             f"{'yes' if a['clean'] else 'NO'} |"
         )

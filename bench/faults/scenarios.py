@@ -92,13 +92,22 @@ async def spool_full(cluster: Cluster, ledger: Ledger, seconds: float) -> tuple[
     read-only instead (EACCES: a spool that refuses writes)."""
     spool = cluster.spool
     start = ledger.now()
-    if os.path.ismount(spool):
+    if os.geteuid() == 0:
+        if not os.path.ismount(spool):
+            raise RuntimeError(f"{spool} is not the run's tmpfs: cannot fill it")
         filler = spool / "filler"
         with contextlib.suppress(OSError), filler.open("wb") as sink:
             block = b"\0" * (1 << 20)
             while True:
                 sink.write(block)
                 sink.flush()
+        probe = spool / "probe"
+        try:
+            probe.write_bytes(b"\0" * 4096)
+        except OSError:
+            pass
+        else:
+            raise RuntimeError(f"{spool} still takes writes after filling it")
         await asyncio.sleep(seconds)
         filler.unlink()
     else:
@@ -113,21 +122,22 @@ SCENARIOS = {
     for s in (
         Scenario("kill-asgi", "an ASGI process (uvicorn-1) SIGKILLed, restarted 10 s later", kill_asgi, 0),
         Scenario("kill-gunicorn-worker", "a gunicorn worker SIGKILLed mid-request", kill_gunicorn_worker, 0),
-        Scenario("stop-postgres", "PostgreSQL stopped 15 s, then started", stop_postgres, 15),
-        Scenario("restart-redis", "Redis (no persistence) stopped 5 s, then started empty", restart_redis, 5),
+        Scenario(
+            "stop-postgres",
+            "PostgreSQL stopped (every connection cut), then started again",
+            stop_postgres,
+            15,
+        ),
+        Scenario("restart-redis", "Redis (no persistence) stopped, then started empty", restart_redis, 5),
         Scenario(
             "restart-redis-aof",
-            "Redis (AOF, everysec) stopped 5 s, then started from its AOF",
+            "Redis (AOF, everysec) stopped, then started from its AOF",
             restart_redis,
             5,
             redis_aof=True,
         ),
-        Scenario(
-            "stop-broker", "the Celery broker (its own Redis) stopped 30 s, then started", stop_broker, 30
-        ),
-        Scenario("s3-unreachable", "the S3 endpoint refusing connections 15 s", s3_unreachable, 15),
-        Scenario(
-            "spool-full", "the upload spool's disk full 15 s", spool_full, 15, spool_tmpfs=os.geteuid() == 0
-        ),
+        Scenario("stop-broker", "the Celery broker (its own Redis) stopped, then started", stop_broker, 30),
+        Scenario("s3-unreachable", "the S3 endpoint refusing connections", s3_unreachable, 15),
+        Scenario("spool-full", "the upload spool's disk full", spool_full, 15, spool_tmpfs=os.geteuid() == 0),
     )
 }

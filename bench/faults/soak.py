@@ -100,6 +100,13 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
             await accounting.check_messages(result, client, world, ledger, since)
             await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
             accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
+            await asyncio.to_thread(
+                accounting.check_purge,
+                result,
+                cluster.env,
+                cluster.postgres.url,
+                lambda: bucket_keys(cluster),
+            )
             await accounting.check_relay(result, client, world, ledger)
     finally:
         cluster.stop()
