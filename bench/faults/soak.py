@@ -1,6 +1,6 @@
 """The soak: the steady load for --minutes with no fault, every process of the run sampled every
---every seconds (resident memory from /proc/<pid>/status, open file descriptors from
-/proc/<pid>/fd), summed per role. Judged from the end of the warm-up (a sixth of the run: minute 5
+--every seconds (memory from /proc/<pid>/smaps_rollup: RSS, PSS and USS; open file descriptors
+from /proc/<pid>/fd), summed per role. Memory is judged on PSS (see `sample`). Judged from the end of the warm-up (a sixth of the run: minute 5
 of 30) to the end: each role's memory, averaged over a minute at each end, grows under 5 %, and
 its open fds do not grow (a few of slack for connections in flight). The accounting of the run
 holds too (nothing lost or doubled). Writes soak.json and soak.png into the day's results.
@@ -31,18 +31,28 @@ FD_SLACK = 8  # sockets in flight at the moment of a sample
 # shared buffers being touched (counted once per backend in RSS); listed but judged like the rest.
 
 
-def sample(cluster: Cluster) -> dict[str, tuple[int, int]]:
-    """role -> (resident KiB, open fds), summed over the role's processes."""
+def sample(cluster: Cluster) -> dict[str, tuple[int, int, int, int]]:
+    """role -> (RSS, PSS, USS in KiB, open fds), summed over the role's processes.
+
+    RSS counts a shared page once per process that touched it: PostgreSQL's backends each count
+    the shared buffers they read, so their RSS sum grows with the data read, not with any leak.
+    PSS shares each page among its processes (the memory a role really holds); USS is what is
+    private to it (a leak shows there). The soak is judged on PSS."""
     out = {}
     for role, pids in cluster.processes().items():
-        rss = fds = 0
+        rss = pss = uss = fds = 0
         for pid in pids:
             with contextlib.suppress(OSError, ValueError, IndexError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss += int(line.split()[1])
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    field, _, rest = line.partition(":")
+                    if field == "Rss":
+                        rss += int(rest.split()[0])
+                    elif field == "Pss":
+                        pss += int(rest.split()[0])
+                    elif field in ("Private_Clean", "Private_Dirty"):
+                        uss += int(rest.split()[0])
                 fds += len(os.listdir(f"/proc/{pid}/fd"))
-        out[role] = (rss, fds)
+        out[role] = (rss, pss, uss, fds)
     return out
 
 
@@ -81,14 +91,14 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
             load.start()
             duration = minutes * 60
             print(f"[soak] load on for {minutes:g} min, a sample every {every:g} s", flush=True)
-            samples: list[tuple[float, dict[str, tuple[int, int]]]] = []
+            samples: list[tuple[float, dict[str, tuple[int, int, int, int]]]] = []
             next_print = 0.0
             while ledger.now() < duration:
                 samples.append((ledger.now(), sample(cluster)))
                 if ledger.now() >= next_print:
-                    total = sum(rss for rss, _ in samples[-1][1].values()) // 1024
+                    total = sum(v[1] for v in samples[-1][1].values()) // 1024
                     print(
-                        f"[soak] {ledger.now() / 60:5.1f} min: {total} MiB resident in all, "
+                        f"[soak] {ledger.now() / 60:5.1f} min: {total} MiB (PSS) in all, "
                         f"{len(ledger.sends)} sends",
                         flush=True,
                     )
@@ -114,17 +124,22 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     roles = list(samples[0][1])
-    rss = {role: [(t / 60, s[role][0] / 1024) for t, s in samples if role in s] for role in roles}
-    fds = {role: [(t / 60, s[role][1]) for t, s in samples if role in s] for role in roles}
+
+    def curve(index: int, scale: float) -> dict[str, list[tuple[float, float]]]:
+        return {role: [(t / 60, s[role][index] / scale) for t, s in samples if role in s] for role in roles}
+
+    rss, pss, uss, fds = curve(0, 1024), curve(1, 1024), curve(2, 1024), curve(3, 1)
     warmup, end = minutes / 6, samples[-1][0] / 60
     minute = min(1.0, minutes / 30)
-    memory = judge(rss, warmup, end, minute)
+    memory = judge(pss, warmup, end, minute)
+    resident = judge(rss, warmup, end, minute)
+    private = judge(uss, warmup, end, minute)
     descriptors = judge(fds, warmup, end, minute)
     memory_ok = all(v["growth_percent"] < GROWTH_LIMIT_PERCENT for v in memory.values())
     fds_ok = all(descriptors[r]["at_end"] <= descriptors[r]["at_warmup"] + FD_SLACK for r in roles)
     directory = RESULTS / f"faults-{today()}"
     directory.mkdir(parents=True, exist_ok=True)
-    colours = soak_chart(directory / "soak.png", rss, fds, warmup)
+    colours = soak_chart(directory / "soak.png", pss, fds, warmup)
     outcome = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "minutes": minutes,
@@ -133,6 +148,8 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
         "warmup_minutes": warmup,
         "sends_per_second": round(len(ledger.sends) / (duration or 1), 1),
         "memory": memory,
+        "rss": resident,
+        "uss": private,
         "fds": descriptors,
         "colours": dict(zip(roles, colours, strict=True)),
         "memory_ok": memory_ok,
@@ -143,10 +160,10 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
     (directory / "soak.json").write_text(json.dumps(outcome, indent=1) + "\n")
     path = write_report(directory)
     for role in roles:
-        m, f = memory[role], descriptors[role]
+        m, r, u, f = memory[role], resident[role], private[role], descriptors[role]
         print(
-            f"[soak] {role:14} RSS {m['at_warmup'] / 1:8.1f} -> {m['at_end']:8.1f} MiB ({m['growth_percent']:+.2f} %), "
-            f"fds {f['at_warmup']:.0f} -> {f['at_end']:.0f}",
+            f"[soak] {role:14} PSS {m['at_warmup']:8.1f} -> {m['at_end']:8.1f} MiB ({m['growth_percent']:+.2f} %), "
+            f"RSS {r['growth_percent']:+.2f} %, USS {u['growth_percent']:+.2f} %, fds {f['at_warmup']:.0f} -> {f['at_end']:.0f}",
             flush=True,
         )
     print(
@@ -167,24 +184,27 @@ def soak_section(outcome: dict, directory: Path) -> list[str]:
         f"sampled every {outcome['every_seconds']:g} s. Judged from minute {outcome['warmup_minutes']:g} "
         "(the warm-up's end) to the end, each end averaged over a minute.",
         "",
-        f"Memory {'flat (every role under 5 % growth)' if outcome['memory_ok'] else 'NOT flat'}; "
+        f"Memory (PSS) {'flat (every role under 5 % growth)' if outcome['memory_ok'] else 'NOT flat'}; "
         f"open fds {'flat' if outcome['fds_ok'] else 'GREW'}; accounting: {a['acknowledged']} sends acknowledged, "
         f"lost {a['lost']}, duplicates {a['duplicates']}, 5xx {a['server_errors']}.",
         "",
-        "| process (role) | RSS at warm-up (MiB) | RSS at the end (MiB) | growth | open fds at warm-up | at the end | colour |",
-        "|---|---|---|---|---|---|---|",
+        "| process (role) | PSS at warm-up (MiB) | PSS at the end (MiB) | PSS growth | RSS growth | USS (private) growth | open fds at warm-up | at the end | colour |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for role, m in outcome["memory"].items():
         f = outcome["fds"][role]
+        rss = outcome.get("rss", {}).get(role, {}).get("growth_percent")
+        uss = outcome.get("uss", {}).get(role, {}).get("growth_percent")
         lines.append(
             f"| {role} | {m['at_warmup']:.1f} | {m['at_end']:.1f} | {m['growth_percent']:+.2f} % | "
+            f"{'' if rss is None else f'{rss:+.2f} %'} | {'' if uss is None else f'{uss:+.2f} %'} | "
             f"{f['at_warmup']:.0f} | {f['at_end']:.0f} | {outcome['colours'][role]} |"
         )
     lines += [
         "",
         f"![memory and open fds of every process over the soak]({directory.name}/soak.png)",
         "",
-        "The plot: top, each role's resident memory; bottom, its open fds; both in percent of the "
+        "The plot: top, each role's memory (PSS); bottom, its open fds; both in percent of the "
         "role's value at the end of the warm-up (the black vertical line), clipped to +-20 %; red "
         "guides at +-5 %, grey grid lines at tenths of the run. Colours as in the table.",
         "",
