@@ -264,7 +264,8 @@ class S3Gate:
             except (OSError, asyncio.CancelledError):
                 pass
             finally:
-                sink.transport.abort() if sink.transport else None
+                if sink.transport is not None:
+                    sink.transport.abort()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self.streams.difference_update((writer, up_writer))

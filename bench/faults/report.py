@@ -20,7 +20,9 @@ def _features(features: list[dict]) -> str:
 
 
 def render(directory: Path) -> str:
-    outcomes = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if p.stem != "soak"]
+    outcomes = [
+        json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if not p.stem.startswith("soak")
+    ]
     lines = [
         f"# Faults under load: {directory.name.removeprefix('faults-')}",
         "",

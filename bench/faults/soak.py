@@ -200,6 +200,17 @@ def soak_section(outcome: dict, directory: Path) -> list[str]:
             f"{'' if rss is None else f'{rss:+.2f} %'} | {'' if uss is None else f'{uss:+.2f} %'} | "
             f"{f['at_warmup']:.0f} | {f['at_end']:.0f} | {outcome['colours'][role]} |"
         )
+    first = directory / "soak-rss-first-run.json"
+    if first.exists():
+        earlier = json.loads(first.read_text())
+        growth = ", ".join(f"{role} {v['growth_percent']:+.1f} %" for role, v in earlier["memory"].items())
+        lines += [
+            "",
+            f"An earlier {earlier['minutes']:g}-minute soak ({earlier['when']}, `soak-rss-first-run.json`) judged "
+            f"resident memory (RSS): {growth}. Every app process was flat; PostgreSQL's RSS grew because each "
+            "backend counts the shared buffers it has read, once per backend, as the tables grow: not a leak, "
+            "hence PSS above (each shared page counted once, shared among its processes).",
+        ]
     lines += [
         "",
         f"![memory and open fds of every process over the soak]({directory.name}/soak.png)",
