@@ -112,6 +112,9 @@ def check_answers(result: Accounting, answers: list[Answer]) -> None:
     for answer in answers:
         if answer.status == 0:
             result.no_answer += 1
+        elif 400 <= answer.status < 500 and answer.status != 429:
+            # The load sends only valid requests: a 4xx is the server refusing what it should take.
+            result.problems.append(f"unexpected {answer.status} on {answer.what} at {answer.t:.1f}s")
         elif answer.status >= 500:
             result.server_errors += 1
             if answer.status != 503:
