@@ -49,7 +49,17 @@ def render(directory: Path) -> str:
             f"{a['relay_offline_kept']}/{a['relay_offline_queued']} | {a['live_missed']} | "
             f"{'yes' if a['clean'] else 'NO'} |"
         )
-    lines += ["", "## Each scenario", ""]
+    lines += [
+        "",
+        "Lost and duplicates count acknowledged sends (a 2xx or `message.sent`) missing from, or twice in, a "
+        "reader's `/sync`, or a `client_message_id` stored twice. The relay's envelopes live in Redis alone: a "
+        'Redis restarted without persistence loses those still waiting (the column "kept for an offline '
+        'recipient"), by design, so that column does not count against "clean". Live socket misses are '
+        "messages a device's socket did not get while it was down or reconnecting; `/sync` gave them all.",
+        "",
+        "## Each scenario",
+        "",
+    ]
     for o in outcomes:
         a = o["accounting"]
         lines += [
