@@ -9,7 +9,7 @@ PORT ?= 8000
 # development SECRET_KEY. HOST and PORT go along: links in emails (FRONTEND_URL) default to them.
 DEV := DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT)
 
-.PHONY: setup run test lint check worker beat demo clean reset bench bench-smoke fuzz
+.PHONY: setup run test lint check worker beat demo clean reset bench bench-smoke fuzz faults faults-smoke soak
 
 # pip shows its progress bar: a cold install takes a minute or more and should not look hung.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -82,6 +82,23 @@ bench: setup
 # only when a workload cannot run. CI runs it so the benchmark cannot rot.
 bench-smoke: setup
 	$(PY) bench/run.py --smoke --topology both --sockets 40 $(BENCH_ARGS)
+
+# Fault injection under load (bench/README.md, "Faults"): each run starts its own PostgreSQL, two
+# Redis, moto's S3 and the app (gunicorn, two uvicorn, Celery worker and beat) on loopback, never
+# touching the machine's own; about 2 minutes a scenario. FAULT=kill-asgi (etc.) runs one, default
+# all; writes bench/results/faults-<date>.md. Root for the spool-full scenario's tmpfs.
+faults: setup
+	$(PY) -m bench.faults run $(or $(FAULT),all) $(FAULTS_ARGS)
+
+# CI's short variant: kill an ASGI process, then stop PostgreSQL 8 s, in one cluster, under two
+# minutes; fails when anything acknowledged is lost or doubled, or a 5xx is not a 503 + Retry-After.
+faults-smoke: setup
+	$(PY) -m bench.faults smoke
+
+# 30 minutes of the same load, no fault, every process's memory and open fds sampled (a PNG beside
+# the figures); SOAK_MINUTES=5 for a quicker look.
+soak: setup
+	$(PY) -m bench.faults soak --minutes $(or $(SOAK_MINUTES),30)
 
 # Celery runs the queued tasks (emails, thumbnails) once REDIS_URL or CELERY_BROKER_URL is set
 # (`make run` starts both then; these run one alone, e.g. a second worker).

@@ -44,3 +44,11 @@ class StorageUnavailable(ServiceUnavailable):
 
     default_code = "storage_unavailable"
     default_message = "Media storage is unavailable; try again shortly."
+
+
+class SpoolFull(StorageUnavailable):
+    """The server's upload spool (its temporary directory) is full or refuses writes: a 503 the
+    client retries later, as for storage down; a full disk rarely clears within a second."""
+
+    default_message = "The server cannot take uploads right now; try again shortly."
+    default_retry_after = 10

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Mapping
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -30,12 +33,14 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from rest_framework.parsers import MultiPartParser
 
-from media.exceptions import InvalidUpload, MediaTooLarge
+from media.exceptions import InvalidUpload, MediaTooLarge, SpoolFull
 from media.services import MEDIA_PREFIX
 from media.sniff import SNIFF_BYTES, sniff
 from media.storage import delete_objects, open_streaming_upload, storage_errors
 
 STREAMED_FIELDS = {"file"}  # thumbnails are small, and sniffed on their own
+
+logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
 # Boundaries, part headers and the small text fields (file_name) on top of the files themselves.
@@ -123,9 +128,10 @@ class MediaUploadHandler(FileUploadHandler):
         self.head = bytearray()
         self.streaming = field_name in STREAMED_FIELDS
         self.pending = bytearray()  # a streamed file's first bytes, until its type is known
-        self.file = (
-            None if self.streaming else StagedUpload(file_name, content_type, 0, charset, content_type_extra)
-        )
+        self.file = None
+        if not self.streaming:
+            with self._spool_errors():
+                self.file = StagedUpload(file_name, content_type, 0, charset, content_type_extra)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.size += len(raw_data)
@@ -137,7 +143,8 @@ class MediaUploadHandler(FileUploadHandler):
             self.head += raw_data[: SNIFF_BYTES - len(self.head)]
         if not self.streaming:
             assert self.file is not None
-            self.file.write(raw_data)
+            with self._spool_errors():
+                self.file.write(raw_data)
         elif self.stream is None and len(self.head) < SNIFF_BYTES:
             self.pending += raw_data
         else:
@@ -150,8 +157,9 @@ class MediaUploadHandler(FileUploadHandler):
                 opened = open_streaming_upload(MEDIA_PREFIX, file_type=sniff(bytes(self.head)))
                 if opened is None:  # the storage cannot: spool like any other file
                     self.streaming = False
-                    self.file = StagedUpload(self.file_name, self.content_type, 0, self.charset)
-                    self.file.write(bytes(self.pending) + data)
+                    with self._spool_errors():
+                        self.file = StagedUpload(self.file_name, self.content_type, 0, self.charset)
+                        self.file.write(bytes(self.pending) + data)
                     self.pending = bytearray()
                     return
                 self.object_key, self.stream = opened
@@ -169,8 +177,9 @@ class MediaUploadHandler(FileUploadHandler):
             if self.streaming:
                 return self._complete_stream(file_size)
         assert self.file is not None
+        with self._spool_errors():
+            self.file.flush()  # storage may move or upload the file by its path
         staged, self.file = self.file, None
-        staged.flush()  # storage may move or upload the file by its path
         staged.seek(0)
         staged.size = file_size
         staged.sha256 = self.digest.hexdigest()
@@ -187,6 +196,21 @@ class MediaUploadHandler(FileUploadHandler):
         streamed.object_key = self.object_key
         self.streamed.append(streamed)
         return streamed
+
+    @contextmanager
+    def _spool_errors(self) -> Iterator[None]:
+        """The spool's disk full (or refusing writes): the partial file goes, and the client gets
+        a 503 with Retry-After, never a 500; nothing was stored and no row written."""
+        try:
+            yield
+        except OSError as exc:
+            self.upload_interrupted()
+            logger.error(
+                "Cannot spool an upload to %s: %s",
+                settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir(),
+                exc,
+            )
+            raise SpoolFull() from exc
 
     def upload_interrupted(self) -> None:
         if self.file is not None:

@@ -100,9 +100,17 @@ class RateLimited(ApplicationError):
 
 
 class ServiceUnavailable(ApplicationError):
+    """Every 503 tells the client when to try again (API.md: retry with the same
+    client_message_id after Retry-After); without the header clients guess, or give up."""
+
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
     default_message = "A service this request needs is unavailable; try again shortly."
+    default_retry_after = 1
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(self.default_retry_after))
 
 
 class PayloadTooLargeAPIException(drf_exceptions.APIException):
@@ -230,7 +238,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(
             envelope(unavailable.message, unavailable.code),
             status=unavailable.status_code,
-            headers={"Retry-After": "1"},
+            headers=unavailable.headers,
         )
 
     # Anything else is a bug: log it with its traceback, answer the envelope, never the trace.

@@ -417,6 +417,7 @@ def test_a_denylist_that_cannot_be_read_fails_closed_with_503(user, settings):
     response = client.get(ME)
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
+    assert response["Retry-After"] == "1"  # the client knows when to try again
 
 
 def test_production_settings_hash_with_argon2_first():

@@ -1,7 +1,11 @@
 """Storage failing under the app: a clear 503 (or 404 for bytes that are gone), never a 500, and
 nothing half-recorded."""
 
+import contextlib
 import hashlib
+import os
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -44,3 +48,43 @@ def test_bytes_missing_from_disk_is_404_not_500(user_client, local_media_storage
     response = user_client.get(f"/api/v1/media/{body['id']}/download")
     assert response.status_code == 404
     assert response.json()["code"] == "media_not_found"
+
+
+@pytest.fixture
+def full_spool(tmp_path: Path, settings):
+    """The upload spool (FILE_UPLOAD_TEMP_DIR) on a full disk: as root, a 64 KiB tmpfs filled to
+    the last byte (writes fail with ENOSPC, as on a real full disk); otherwise a directory the
+    server may not write in (EACCES), the nearest an ordinary user gets."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    as_root = os.geteuid() == 0
+    if as_root:
+        mount = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(spool)], capture_output=True
+        )
+        if mount.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs to fill: {mount.stderr.decode().strip()}")
+        with contextlib.suppress(OSError), (spool / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+    else:
+        spool.chmod(0o500)
+    settings.FILE_UPLOAD_TEMP_DIR = str(spool)
+    try:
+        yield spool
+    finally:
+        if as_root:
+            subprocess.run(["umount", "-l", str(spool)], check=True)
+        else:
+            spool.chmod(0o700)
+
+
+def test_upload_with_the_spool_disk_full_is_503_and_stores_nothing(user_client, media_storage, full_spool):
+    response = upload(user_client, os.urandom(200 * 1024))
+    assert response.status_code == 503
+    assert response.json()["code"] == "storage_unavailable"
+    assert int(response["Retry-After"]) >= 1  # the client knows when to try again
+    assert not Media.objects.exists()
+    assert not media_storage.object_keys()
+    assert {path.name for path in full_spool.iterdir()} <= {"filler"}  # no partial file left behind
