@@ -31,7 +31,10 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-REDIS_LAYER_BACKEND = "channels_redis.core.RedisChannelLayer"
+# channels_redis's layer, and ours on top of it (messenger/core/channel_layer.py: same hosts).
+REDIS_LAYER_BACKENDS = frozenset(
+    {"channels_redis.core.RedisChannelLayer", "messenger.core.channel_layer.RedisChannelLayer"}
+)
 
 # KEYS: last seen, first seen. ARGV: this fingerprint, the window (seconds), the keys' TTL.
 # Returns the fingerprints still registered, the first seen first, and how long ago each was
@@ -76,7 +79,7 @@ def _shard(url: str) -> dict[str, object]:
 def layer_fingerprint() -> str | None:
     """This process's channel layer, as a short hash; None when it is not the Redis layer."""
     layer = settings.CHANNEL_LAYERS["default"]
-    if layer["BACKEND"] != REDIS_LAYER_BACKEND:
+    if layer["BACKEND"] not in REDIS_LAYER_BACKENDS:
         return None
     config = layer["CONFIG"]
     hosts = [host["address"] if isinstance(host, dict) else host for host in config["hosts"]]

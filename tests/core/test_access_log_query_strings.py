@@ -41,12 +41,12 @@ def deploy_flags() -> list[str]:
     return command[command.index("messenger.asgi:application") + 1 :]
 
 
-def without_host_and_port(flags: list[str]) -> list[str]:
+def without_host_port_and_workers(flags: list[str]) -> list[str]:
     kept, skip = [], False
     for flag in flags:
         if skip:
             skip = False
-        elif flag in ("--host", "--port"):
+        elif flag in ("--host", "--port", "--workers"):  # the test runs one process of its own
             skip = True
         else:
             kept.append(flag)
@@ -55,7 +55,7 @@ def without_host_and_port(flags: list[str]) -> list[str]:
 
 @pytest.fixture(params=["make-run", "deploy"])
 def uvicorn_as_run(request, tmp_path, monkeypatch):
-    flags = without_host_and_port(make_run_flags() if request.param == "make-run" else deploy_flags())
+    flags = without_host_port_and_workers(make_run_flags() if request.param == "make-run" else deploy_flags())
     # uvicorn's flags indeed (a renamed line would test nothing), none left for the shell to fill.
     assert "--lifespan" in flags and "$" not in " ".join(flags), flags
 

@@ -37,7 +37,7 @@ def second_shard(redis_url: str) -> str:
 def redis_layer(*urls: str, prefix: str = "messenger:asgi") -> dict:
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "messenger.core.channel_layer.RedisChannelLayer",  # as settings configure it
             "CONFIG": {"hosts": [{"address": url} for url in urls], "prefix": prefix},
         }
     }
