@@ -67,6 +67,10 @@ with transaction.atomic():
     tokens = [issue_token_pair(user_id=pk).access for pk in ids]
 contact_request(requester_id=ids[0], addressee_id=ids[1])
 contact_request(requester_id=ids[1], addressee_id=ids[0])
+# The typist (7) types to R0 from the load's first second: contacts, not only a conversation
+# that its first message would start (before it, `typing` is refused with not_a_contact).
+contact_request(requester_id=ids[7], addressee_id=ids[0])
+contact_request(requester_id=ids[0], addressee_id=ids[7])
 group = group_create(creator_id=ids[5], name="faults", member_ids=[ids[0], ids[1], ids[6]])
 print(json.dumps({"ids": [str(pk) for pk in ids], "tokens": tokens, "group": str(group.pk),
                   "login": login.username}))
@@ -463,8 +467,8 @@ class Load:
             await self.pause(every)
 
     async def typing_sender(self, every: float) -> None:
-        """`typing` frames to R0 from its own socket (a conversation exists: the socket senders'
-        messages); an error frame is recorded as that feature's answer."""
+        """`typing` frames to R0 from its own socket (the two are contacts: seeded); an error frame
+        is recorded as that feature's answer."""
         sender, recipient = SOCKET_SENDERS[1]
         frame = json.dumps(
             {"type": "typing", "data": {"to_user_id": self.world.ids[recipient], "state": "start"}}
