@@ -70,6 +70,22 @@ def seed(cluster: Cluster) -> World:
     )
 
 
+async def account_for(
+    cluster: Cluster, client: httpx.AsyncClient, world: World, ledger: Ledger, since: dict[int, str]
+) -> accounting.Accounting:
+    """Every check of a run's accounting, in order (a fault scenario's and the soak's)."""
+    result = accounting.Accounting()
+    accounting.check_answers(result, ledger.answers)
+    await accounting.check_messages(result, client, world, ledger, since)
+    await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
+    accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
+    await asyncio.to_thread(
+        accounting.check_purge, result, cluster.env, cluster.postgres.url, lambda: bucket_keys(cluster)
+    )
+    await accounting.check_relay(result, client, world, ledger)
+    return result
+
+
 def bucket_keys(cluster: Cluster) -> set[str]:
     client = cluster.moto.client()
     keys: set[str] = set()
@@ -115,19 +131,7 @@ async def run_scenario(
                 await asyncio.sleep(after)
             await load.stop()
             say("load stopped; accounting")
-            result = accounting.Accounting()
-            accounting.check_answers(result, ledger.answers)
-            await accounting.check_messages(result, client, world, ledger, since)
-            await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
-            accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
-            await asyncio.to_thread(
-                accounting.check_purge,
-                result,
-                cluster.env,
-                cluster.postgres.url,
-                lambda: bucket_keys(cluster),
-            )
-            await accounting.check_relay(result, client, world, ledger)
+            result = await account_for(cluster, client, world, ledger, since)
         say("accounting done")
         faults = []
         for name, start, end in ledger.faults:

@@ -76,7 +76,7 @@ def judge(series: dict[str, list[tuple[float, float]]], warmup: float, end: floa
 
 
 async def run_soak(minutes: float, every: float, pace: float) -> int:
-    from bench.faults.__main__ import RESULTS, bucket_keys, seed, today, write_report
+    from bench.faults.__main__ import RESULTS, account_for, seed, today, write_report
 
     work = Path(tempfile.mkdtemp(prefix="faults-soak-"))
     work.chmod(0o755)
@@ -105,19 +105,7 @@ async def run_soak(minutes: float, every: float, pace: float) -> int:
                     next_print += 60
                 await asyncio.sleep(every)
             await load.stop()
-            result = accounting.Accounting()
-            accounting.check_answers(result, ledger.answers)
-            await accounting.check_messages(result, client, world, ledger, since)
-            await accounting.check_emails(result, cluster.postgres.url, cluster.mail_dir(), ledger)
-            accounting.check_media(result, cluster.postgres.url, bucket_keys(cluster), ledger)
-            await asyncio.to_thread(
-                accounting.check_purge,
-                result,
-                cluster.env,
-                cluster.postgres.url,
-                lambda: bucket_keys(cluster),
-            )
-            await accounting.check_relay(result, client, world, ledger)
+            result = await account_for(cluster, client, world, ledger, since)
     finally:
         cluster.stop()
         await cluster.gate.close()
