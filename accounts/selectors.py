@@ -27,7 +27,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import IdentityKeys, OneTimePrekey, User
 from accounts.tokens import decode_access_token
-from messenger.core.exceptions import NotFound
+from core.exceptions import NotFound
 
 SEARCH_MIN_LENGTH = 2
 
