@@ -39,11 +39,11 @@ from accounts.serializers import (
     UserSearchPageSerializer,
     VerifyEmailSerializer,
 )
-from messenger.core.exceptions import ApplicationError, Forbidden
-from messenger.core.fields import StrictCharField
-from messenger.core.pagination import CursorPagination
-from messenger.core.responses import no_store
-from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle, UserRateThrottle
+from core.exceptions import ApplicationError, Forbidden
+from core.fields import StrictCharField
+from core.pagination import CursorPagination
+from core.responses import no_store
+from core.throttling import IPRateThrottle, SettingsRateThrottle, UserRateThrottle
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{detail, code, errors}`."),

@@ -1,10 +1,10 @@
-"""Errors of the accounts app, each with a stable code (rendered by messenger.core's handler)."""
+"""Errors of the accounts app, each with a stable code (rendered by core's handler)."""
 
 from __future__ import annotations
 
 from rest_framework import status
 
-from messenger.core.exceptions import ApplicationError, NotFound
+from core.exceptions import ApplicationError, NotFound
 
 
 class Unauthorized(ApplicationError):

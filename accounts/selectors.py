@@ -28,7 +28,7 @@ from rest_framework_simplejwt.settings import api_settings
 from accounts.exceptions import KeyBackupNotFound
 from accounts.models import IdentityKeys, KeyBackup, OneTimePrekey, User
 from accounts.tokens import decode_access_token
-from messenger.core.exceptions import NotFound
+from core.exceptions import NotFound
 
 SEARCH_MIN_LENGTH = 2
 

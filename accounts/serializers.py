@@ -11,8 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
-from messenger.core.fields import Base64BytesField, StrictCharField, StrictIntegerField
-from messenger.core.rendering import iso
+from core.fields import Base64BytesField, StrictCharField, StrictIntegerField
+from core.rendering import iso
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -223,7 +223,7 @@ MAX_KEY_ID = 2**31 - 1
 
 class KeyBytesField(Base64BytesField):
     """Key material as standard base64; `sizes` (input only) lists the decoded lengths allowed.
-    Its OpenAPI schema (messenger.core.schema) is a pattern for exactly those sizes."""
+    Its OpenAPI schema (core.schema) is a pattern for exactly those sizes."""
 
     def __init__(self, *, sizes: tuple[int, ...] = (), **kwargs: Any) -> None:
         self.sizes = sizes
@@ -252,7 +252,7 @@ class KeysUploadSerializer(serializers.Serializer):
     """PUT /keys. The first upload needs identity_key and signed_prekey; later ones may send only
     what changes (typically more one-time prekeys)."""
 
-    # `validate` below, as the OpenAPI schema states it (messenger.core.schema).
+    # `validate` below, as the OpenAPI schema states it (core.schema).
     request_schema = {
         "anyOf": [
             {"required": ["identity_key"]},

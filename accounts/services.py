@@ -58,8 +58,8 @@ from accounts.tokens import (
     parse_token,
     revoke_access,
 )
-from messenger.core.events import publish
-from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.events import publish
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)

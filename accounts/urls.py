@@ -1,7 +1,7 @@
 """Routes of the accounts app, mounted under /api/v1/ (trailing slash optional on each)."""
 
 from accounts import api
-from messenger.core.urls import slash_optional
+from core.urls import slash_optional
 
 urlpatterns = [
     *slash_optional("auth/register", api.RegisterView.as_view(), "auth-register"),
