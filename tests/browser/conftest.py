@@ -115,15 +115,14 @@ def screenshot_dir() -> Path:
     return path
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def report_header_line() -> str:
+    """What the run's header says of the browser tests (tests/conftest.py prints it: a conftest
+    below the test paths is loaded after the header is written)."""
     missing = missing_for_browser_tests()
     if not missing:
-        state = f"Chromium {CHROMIUM}, screenshots in {screenshot_dir()}"
-    else:
-        state = (
-            "FAIL (BROWSER_TESTS_REQUIRED=1): " if browser_tests_required() else "skipped: "
-        ) + "; ".join(missing)
-    return [f"messenger: browser tests={state}"]
+        return f"messenger: browser tests=Chromium {CHROMIUM}, screenshots in {screenshot_dir()}"
+    outcome = "FAIL (BROWSER_TESTS_REQUIRED=1)" if browser_tests_required() else "skipped"
+    return f"messenger: browser tests={outcome}: " + "; ".join(missing)
 
 
 FAILED = pytest.StashKey[bool]()
