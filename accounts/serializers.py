@@ -304,3 +304,18 @@ class PrekeyBundleSerializer(serializers.Serializer):
     identity_key = KeyBytesField()
     signed_prekey = _SignedPrekeyOut()
     one_time_prekey = _OneTimePrekeyOut(allow_null=True)
+
+
+class KeyBackupSerializer(serializers.Serializer):
+    """PUT /keys/backup in, and GET's body out (with `updated_at`). `blob` is what the client
+    encrypted under its passphrase-derived key; `kdf` how it derived that key, as text the server
+    never reads (a PHC string, or JSON: the client's choice); `version` the client's format of
+    the blob. `kdf` is a string, not an object: its bound is then one `maxLength` the OpenAPI
+    schema states exactly (an object's size in bytes it cannot)."""
+
+    blob = Base64BytesField(max_bytes=lambda: settings.ACCOUNTS_KEY_BACKUP_MAX_BYTES)
+    kdf = StrictCharField(
+        max_length=1024, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    version = StrictIntegerField(min_value=1, max_value=MAX_KEY_ID)
+    updated_at = serializers.DateTimeField(read_only=True)

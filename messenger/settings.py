@@ -456,6 +456,9 @@ THROTTLE_RATES = {
     # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
     # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
     "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
+    # accounts: GET/PUT/DELETE /keys/backup per user (a device restores once; a client rewrites
+    # it when its keys change)
+    "keys_backup": env.str("THROTTLE_KEYS_BACKUP", default="60/h"),
     # accounts: GET /users/search per user, and (on top) its exact-email lookups, which tell
     # whether an address has an account
     "user_search": env.str("THROTTLE_USER_SEARCH", default="60/m"),
@@ -504,6 +507,9 @@ SPECTACULAR_SETTINGS = {
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
+# The key backup (PUT /keys/backup): its encrypted blob, at most this many bytes decoded (a few
+# private keys and their metadata need a few KiB).
+ACCOUNTS_KEY_BACKUP_MAX_BYTES = env.int("ACCOUNTS_KEY_BACKUP_MAX_BYTES", default=64 * 1024)
 # An account whose address is still unverified this many hours after registration is deleted
 # (through the account-deletion service, every app cleaning up), freeing the address for its
 # owner: whoever typed it first cannot hold it. 0 turns the purge off. Never shorter than the
