@@ -48,14 +48,13 @@ selectors (/sync) and the HTTP layer (`<group message>`) return the same dicts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal, TypedDict, cast
 from uuid import UUID
 
 from accounts.events import PublicUserPayload, public_user_payload
 from core.rendering import b64, iso
 from groups.models import ChatGroup, GroupMember, GroupMessage
-from media.events import MediaMetadata
+from media.events import MediaMetadata, attachments_of
 
 Role = Literal["owner", "admin", "member"]
 RemovalReason = Literal["removed", "left", "account_deleted"]
@@ -65,18 +64,6 @@ GROUP_UPDATED = "group.updated"
 GROUP_DELETED = "group.deleted"
 GROUP_MEMBER_ADDED = "group.member.added"
 GROUP_MEMBER_REMOVED = "group.member.removed"
-
-
-class AttachmentData(TypedDict):
-    """`<media>` metadata (no download_url), written as DRF writes it."""
-
-    id: str
-    file_name: str
-    file_type: str
-    file_size: int
-    sha256: str
-    thumbnail_url: str | None
-    created_at: str
 
 
 class GroupMessageData(TypedDict):
@@ -90,7 +77,7 @@ class GroupMessageData(TypedDict):
     crypto_version: str
     encryption_algorithm: str
     client_message_id: str | None
-    attachments: list[AttachmentData]
+    attachments: list[MediaMetadata]
     created_at: str
 
 
@@ -105,7 +92,7 @@ class GroupMessageLayerEvent(TypedDict):
     crypto_version: str
     encryption_algorithm: str
     client_message_id: str | None
-    attachments: list[AttachmentData]
+    attachments: list[MediaMetadata]
     created_at: str
 
 
@@ -173,26 +160,8 @@ class GroupSyncItem(TypedDict):
     data: GroupMessageData
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready, written as DRF writes it: REST, /sync and the socket carry the same text."""
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _attachments(message: GroupMessage, attachments_by_id: dict[UUID, MediaMetadata]) -> list[AttachmentData]:
-    attachments = []
-    for media_id in message.attachment_ids or []:
-        metadata = attachments_by_id.get(UUID(str(media_id)))
-        if metadata is not None:  # a deleted upload simply drops out
-            attachments.append(cast(AttachmentData, {key: _plain(value) for key, value in metadata.items()}))
-    return attachments
 
 
 def group_message_data(
@@ -211,7 +180,7 @@ def group_message_data(
         "crypto_version": message.crypto_version,
         "encryption_algorithm": message.encryption_algorithm,
         "client_message_id": _str_or_none(message.client_message_id),
-        "attachments": _attachments(message, attachments_by_id),
+        "attachments": attachments_of(message.attachment_ids, attachments_by_id),
         "created_at": cast(str, iso(message.created_at)),
     }
 

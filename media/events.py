@@ -1,17 +1,18 @@
 """`<media>` as other apps embed it, and its builders (media sends no socket event of its own).
 
-The values are Python's (a UUID, a datetime): `MediaSerializer` writes them for REST, and a
-message's `attachments` carry them as its app's payload builder renders them.
+JSON-ready, written as DRF writes them (`core.rendering`): a message's `attachments` carry the
+same text in its REST body, its /sync item and its socket event, 1:1 or group alike.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TypedDict
+from collections.abc import Sequence
+from typing import TypedDict, cast
 from uuid import UUID
 
 from django.urls import reverse
 
+from core.rendering import iso
 from media.models import Media
 from media.storage import object_download_url
 
@@ -19,13 +20,13 @@ from media.storage import object_download_url
 class MediaMetadata(TypedDict):
     """`<media>` without download_url: what a message's `attachments` carry."""
 
-    id: UUID
+    id: str
     file_name: str
     file_type: str
     file_size: int
     sha256: str
     thumbnail_url: str | None
-    created_at: datetime
+    created_at: str
 
 
 class MediaRepresentation(MediaMetadata):
@@ -43,13 +44,13 @@ def thumbnail_url(media: Media) -> str | None:
 
 def media_metadata(media: Media) -> MediaMetadata:
     return {
-        "id": media.pk,
+        "id": str(media.pk),
         "file_name": media.file_name,
         "file_type": media.file_type,
         "file_size": media.file_size,
         "sha256": media.sha256,
         "thumbnail_url": thumbnail_url(media),
-        "created_at": media.created_at,
+        "created_at": cast(str, iso(media.created_at)),
     }
 
 
@@ -65,3 +66,12 @@ def media_representation(media: Media) -> MediaRepresentation:
             route="media-download",
         ),
     }
+
+
+def attachments_of(
+    attachment_ids: Sequence[str] | None, metadata: dict[UUID, MediaMetadata]
+) -> list[MediaMetadata]:
+    """A message's `attachments`, in its order, from a page's metadata (attachments_for); a
+    deleted upload simply drops out."""
+    found = (metadata.get(UUID(str(media_id))) for media_id in attachment_ids or [])
+    return [item for item in found if item is not None]

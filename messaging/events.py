@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 from core.rendering import b64, iso
-from media.events import MediaMetadata
+from media.events import MediaMetadata, attachments_of
 from media.selectors import attachments_for
 from messaging.models import Message, MessageEvent
 from messaging.selectors import SyncEntry
@@ -41,8 +41,6 @@ class MessagePayload(TypedDict):
     crypto_version: str
     encryption_algorithm: str
     client_message_id: str | None
-    # As media gives them (UUID, datetime): the renderer writes them (REST: DRF's encoder; the
-    # socket: core.events' DjangoJSONEncoder).
     attachments: list[MediaMetadata]
     is_read: bool
     read_at: str | None
@@ -90,11 +88,7 @@ def message_payload(
     found: list[MediaMetadata] = []
     if not deleted and message.attachment_ids:
         metadata = attachments_for([message]) if attachments is None else attachments
-        found = [
-            item
-            for item in (metadata.get(UUID(str(media_id))) for media_id in message.attachment_ids)
-            if item is not None
-        ]
+        found = attachments_of(message.attachment_ids, metadata)
     client_message_id = message.client_message_id
     return {
         "id": str(message.id),
