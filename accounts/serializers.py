@@ -10,9 +10,9 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.events import public_user_payload
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
 from core.fields import Base64BytesField, StrictCharField, StrictIntegerField
-from core.rendering import iso
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -60,21 +60,6 @@ class PublicUserSerializer(serializers.ModelSerializer):
         return public_user_payload(
             instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
         )
-
-
-def public_user_payload(user: User, *, may_see_activity: bool) -> dict[str, Any]:
-    """`<user>` as PublicUserSerializer documents it, built as a plain dict (the fields' own
-    to_representation per user was most of a list's rendering): the same keys, order and text."""
-    return {
-        "id": str(user.pk),
-        "username": user.username,
-        "full_name": user.full_name,
-        "avatar_url": user.avatar_url,
-        "bio": user.bio,
-        "last_seen": iso(user.last_seen) if may_see_activity else None,
-        "public_key": user.public_key,
-        "is_verified": bool(user.is_verified),
-    }
 
 
 class UserSearchPageSerializer(serializers.Serializer):

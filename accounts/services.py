@@ -613,11 +613,6 @@ def keys_upload(
     return stored
 
 
-# The event a claim sends the owner's devices when it leaves fewer one-time prekeys than
-# ACCOUNTS_PREKEYS_LOW_THRESHOLD: `{"one_time_prekeys": n}`, GET /keys/count's body.
-KEYS_LOW = "keys.low"
-
-
 def _prekeys_low_key(user_id: UUID | str) -> str:
     return f"accounts:prekeys-low:{user_id}"
 
@@ -636,7 +631,8 @@ def _tell_owner_if_prekeys_low(user_id: UUID) -> None:
     # No timeout: the flag lasts until an upload refills. Lost (a cache flush), the owner is told
     # once more at the next claim, which is harmless.
     if cache.add(_prekeys_low_key(user_id), 1, timeout=None):
-        publish([user_id], KEYS_LOW, {"one_time_prekeys": remaining})
+        payload: events.KeysLowPayload = {"one_time_prekeys": remaining}
+        publish([user_id], events.KEYS_LOW, payload)
 
 
 @transaction.atomic

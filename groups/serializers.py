@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 from accounts.serializers import PublicUserSerializer
 from core.fields import Base64BytesField, StrictCharField, StrictUUIDField
+from groups.events import group_message_data
 from groups.models import ASSIGNABLE_ROLE_CHOICES, GroupRole
-from groups.selectors import group_message_data
 
 ASSIGNABLE_ROLES = ASSIGNABLE_ROLE_CHOICES
 
@@ -164,6 +164,9 @@ class GroupMessageSerializer(serializers.Serializer):
     Rendering is `groups.selectors.group_message_data`, shared with /sync and the socket; the
     instance carries `my_key` and the context `attachments_by_id`.
     """
+
+    # The docstring is the schema's description and stays as it was (the schema must not change):
+    # the builder is groups.events.group_message_data, which groups.selectors imports.
 
     id = serializers.UUIDField(read_only=True)
     group_id = serializers.UUIDField(read_only=True)

@@ -33,7 +33,6 @@ messages go, and every grant they gave goes with them, former members' included.
 
 from __future__ import annotations
 
-import base64
 import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,7 +45,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
-from accounts.serializers import PublicUserSerializer
 from contacts.selectors import blocked_by_any, is_blocked
 from core import metrics
 from core.events import publish, publish_per_user, publish_to_chat_group
@@ -72,7 +70,9 @@ from groups.exceptions import (
     UserBlockedYou,
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
-from groups.selectors import attachments_for, group_members, group_message_data, iso
+from groups.selectors import group_members
+from media.events import MediaMetadata
+from media.selectors import attachments_for
 from media.services import grant_media_access, revoke_media_access
 
 MANAGER_ROLES = frozenset({GroupRole.OWNER, GroupRole.ADMIN})
@@ -108,25 +108,6 @@ def _ids(values: Iterable[Any]) -> str:
     return ", ".join(sorted(str(value) for value in values))
 
 
-def _summary(group: ChatGroup) -> group_events.GroupSummary:
-    return {
-        "id": str(group.pk),
-        "name": group.name,
-        "description": group.description,
-        "creator_id": str(group.creator_id) if group.creator_id else None,
-        "created_at": iso(group.created_at),
-        "updated_at": iso(group.updated_at),
-    }
-
-
-def _member_data(membership: GroupMember) -> group_events.MemberData:
-    return {
-        "user": PublicUserSerializer(membership.user).data,
-        "role": membership.role,  # type: ignore[typeddict-item]
-        "joined_at": iso(membership.joined_at),
-    }
-
-
 def _publish_added(
     group: ChatGroup, memberships: list[GroupMember], added_by: UUID | None, *, new_group: bool = False
 ) -> None:
@@ -137,26 +118,19 @@ def _publish_added(
     added ones; the added users learn every member (one query), so a client builds the group
     from the event as GET /groups/{id} would show it."""
     user_ids = [membership.user_id for membership in memberships]
-    data: group_events.GroupMemberAddedEvent = {
-        "group_id": str(group.pk),
-        "user_ids": [str(user_id) for user_id in user_ids],
-        "group": _summary(group),
-        "members": [_member_data(membership) for membership in memberships],
-        "added_by": str(added_by) if added_by else None,
-    }
+    data = group_events.member_added_data(group, user_ids=user_ids, members=memberships, added_by=added_by)
     if not new_group:
         publish_to_chat_group(group.pk, group_events.GROUP_MEMBER_ADDED, dict(data))
-        data = {**data, "members": [_member_data(member) for member in group_members(group_id=group.pk)]}
+        data = group_events.member_added_data(
+            group, user_ids=user_ids, members=group_members(group_id=group.pk), added_by=added_by
+        )
     publish(user_ids, group_events.GROUP_MEMBER_ADDED, dict(data))
 
 
-def _publish_removed(group_id: UUID, user_id: UUID, removed_by: UUID | None, reason: str) -> None:
-    data: group_events.GroupMemberRemovedEvent = {
-        "group_id": str(group_id),
-        "user_id": str(user_id),
-        "removed_by": str(removed_by) if removed_by else None,
-        "reason": reason,  # type: ignore[typeddict-item]
-    }
+def _publish_removed(
+    group_id: UUID, user_id: UUID, removed_by: UUID | None, reason: group_events.RemovalReason
+) -> None:
+    data = group_events.member_removed_data(group_id, user_id=user_id, removed_by=removed_by, reason=reason)
     publish_to_chat_group(group_id, group_events.GROUP_MEMBER_REMOVED, dict(data))
     publish([user_id], group_events.GROUP_MEMBER_REMOVED, dict(data))
 
@@ -164,22 +138,12 @@ def _publish_removed(group_id: UUID, user_id: UUID, removed_by: UUID | None, rea
 def _publish_updated(
     group: ChatGroup, updated_by: UUID | None, role_changes: Sequence[tuple[UUID, str]] = ()
 ) -> None:
-    data: group_events.GroupUpdatedEvent = {
-        "group_id": str(group.pk),
-        "name": group.name,
-        "description": group.description,
-        "updated_at": iso(group.updated_at),
-        "updated_by": str(updated_by) if updated_by else None,
-        "role_changes": [{"user_id": str(uid), "role": role} for uid, role in role_changes],  # type: ignore[typeddict-item]
-    }
+    data = group_events.group_updated_data(group, updated_by=updated_by, role_changes=role_changes)
     publish_to_chat_group(group.pk, group_events.GROUP_UPDATED, dict(data))
 
 
 def _publish_deleted(group_id: UUID, deleted_by: UUID | None) -> None:
-    data: group_events.GroupDeletedEvent = {
-        "group_id": str(group_id),
-        "deleted_by": str(deleted_by) if deleted_by else None,
-    }
+    data = group_events.group_deleted_data(group_id, deleted_by=deleted_by)
     publish_to_chat_group(group_id, group_events.GROUP_DELETED, dict(data))
 
 
@@ -410,8 +374,9 @@ def groups_remove_deleted_user(*, user_id: UUID) -> None:
 class SentGroupMessage:
     message: GroupMessage
     created: bool  # False: an earlier send with the same client_message_id, returned as is
+    # For the sender's own `<group message>` (groups.events.group_message_data), read already:
     sender_key: bytes | memoryview | None
-    attachments_by_id: dict[UUID, dict[str, Any]]
+    attachments_by_id: dict[UUID, MediaMetadata]
 
 
 def group_message_send(
@@ -488,15 +453,11 @@ def group_message_send(
         _insert_group_message(message, keys)  # last: it takes the stream position
 
     attachments = attachments_for([message])
-    layer_data: dict[str, Any] = group_message_data(
-        message, encrypted_session_key=None, attachments_by_id=attachments
-    )
-    del layer_data["encrypted_session_key"]
     # Each member's sockets get their own wrapped key only: O(members) per message.
     publish_per_user(
-        {uid: {"encrypted_session_key": base64.b64encode(key).decode("ascii")} for uid, key in keys.items()},
+        {uid: group_events.member_key_part(key) for uid, key in keys.items()},
         group_events.GROUP_MESSAGE_NEW,
-        layer_data,
+        dict(group_events.group_message_layer_data(message, attachments_by_id=attachments)),
     )
     metrics.message_sent("group", recipients=len(member_ids) - 1)
     return SentGroupMessage(

@@ -27,6 +27,7 @@ from contacts.selectors import block_between_sql, is_blocked
 from core import metrics
 from core.events import publish
 from core.exceptions import ApplicationError, PayloadTooLarge
+from core.ids import as_uuid
 from core.stream import (
     MAIN_STREAM,
     next_position_cte_sql,
@@ -35,7 +36,16 @@ from core.stream import (
     positioned_insert_params,
     positioned_insert_sql,
 )
+from media.selectors import attachments_for
 from media.services import grant_media_access, revoke_media_access
+from messaging.events import (
+    MESSAGE_DELETED,
+    MESSAGE_NEW,
+    MESSAGE_READ,
+    deleted_payload,
+    message_payload,
+    read_payload,
+)
 from messaging.exceptions import (
     CannotMessageSelf,
     MessageNotFound,
@@ -47,13 +57,11 @@ from messaging.exceptions import (
 )
 from messaging.models import Conversation, Message, MessageEvent, UnreadEmailState, conversation_key_for
 from messaging.selectors import (
-    as_uuid,
     conversation_messages,
     latest_visible_message,
     message_by_client_id,
     visible_to,
 )
-from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -227,6 +235,14 @@ def _insert_if_recipient_active(message: Message) -> bool:
         return cursor.fetchone() is not None
 
 
+@dataclass(frozen=True)
+class SentMessage:
+    """What `message_send` answers (as groups.services.SentGroupMessage for a group message)."""
+
+    message: Message
+    created: bool  # False: an earlier send with the same client_message_id, returned as is
+
+
 def message_send(
     *,
     sender_id: UUID | str,
@@ -239,10 +255,10 @@ def message_send(
     client_message_id: UUID | None,
     attachment_ids: list[UUID],
     exclude_channel: str | None = None,
-) -> tuple[Message, bool]:
-    """Store one encrypted message; `(message, created)`. A retry with the same
-    `client_message_id` returns the first message and `created=False`, and changes nothing
-    (also once a block stands between the two, or the recipient is gone).
+) -> SentMessage:
+    """Store one encrypted message. A retry with the same `client_message_id` returns the first
+    message with `created=False`, and changes nothing (also once a block stands between the
+    two, or the recipient is gone).
 
     Queries: one on PostgreSQL (`_store_message`), plus media's grant when there are
     attachments; then, only when nothing was written, the lookup of an earlier message.
@@ -294,25 +310,25 @@ def message_send(
         # still gets its answer.
         existing = message_by_client_id(sender_id=sender_id, client_message_id=client_message_id)
         if existing is not None:
-            return existing, False
+            return SentMessage(message=existing, created=False)
         raise RecipientBlockedSender() if stored is _Stored.BLOCKED else RecipientNotFound()
     message._state.adding = False
 
     attachments = attachments_for([message])  # one read of the metadata for both sides' events
     publish(
         [recipient_id],
-        "message.new",
+        MESSAGE_NEW,
         message_payload(message, viewer_id=recipient_id, attachments=attachments),
     )
     publish(
         [sender_id],
-        "message.new",
+        MESSAGE_NEW,
         message_payload(message, viewer_id=sender_id, attachments=attachments),
         exclude_channel=exclude_channel,
     )
     unread_email_schedule(user_id=recipient_id)
     metrics.message_sent("direct", recipients=1)
-    return message, True
+    return SentMessage(message=message, created=True)
 
 
 def _locked_message(*, message_id: UUID | str, visible_for: UUID | None) -> Message:
@@ -346,7 +362,7 @@ def _record_reads(messages: list[Message], *, exclude_channel: str | None) -> No
         # The sender learns it was read; the reader's other devices clear their unread mark.
         publish(
             [message.sender_id, message.recipient_id],
-            "message.read",
+            MESSAGE_READ,
             read_payload(message),
             exclude_channel=exclude_channel,
         )
@@ -426,7 +442,7 @@ def _delete_for_everyone(message: Message, *, exclude_channel: str | None) -> No
     )
     publish(
         [message.sender_id, message.recipient_id],
-        "message.deleted",
+        MESSAGE_DELETED,
         deleted_payload(message, scope="everyone", deleted_at=now),
         exclude_channel=exclude_channel,
     )
@@ -452,7 +468,7 @@ def _hide_for(message: Message, user_id: UUID, *, exclude_channel: str | None) -
     # Only the user's own devices: the peer keeps their copy and learns nothing.
     publish(
         [user_id],
-        "message.deleted",
+        MESSAGE_DELETED,
         deleted_payload(message, scope="me", deleted_at=now),
         exclude_channel=exclude_channel,
     )
