@@ -33,7 +33,6 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
@@ -676,21 +675,17 @@ _stores_lock = threading.Lock()
 
 
 def get_store() -> RelayStore:
-    """The store settings choose (RELAY_STORE), built once per configuration."""
-    kind = settings.RELAY_STORE
-    if kind == "database":
+    """The store settings choose (RELAY_STORE, which the settings validate at startup), built once
+    per configuration."""
+    if settings.RELAY_STORE == "database":
         key: tuple[Any, ...] = ("database",)
-    elif kind == "redis":
-        if not settings.RELAY_REDIS_URL:
-            raise ImproperlyConfigured("RELAY_STORE=redis needs RELAY_REDIS_URL (or REDIS_URL).")
+    else:
         key = (
             "redis",
             settings.RELAY_REDIS_URL,
             settings.RELAY_REDIS_PREFIX,
             settings.RELAY_REDIS_TIMEOUT_SECONDS,
         )
-    else:
-        raise ImproperlyConfigured(f"RELAY_STORE must be 'redis' or 'database', not {kind!r}.")
     store = _stores.get(key)
     if store is None:
         with _stores_lock:
@@ -698,7 +693,7 @@ def get_store() -> RelayStore:
             if store is None:
                 store = (
                     DatabaseStore()
-                    if kind == "database"
+                    if key[0] == "database"
                     else RedisStore(url=key[1], prefix=key[2], timeout=float(key[3]))
                 )
                 _stores[key] = store
