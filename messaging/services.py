@@ -54,6 +54,7 @@ from messaging.selectors import (
     visible_to,
 )
 from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
+from messaging.tasks import send_unread_messages_email
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -513,8 +514,6 @@ def unread_email_schedule(*, user_id: UUID | str) -> None:
         return
 
     def dispatch() -> None:
-        from messaging.tasks import send_unread_messages_email  # tasks import this module
-
         key = _unread_email_pending_key(user_id)
         try:
             if not cache.add(key, 1, timeout=delay):
