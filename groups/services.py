@@ -41,7 +41,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
@@ -49,12 +49,7 @@ from contacts.selectors import blocked_by_any, is_blocked
 from core import metrics
 from core.events import publish, publish_per_user, publish_to_chat_group
 from core.stream import (
-    MAIN_STREAM,
     current_stream_position,
-    next_position_cte_sql,
-    next_stream_position,
-    positioned_insert_params,
-    positioned_insert_sql,
 )
 from groups import events as group_events
 from groups.exceptions import (
@@ -71,6 +66,7 @@ from groups.exceptions import (
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from groups.selectors import group_members
+from groups.statements import insert_group_message
 from media.events import MediaMetadata
 from media.selectors import attachments_for
 from media.services import grant_media_access, revoke_media_access
@@ -394,7 +390,7 @@ def group_message_send(
 
     A fixed number of queries whatever the group's size: lock, member set, (idempotency
     lookup), (media grant), then the stream position, the message and the keys (one statement
-    on PostgreSQL, the transaction's last: `_insert_group_message`). The event is built after
+    on PostgreSQL, the transaction's last: `groups.statements.insert_group_message`). The event is built after
     the transaction (it goes out after the commit anyway).
     """
     with transaction.atomic():
@@ -450,7 +446,7 @@ def group_message_send(
                 grantee_ids=member_ids - {sender_id},
                 source_id=message.pk,
             )
-        _insert_group_message(message, keys)  # last: it takes the stream position
+        insert_group_message(message, keys)  # last: it takes the stream position
 
     attachments = attachments_for([message])
     # Each member's sockets get their own wrapped key only: O(members) per message.
@@ -463,51 +459,3 @@ def group_message_send(
     return SentGroupMessage(
         message=message, created=True, sender_key=keys[sender_id], attachments_by_id=attachments
     )
-
-
-@functools.cache
-def _group_message_statement() -> str:
-    """`_insert_group_message` on PostgreSQL: the position, the message, every member's key."""
-    quote = connection.ops.quote_name
-    user_type = GroupMessageKey._meta.get_field("user").target_field.db_type(connection)
-    key_type = GroupMessageKey._meta.get_field("encrypted_session_key").db_type(connection)
-    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
-    return (
-        f"WITH position AS ({next_position_cte_sql(source='(VALUES (1)) AS one')}), "  # noqa: S608
-        f"message AS ({positioned_insert_sql(GroupMessage)} RETURNING {quote('id')}, {quote('stream_position')}), "
-        f"keys AS (INSERT INTO {quote(GroupMessageKey._meta.db_table)} "
-        f"({quote('message_id')}, {quote('user_id')}, {quote('encrypted_session_key')}, {quote('stream_position')}) "
-        f"SELECT message.{quote('id')}, key.user_id, key.wrapped, message.{quote('stream_position')} "
-        f"FROM message, unnest(CAST(%s AS {user_type}[]), CAST(%s AS {key_type}[])) AS key(user_id, wrapped)) "
-        f"SELECT {quote('stream_position')} FROM message"
-    )
-
-
-def _insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None:
-    """Give `message` its stream position and write it with every member's key, as the
-    transaction's last step: the counter's row lock is held from here until COMMIT
-    (core.stream). PostgreSQL: one statement. SQLite: three (its write lock is
-    database-wide anyway)."""
-    if connection.vendor != "postgresql":
-        message.stream_position = next_stream_position()
-        message.save(force_insert=True)
-        GroupMessageKey.objects.bulk_create(
-            GroupMessageKey(
-                message=message,
-                user_id=uid,
-                encrypted_session_key=key,
-                stream_position=message.stream_position,
-            )
-            for uid, key in keys.items()
-        )
-        return
-    params = [
-        MAIN_STREAM,
-        *positioned_insert_params(message),
-        list(keys),
-        [bytes(key) for key in keys.values()],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_group_message_statement(), params)
-        (message.stream_position,) = cursor.fetchone()
-    message._state.adding = False

@@ -42,7 +42,7 @@ SYNC_MAX_LIMIT = 500
 
 
 class MessageSendThrottle(UserRateThrottle):
-    scope = "message_send"
+    scope = services.MESSAGE_SEND_THROTTLE_SCOPE
 
 
 class MessageCursorPagination(CursorPagination):

@@ -26,7 +26,6 @@ from core.exceptions import (
 )
 from core.throttling import user_throttle_wait
 from messaging import services as messaging_services
-from messaging.api import MessageSendThrottle
 from messaging.events import MESSAGE_SENT, MessageSentPayload, message_sent_payload
 from messaging.selectors import conversation_messages
 from messaging.serializers import MessageSendSerializer
@@ -70,7 +69,7 @@ def message_send(*, user_id: UUID, data: Any, channel_name: str) -> tuple[str, M
     The sending socket gets `message.sent` instead of its own `message.new`."""
     fields = _validated(MessageSendSerializer, data)
     # REST's per-user send throttle, on the same counter: a socket is not a way around it.
-    wait = user_throttle_wait(scope=MessageSendThrottle.scope, user_id=user_id)
+    wait = user_throttle_wait(scope=messaging_services.MESSAGE_SEND_THROTTLE_SCOPE, user_id=user_id)
     if wait is not None:
         raise RateLimited(retry_after=math.ceil(wait))
     sent = messaging_services.message_send(sender_id=user_id, exclude_channel=channel_name, **fields)
