@@ -1,8 +1,9 @@
 """Media test helpers: the storage under test (local folder or S3 on moto), uploads, images.
 
-Every media test stores into its own temporary folder. A module that adds
-`pytest.mark.usefixtures("storage_kind")` runs each of its tests twice: `[local]` on the
-filesystem and `[s3]` on django-storages' S3Storage against moto's server (tests/s3.py).
+A test using `media_storage` (every media test: tests/media/conftest.py) stores into its own
+temporary folder. A module that adds `pytest.mark.usefixtures("storage_kind")` runs each of its
+tests twice: `[local]` on the filesystem and `[s3]` on django-storages' S3Storage against moto's
+server (tests/s3.py). Tests of other areas that upload name the fixture in their `pytestmark`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def local_media_storage(settings, tmp_path):
     """Each test stores files under its own temporary folder (the S3 fixture overrides this)."""
     settings.STORAGES = {
@@ -55,7 +56,7 @@ def storage_kind(request) -> str:
     return request.param
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def media_storage(request, local_media_storage):
     """The storage this test runs on, with `object_keys()`, `exists(key)`, `read(key)` that look at it
     directly (the folder, or boto3 on the bucket), not through the app's storage."""
