@@ -98,6 +98,7 @@ def server_env(prefix: str, tmp: Path) -> dict[str, str]:
             "CACHE_KEY_PREFIX": prefix,
             "CHANNEL_LAYER_PREFIX": f"{prefix}:asgi",
             "RELAY_REDIS_PREFIX": f"{prefix}:relay",
+            "CELERY_BROKER_KEY_PREFIX": f"{prefix}:celery:",
             "REALTIME_PRESENCE_REDIS_PREFIX": f"{prefix}:presence",
             # Tasks (the verification email) run in the server, not on a broker another run's
             # worker might consume; the unread-email reminder is not what this test is about.
@@ -127,14 +128,12 @@ def wait_until_ready(server: Server, deadline: float) -> None:
 
 
 def delete_keys(prefix: str, redis_url: str | None = None) -> None:
-    """Deletes `prefix:*` from Redis (REDIS_URL unless another instance is named), and kombu's
-    binding tables of a Celery queue named `prefix` (kombu names those after the queue)."""
+    """Deletes `prefix:*` from Redis (REDIS_URL unless another instance is named)."""
     import redis
 
     client = redis.Redis.from_url(redis_url or settings.REDIS_URL)
     try:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        keys += [f"_kombu.binding.{prefix}", f"_kombu.binding_permanent.{prefix}"]
         if keys:
             client.delete(*keys)
     finally:

@@ -31,7 +31,7 @@ if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{TEST_RUN_PREFIX}:asgi"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         **CELERY_BROKER_TRANSPORT_OPTIONS,
-        "global_keyprefix": f"{TEST_RUN_PREFIX}:celery:",
+        "global_keyprefix": f"{TEST_RUN_PREFIX}:celery:",  # CELERY_BROKER_KEY_PREFIX's option
     }
 # The relay's Redis keys too (tests/relay/conftest.py removes them around each test).
 # A worker process a test starts may be handed a test's own prefix explicitly.
