@@ -33,7 +33,6 @@ messages go, and every grant they gave goes with them, former members' included.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass

@@ -266,7 +266,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         envelope_id = str(data.get("id"))
         if envelope_id in self._relay_pushed_at:
             return
-        if len(self._relay_pushed_at) >= settings.REALTIME_RELAY_WINDOW:
+        # A full window at the last read: older envelopes wait in the queue, and the pump sends
+        # them first once an ack makes room (this one after them), whenever this event arrives.
+        if self._relay_window_full or len(self._relay_pushed_at) >= settings.REALTIME_RELAY_WINDOW:
             self._relay_window_full = True
             return
         idle = not self._relay_pushed_at

@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 
 from core import events
 
-pytest_plugins = ["tests.s3"]  # s3_server / s3_bucket / s3_storage: a real S3 endpoint (moto)
+# s3_server / s3_bucket / s3_storage: a real S3 endpoint (moto); the storage under test and the
+# sockets of several devices, a real uvicorn (tests/support/: helpers shared by the areas).
+pytest_plugins = ["tests.s3", "tests.support.media", "tests.support.gateway", "tests.support.real_server"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +44,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"messenger: celery eager={settings.CELERY_TASK_ALWAYS_EAGER} broker={settings.CELERY_BROKER_URL}",
         browser_report_header_line(),
     ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_left_as_found() -> Iterator[None]:
+    """Whatever the run put in Redis (every key starts with TEST_RUN_PREFIX: tests/settings.py)
+    is gone when it ends, also what a failed test or a killed server process left behind."""
+    yield
+    if settings.REDIS_URL:
+        from tests.servers import delete_keys
+
+        delete_keys(settings.TEST_RUN_PREFIX)
 
 
 @pytest.fixture(autouse=True)
@@ -131,8 +144,9 @@ def user_client(user):
 def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any):
     """`with capture_events() as sent:` runs on-commit callbacks and records each publish.
 
-    Each record: {"groups": [...channel-layer group names], "type": ..., "data": {...}}, plus
-    "per_user": {user id: part} for `publish_per_user`.
+    Each record: {"groups": [...channel-layer group names], "type": ..., "data": {...},
+    "exclude_channel": the socket it skips or None}, plus "per_user": {user id: part} for
+    `publish_per_user`.
     The real send still happens, so sockets listening in the test get the event too.
     """
     real_send = events._send
@@ -145,7 +159,9 @@ def capture_events(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_cal
             # publish_per_user: the users' groups, and each user's own part under "per_user"
             groups = [*group_names, *(user_parts or {})]
             parts = {"per_user": dict(user_parts.values())} if user_parts else {}
-            sent.append({"groups": groups, **message["event"], **parts})
+            sent.append(
+                {"groups": groups, **message["event"], "exclude_channel": message["exclude_channel"], **parts}
+            )
             real_send(group_names, message, user_parts)
 
         monkeypatch.setattr(events, "_send", record)

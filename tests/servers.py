@@ -5,8 +5,9 @@ websockets). Used by the cross-process, ghost, hostile-socket, metrics and scale
 
 A server process cannot see the test's SQLite file or in-memory channel layer: real mode only
 (`skip_unless_postgres_and_redis`). Each caller gives its servers one key prefix of their own
-(cache, channel layer, relay), shared by all of them: as in production, any process redeems a
-ticket another issued and sees the same denylist; `delete_keys` removes them afterwards.
+(cache, channel layer, relay, presence; `key_prefix`, under the run's own prefix), shared by all
+of them: as in production, any process redeems a ticket another issued and sees the same
+denylist; `delete_keys` removes them afterwards (and the run's end whatever a failure left).
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def server_command(kind: str, port: int) -> list[str]:
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "messenger.asgi:application"]
 
 
+def key_prefix(kind: str) -> str:
+    """A prefix for one test's servers, under the run's (tests/settings.py: TEST_RUN_PREFIX)."""
+    return f"{settings.TEST_RUN_PREFIX}:{kind}-{uuid.uuid4().hex[:12]}"
+
+
 def server_env(prefix: str, tmp: Path) -> dict[str, str]:
     inherited = ("DATABASE_", "REDIS_", "CELERY_", "S3_", "CI_REQUIRE", "CACHE_", "CHANNEL_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(inherited)}
@@ -92,6 +98,8 @@ def server_env(prefix: str, tmp: Path) -> dict[str, str]:
             "CACHE_KEY_PREFIX": prefix,
             "CHANNEL_LAYER_PREFIX": f"{prefix}:asgi",
             "RELAY_REDIS_PREFIX": f"{prefix}:relay",
+            "CELERY_BROKER_KEY_PREFIX": f"{prefix}:celery:",
+            "REALTIME_PRESENCE_REDIS_PREFIX": f"{prefix}:presence",
             # Tasks (the verification email) run in the server, not on a broker another run's
             # worker might consume; the unread-email reminder is not what this test is about.
             "CELERY_TASK_ALWAYS_EAGER": "1",

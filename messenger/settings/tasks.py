@@ -24,7 +24,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish to an unreachable broker must fail fast (the outbox re-dispatches later), not hang.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# CELERY_BROKER_KEY_PREFIX: a namespace for every broker key (kombu's global_keyprefix: queues,
+# bindings, control replies), for deployments or test runs sharing one Redis.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "global_keyprefix": env.str("CELERY_BROKER_KEY_PREFIX", default=""),
+}
 CELERY_TASK_PUBLISH_RETRY = False
 
 # Every app's periodic tasks (celery beat), each interval read from its own variable.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 
 from django.core import mail
@@ -43,3 +45,29 @@ def verification_token_from_outbox(address: str) -> str:
     from urllib.parse import unquote
 
     return unquote(match.group(1))
+
+
+# --- the prekey directory (PUT /keys, GET /keys/{userId}, GET /keys/count) -----------------------
+
+KEYS = "/api/v1/keys"
+COUNT = "/api/v1/keys/count"
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def key(n: int = 32) -> str:
+    return b64(os.urandom(n))
+
+
+def bundle(one_time: range | list[int] = range(0), identity: str | None = None, spk_id: int = 1) -> dict:
+    return {
+        "identity_key": identity or key(32),
+        "signed_prekey": {"key_id": spk_id, "public_key": key(32), "signature": key(64)},
+        "one_time_prekeys": [{"key_id": i, "public_key": key(32)} for i in one_time],
+    }
+
+
+def claim_path(user) -> str:
+    return f"{KEYS}/{user.pk}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import uuid
@@ -15,31 +14,9 @@ from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
 from accounts.models import OneTimePrekey, User
+from tests.accounts.helpers import COUNT, KEYS, bundle, claim_path, key
 
 pytestmark = pytest.mark.django_db
-
-KEYS = "/api/v1/keys"
-COUNT = "/api/v1/keys/count"
-
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-def key(n: int = 32) -> str:
-    return b64(os.urandom(n))
-
-
-def bundle(one_time: range | list[int] = range(0), identity: str | None = None, spk_id: int = 1) -> dict:
-    return {
-        "identity_key": identity or key(32),
-        "signed_prekey": {"key_id": spk_id, "public_key": key(32), "signature": key(64)},
-        "one_time_prekeys": [{"key_id": i, "public_key": key(32)} for i in one_time],
-    }
-
-
-def claim_path(user) -> str:
-    return f"{KEYS}/{user.pk}"
 
 
 def test_upload_then_claim_returns_the_bundle(user, user_client, other_user, client_for):

@@ -10,9 +10,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from core.events import realtime_user_group_name
-from tests.accounts.test_keys import COUNT, KEYS, bundle, claim_path, key
+from tests.accounts.helpers import COUNT, KEYS, bundle, claim_path, key
 from tests.conftest import bearer_client
-from tests.realtime.test_verify_action import FRAME_TIMEOUT, QUIET, _receive_all_now, devices  # noqa: F401
+from tests.support.gateway import FRAME_TIMEOUT, QUIET, receive_all_now
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,12 @@ def test_the_owner_hears_once_when_a_claim_crosses_the_threshold(
         heard.append(keys_low_events(sent))
     assert heard[:2] == [[], []]
     assert heard[2] == [
-        {"groups": [realtime_user_group_name(user.pk)], "type": "keys.low", "data": {"one_time_prekeys": 2}}
+        {
+            "groups": [realtime_user_group_name(user.pk)],
+            "type": "keys.low",
+            "data": {"one_time_prekeys": 2},
+            "exclude_channel": None,
+        }
     ]
     assert heard[3] == []  # once per crossing, not once per claim
     assert user_client.get(COUNT).json() == {"one_time_prekeys": 1}
@@ -108,7 +113,7 @@ def test_claims_past_the_budget_or_of_nothing_send_no_event(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_keys_low_reaches_every_device_of_the_owner_and_matches_the_count(make_user, settings, devices):  # noqa: F811
+async def test_keys_low_reaches_every_device_of_the_owner_and_matches_the_count(make_user, settings, devices):
     """On real sockets: the frame's data is what GET /keys/count then answers; the claimer's
     socket gets nothing."""
     settings.ACCOUNTS_PREKEYS_LOW_THRESHOLD = 2
@@ -123,4 +128,4 @@ async def test_keys_low_reaches_every_device_of_the_owner_and_matches_the_count(
         frame = await device.socket.receive_json_from(timeout=FRAME_TIMEOUT)
         assert frame == {"type": "keys.low", "data": count}
     await asyncio.sleep(QUIET)
-    assert [await _receive_all_now(device) for device in (phone, laptop, theirs)] == [[], [], []]
+    assert [await receive_all_now(device) for device in (phone, laptop, theirs)] == [[], [], []]

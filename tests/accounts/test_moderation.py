@@ -8,8 +8,7 @@ from django.test import Client
 from accounts import events
 from accounts.models import DeletedUser, IdentityKeys, OneTimePrekey, User
 from accounts.services import deleted_email_hash
-from tests.accounts.helpers import ME, REFRESH, bearer, login, session_for
-from tests.accounts.test_keys import KEYS, bundle
+from tests.accounts.helpers import KEYS, ME, REFRESH, bearer, bundle, login, session_for
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db

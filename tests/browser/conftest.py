@@ -70,7 +70,6 @@ from django.conf import settings
 
 from tests.browser import privacy
 from tests.notifications.worker import WorkerProcess, start_worker, text_of
-from tests.realtime.real_server import MANY_REGISTRATIONS
 from tests.s3 import S3Endpoint, free_port, stop_process
 from tests.servers import (
     BASE_DIR,
@@ -82,6 +81,7 @@ from tests.servers import (
     start_server,
     wait_until_ready,
 )
+from tests.support.real_server import MANY_REGISTRATIONS
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 EMAIL_TIMEOUT_SECONDS = 60.0

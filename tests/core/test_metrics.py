@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from groups.services import group_create
 from notifications.models import OutboundEmail
-from tests.core.test_settings_guard import start_django
-from tests.groups.conftest import message_body
+from tests.groups.helpers import message_body
 from tests.messaging.helpers import send_body
-from tests.realtime.test_gateway import closed_with, connect, next_frame_of, rest, socket_for
+from tests.support.django_process import start_django
+from tests.support.gateway import closed_with, connect, next_frame_of, rest, socket_for
 
 pytestmark = pytest.mark.django_db
 

@@ -118,7 +118,9 @@ def test_capture_events_fixture_records_committed_publishes(capture_events):
     user_id = new_id()
     with capture_events() as sent, transaction.atomic():
         publish([user_id], "typing", {"state": "start"})
-    assert sent == [{"groups": [f"user.{user_id}"], "type": "typing", "data": {"state": "start"}}]
+    assert sent == [
+        {"groups": [f"user.{user_id}"], "type": "typing", "data": {"state": "start"}, "exclude_channel": None}
+    ]
 
 
 def test_a_dead_channel_layer_does_not_fail_a_committed_send(settings, client_for, user, other_user, caplog):

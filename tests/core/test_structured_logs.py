@@ -30,7 +30,7 @@ from tests.messaging.helpers import send_body
 
 # Imported here, not in the test: importing the ASGI application runs django.setup(), whose
 # logging configuration would drop a handler the test attached first.
-from tests.realtime.test_gateway import next_frame_of, socket_for
+from tests.support.gateway import next_frame_of, socket_for
 
 Lines = Callable[[], list[dict]]
 

@@ -8,18 +8,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from django.conf import settings
 
-BASE = Path(settings.BASE_DIR) / "deploy" / "k8s" / "base"
-
-
-def resources() -> dict[tuple[str, str], dict]:
-    listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
-    found = {}
-    for name in listed:
-        for document in yaml.safe_load_all((BASE / name).read_text()):
-            found[(document["kind"], document["metadata"]["name"])] = document
-    return found
+from tests.deploy.helpers import BASE, resources
 
 
 def container(deployment: dict) -> dict:

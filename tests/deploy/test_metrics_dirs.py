@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
-from tests.deploy.test_k8s_manifests import resources
+from tests.deploy.helpers import resources
 
 BASE_DIR = Path(settings.BASE_DIR)
 COMPOSE = BASE_DIR / "deploy" / "compose.yaml"

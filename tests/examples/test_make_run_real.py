@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from tests.accounts.helpers import STRONG_PASSWORD
-from tests.examples.test_quickstart_live import ROOT, make
+from tests.examples.helpers import ROOT, make
 from tests.notifications.broker import closed_port
-from tests.servers import delete_keys, server_env, skip_unless_postgres_and_redis
+from tests.servers import delete_keys, key_prefix, server_env, skip_unless_postgres_and_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +75,7 @@ class MakeRun:
 @pytest.fixture
 def real_make_run(transactional_db, django_db_blocker, tmp_path: Path) -> Iterator[MakeRun]:
     skip_unless_postgres_and_redis()
-    prefix = f"test-makerun-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("makerun")
     with django_db_blocker.unblock():
         env = server_env(prefix, tmp_path)
     env = {key: value for key, value in env.items() if not key.startswith(("MAKE", "MFLAGS", "HOST", "PORT"))}

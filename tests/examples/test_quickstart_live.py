@@ -22,13 +22,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from django.conf import settings
 
+from tests.examples.helpers import ROOT, make
 from tests.notifications.broker import closed_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(settings.BASE_DIR)
 # What a newcomer's shell does not have: the test run's own configuration.
 NOT_INHERITED = (
     "DATABASE_",
@@ -80,19 +79,6 @@ def readme_block(*, start: str, end: str) -> str:
     first = next(i for i, line in enumerate(lines) if line.startswith(start))
     last = next(i for i, line in enumerate(lines) if i > first and line.startswith(end))
     return "\n".join(lines[first : last + 1])
-
-
-def make(*targets: str, port: int) -> list[str]:
-    # -o: the venv is set up already (this suite runs in it); PY: the interpreter running the suite.
-    return [
-        "make",
-        "--no-print-directory",
-        "-o",
-        ".venv/.installed",
-        *targets,
-        f"PORT={port}",
-        f"PY={sys.executable}",
-    ]
 
 
 # A loaded machine (2 cores shared with other test runs) can take long to install nothing,

@@ -47,6 +47,7 @@ from tests.servers import (
     delete_keys,
     free_port,
     group_message_body,
+    key_prefix,
     open_socket,
     register,
     rest_post,
@@ -147,7 +148,7 @@ def gateway(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[G
     nginx = nginx_binary()
     skip_unless_postgres_and_redis()
     tmp = tmp_path_factory.mktemp("gateway")
-    prefix = f"test-gateway-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("gateway")
     with django_db_blocker.unblock():
         env = server_env(prefix, tmp)
     # Behind one trusted proxy: the hop nginx appends to X-Forwarded-For is the client.

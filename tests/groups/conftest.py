@@ -1,39 +1,16 @@
-"""Helpers for the groups tests: groups built through the services, wrapped keys per member."""
+"""Fixtures of the groups tests: groups built through the services, and a sender (plain helpers:
+tests/groups/helpers.py)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 from groups import services
-from groups.models import ChatGroup, GroupMember
-
-
-def wrapped_key(user_id: Any, salt: str = "") -> str:
-    """A distinct fake wrapped key per user: tests can tell whose key they were handed."""
-    return base64.b64encode(f"key-for-{user_id}{salt}".encode()).decode()
-
-
-def keys_for(user_ids: Iterable[Any], salt: str = "") -> dict[str, str]:
-    return {str(uid): wrapped_key(uid, salt) for uid in user_ids}
-
-
-def member_ids(group: ChatGroup) -> set:
-    return set(GroupMember.objects.filter(group=group).values_list("user_id", flat=True))
-
-
-def message_body(group: ChatGroup, content: bytes = b"ciphertext", **extra: Any) -> dict[str, Any]:
-    body = {
-        "encrypted_content": base64.b64encode(content).decode(),
-        "encrypted_session_keys": keys_for(member_ids(group)),
-        "crypto_version": "1",
-        "encryption_algorithm": "x25519-aes256gcm",
-    }
-    body.update(extra)
-    return body
+from groups.models import ChatGroup
+from tests.groups.helpers import message_body
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import pytest
 from groups import services
 from groups.models import ChatGroup, GroupMessage
 from media.models import MediaGrant
-from tests.media.conftest import fetch, local_media_storage, media_storage, storage_kind, upload
+from tests.groups.helpers import SEND_QUERY_BUDGET, big_group, message_body
+from tests.support.media import fetch, upload
 
 # Each test stores files under its own temporary folder (or, with `storage_kind`, runs on local
 # storage and on S3), as media's own tests do.
-__all__ = ["local_media_storage", "media_storage", "storage_kind"]
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_storage")]
 
 
 def test_attachments_are_granted_to_members_and_rendered(make_user, make_group, client_for, send):
@@ -50,9 +49,7 @@ def test_someone_elses_upload_is_400_and_sends_nothing(make_user, make_group, cl
 def test_sending_with_attachments_to_200_members_still_runs_a_fixed_number_of_queries(
     make_user, make_group, client_for, django_assert_max_num_queries
 ):
-    from tests.groups.test_messages import SEND_QUERY_BUDGET, _big_group, message_body
-
-    owner, big = _big_group(make_user, make_group, 200)
+    owner, big = big_group(make_user, make_group, 200)
     client = client_for(owner)
     ids = [upload(client, f"file {n}".encode()).json()["id"] for n in range(3)]
     body = message_body(big, attachment_ids=ids)

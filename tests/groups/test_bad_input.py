@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from groups.models import ChatGroup, GroupMember, GroupMessage
-from tests.groups.conftest import message_body
+from tests.groups.helpers import message_body
 from tests.messaging.helpers import assert_envelope, b64_cursor
 
 pytestmark = pytest.mark.django_db

@@ -331,6 +331,7 @@ def test_delete_group_removes_everything_and_tells_the_members(
             "groups": [realtime_chat_group_name(group.pk)],
             "type": "group.deleted",
             "data": {"group_id": str(group.pk), "deleted_by": str(owner.pk)},
+            "exclude_channel": None,
         }
     ]
     assert not ChatGroup.objects.filter(pk=group.pk).exists()

@@ -9,13 +9,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import User
 from core.events import realtime_user_group_name
 from core.stream import current_stream_position
 from groups import services
 from groups.models import GroupMessage, GroupMessageKey
 from groups.selectors import group_ids_for_user, group_sync_items
-from tests.groups.conftest import keys_for, message_body, wrapped_key
+from tests.groups.helpers import SEND_QUERY_BUDGET, big_group, keys_for, message_body, wrapped_key
 
 pytestmark = pytest.mark.django_db
 
@@ -265,26 +264,11 @@ def test_messages_get_increasing_stream_positions(make_user, make_group, send):
     assert current_stream_position() == positions[-1]
 
 
-def _big_group(make_user, make_group, size: int):
-    owner = make_user()
-    others = User.objects.bulk_create(
-        [
-            User(username=f"bulk{uuid.uuid4().hex[:12]}", email=f"{uuid.uuid4().hex}@example.com")
-            for _ in range(size - 1)
-        ]
-    )
-    return owner, make_group(owner, members=others)
-
-
-# PostgreSQL writes the position, the message and every key in one statement; SQLite in three.
-SEND_QUERY_BUDGET = 6 if connection.vendor == "postgresql" else 10
-
-
 def test_sending_to_a_200_member_group_runs_a_fixed_number_of_queries(
     make_user, make_group, client_for, django_assert_max_num_queries
 ):
-    owner, big = _big_group(make_user, make_group, 200)
-    small_owner, small = _big_group(make_user, make_group, 3)
+    owner, big = big_group(make_user, make_group, 200)
+    small_owner, small = big_group(make_user, make_group, 3)
     big_body, small_body = message_body(big), message_body(small)
     assert len(big_body["encrypted_session_keys"]) == 200
     big_client, small_client = client_for(owner), client_for(small_owner)
@@ -305,7 +289,7 @@ def test_sending_to_a_200_member_group_runs_a_fixed_number_of_queries(
 def test_reading_history_of_a_big_group_runs_a_fixed_number_of_queries(
     make_user, make_group, client_for, send, django_assert_max_num_queries
 ):
-    owner, big = _big_group(make_user, make_group, 200)
+    owner, big = big_group(make_user, make_group, 200)
     for _ in range(3):
         send(owner, big)
     with django_assert_max_num_queries(4):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from groups.models import ChatGroup, GroupMember
-from tests.groups.conftest import message_body
+from tests.groups.helpers import message_body
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ ever drop without a close frame.
   nesting (arrays, objects, inside a field), binary, oversized, invalid UTF-8 and lone
   surrogates, 1e999 / NaN / huge ints, and wrong types in every field of every client frame
   type; before auth, anything but one small `auth` frame (4401); a second `auth` frame.
-- Through a real uvicorn process and the `websockets` client (real mode: tests/realtime/
+- Through a real uvicorn process and the `websockets` client (real mode: tests/support/
   real_server.py): the same kinds of frame, asserting on the wire that every socket the server
   ends gets a close frame with the documented code (4401, 4409, 4429; 1007 for invalid UTF-8,
   which the server's protocol layer refuses before the application sees it) and that every
@@ -27,12 +27,10 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.accounts.helpers import session_for
 from tests.messaging.helpers import send_body
-from tests.realtime.conftest import _fresh_channel_locks  # noqa: F401 (an autouse fixture)
-from tests.realtime.real_server import start_uvicorn  # noqa: F401 (a fixture)
-from tests.realtime.test_gateway import closed_with, connect, socket_for
 from tests.servers import open_socket, register
+from tests.support.gateway import closed_with, connect, socket_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_locks")]
 
 NESTED_ARRAYS = "[" * 60000 + "]" * 60000
 NESTED_OBJECTS = '{"a":' * 30000 + "0" + "}" * 30000
@@ -279,7 +277,7 @@ def on_the_wire(corpus: dict[str, str | bytes]) -> dict[str, str | bytes]:
 
 
 @pytest.mark.integration
-async def test_on_the_wire_every_socket_ends_with_a_close_frame(start_uvicorn):  # noqa: F811
+async def test_on_the_wire_every_socket_ends_with_a_close_frame(start_uvicorn):
     server = start_uvicorn(
         REALTIME_MAX_SOCKETS_PER_USER="3",
         # The unparsable corpus fits in the bursts; the flood below does not, however slowly

@@ -7,7 +7,7 @@ import pytest
 
 from media.models import Media
 from media.services import grant_media_access
-from tests.media.conftest import fetch, upload
+from tests.support.media import fetch, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 

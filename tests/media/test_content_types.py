@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from media.models import Media
-from tests.media.conftest import fetch, png_bytes, upload
+from tests.support.media import fetch, png_bytes, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 

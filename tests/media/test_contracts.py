@@ -12,7 +12,7 @@ from media.exceptions import MediaNotOwned
 from media.models import Media, MediaGrant
 from media.selectors import attachments_metadata
 from media.services import grant_media_access, revoke_media_access
-from tests.media.conftest import upload
+from tests.support.media import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from media.exceptions import MediaNotOwned
 from media.models import Media
 from media.services import grant_media_access, media_purge_unattached
-from tests.media.conftest import fetch, png_bytes
+from tests.support.media import fetch, png_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from media.models import Media
 from media.services import grant_media_access
 from media.tasks import purge_unattached_media
-from tests.media.conftest import upload
+from tests.support.media import upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from media import services
 from media.models import Media, MediaGrant
 from media.services import grant_media_access, media_delete, media_purge_unattached
-from tests.media.conftest import upload
+from tests.support.media import upload
 
 DEADLINE_SECONDS = 30
 

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from tests.media.conftest import upload
+from tests.support.media import upload
 
 pytestmark = pytest.mark.django_db
 

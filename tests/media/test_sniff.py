@@ -3,7 +3,7 @@
 import pytest
 
 from media.sniff import OCTET_STREAM, served_type, sniff
-from tests.media.conftest import png_bytes
+from tests.support.media import png_bytes
 
 PAD = b"\x00" * 24  # real files go on past the signature
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from media.models import Media
-from tests.media.conftest import upload
 from tests.s3 import free_port, s3_storages_setting
+from tests.support.media import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from media.models import Media
 from media.services import media_thumbnail_make
-from tests.media.conftest import bomb_png, fetch, png_bytes, upload
+from tests.support.media import bomb_png, fetch, png_bytes, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from media.exceptions import MediaTooLarge
 from media.models import Media
 from media.uploads import MediaUploadHandler
-from tests.media.conftest import fetch, png_bytes, upload
+from tests.support.media import fetch, png_bytes, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
 

@@ -12,9 +12,9 @@ import uuid
 import pytest
 
 from media.models import Media
-from tests.media.conftest import bomb_png, fetch, png_bytes, upload
 from tests.notifications.worker import skip_unless_real_services, start_worker
 from tests.s3 import s3_storages_setting
+from tests.support.media import bomb_png, fetch, png_bytes, upload
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_celery, pytest.mark.django_db(transaction=True)]
 

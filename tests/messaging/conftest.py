@@ -1,15 +1,11 @@
-"""Helpers for the messaging tests: a sender with real HTTP calls, and event capture that keeps
-each publish's `exclude_channel`."""
+"""Fixtures of the messaging tests: a sender with real HTTP calls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from core import events
 from tests.messaging.helpers import send_body
 
 
@@ -25,30 +21,3 @@ def send(client_for):
         return response.json()
 
     return _send
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any):
-    """Like `capture_events`, but each record also has `exclude_channel`; the real send still runs."""
-    real_send = events._send
-
-    @contextmanager
-    def capture() -> Iterator[list[dict[str, Any]]]:
-        sent: list[dict[str, Any]] = []
-
-        def record(group_names: list[str], message: dict[str, Any]) -> None:
-            sent.append(
-                {
-                    "groups": list(group_names),
-                    "exclude_channel": message["exclude_channel"],
-                    **message["event"],
-                }
-            )
-            real_send(group_names, message)
-
-        monkeypatch.setattr(events, "_send", record)
-        with django_capture_on_commit_callbacks(execute=True):
-            yield sent
-        monkeypatch.setattr(events, "_send", real_send)
-
-    return capture

@@ -7,6 +7,9 @@ import os
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import Permission
+from django.test import Client
+
 from core import events
 from messaging.services import message_send
 
@@ -85,3 +88,46 @@ def assert_envelope(response, status: int, code: str | None = None) -> dict[str,
     if code:
         assert body["code"] == code
     return body
+
+
+# Send bodies that are not a valid send, each a 400 that stores nothing: (label, the change to a
+# valid body; a body that is not an object replaces it).
+SEND_CASES = [
+    ("a JSON null body", None),
+    ("a list", []),
+    ("a string", "hello"),
+    ("a number", 5),
+    ("recipient null", {"recipient_id": None}),
+    ("recipient a list", {"recipient_id": [1]}),
+    ("recipient an object", {"recipient_id": {"id": 1}}),
+    ("content null", {"encrypted_content": None}),
+    ("content an object", {"encrypted_content": {"a": 1}}),
+    ("content only padding", {"encrypted_content": "===="}),
+    ("content one character", {"encrypted_content": "A"}),
+    ("content not ascii", {"encrypted_content": "éééé"}),
+    ("content with a newline", {"encrypted_content": "AAAA\nAAAA"}),
+    ("url-safe base64", {"encrypted_content": "-_-_"}),
+    ("key null", {"encrypted_session_key": None}),
+    ("key empty", {"encrypted_session_key": ""}),
+    ("crypto_version a list", {"crypto_version": ["1"]}),
+    ("crypto_version null", {"crypto_version": None}),
+    ("crypto_version a NUL", {"crypto_version": "\x00"}),
+    ("algorithm huge", {"encryption_algorithm": "a" * 100_000}),
+    ("attachment_ids null", {"attachment_ids": None}),
+    ("attachment_ids [null]", {"attachment_ids": [None]}),
+    ("attachment_ids an object", {"attachment_ids": {"a": 1}}),
+    ("client_message_id a list", {"client_message_id": ["x"]}),
+]
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+CHANGELIST = "/admin/messaging/message/"
+
+
+def staff_client(make_user, role: str) -> Client:
+    staff = make_user(is_staff=True, role=role)
+    staff.user_permissions.add(Permission.objects.get(codename="view_message"))
+    client = Client()
+    client.force_login(staff)
+    return client

@@ -5,23 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
-from django.test import Client
 
 from messaging.models import Message
+from tests.messaging.helpers import CHANGELIST, staff_client
 
 pytestmark = pytest.mark.django_db
-
-CHANGELIST = "/admin/messaging/message/"
-
-
-def staff_client(make_user, role: str) -> Client:
-    staff = make_user(is_staff=True, role=role)
-    staff.user_permissions.add(Permission.objects.get(codename="view_message"))
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 def secrets_of(message: dict) -> list[str]:
@@ -53,11 +42,11 @@ def test_the_changelist_and_the_detail_page_show_metadata_but_no_ciphertext(
 
 
 def test_a_moderator_deletes_for_everyone_and_both_sides_are_told(
-    published, send, make_user, user, other_user
+    capture_events, send, make_user, user, other_user
 ):
     message = send(user, other_user)
     client = staff_client(make_user, role="moderator")
-    with published() as sent:
+    with capture_events() as sent:
         response = client.post(
             CHANGELIST, {"action": "delete_for_everyone", "_selected_action": [message["id"]]}
         )

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent, conversation_key_for
-from tests.messaging.helpers import assert_envelope, b64_cursor, send_body
+from tests.messaging.helpers import SEND_CASES, assert_envelope, b64_cursor, send_body
 
 pytestmark = pytest.mark.django_db
 
@@ -73,34 +73,6 @@ def test_a_limit_that_is_not_a_positive_integer_is_400(client_for, user, other_u
     response = client_for(user).get(path.format(peer=other_user.pk), {"limit": limit})
     body = assert_envelope(response, 400)
     assert body["errors"] == {"limit": ["A whole number of at least 1."]}
-
-
-SEND_CASES = [
-    ("a JSON null body", None),
-    ("a list", []),
-    ("a string", "hello"),
-    ("a number", 5),
-    ("recipient null", {"recipient_id": None}),
-    ("recipient a list", {"recipient_id": [1]}),
-    ("recipient an object", {"recipient_id": {"id": 1}}),
-    ("content null", {"encrypted_content": None}),
-    ("content an object", {"encrypted_content": {"a": 1}}),
-    ("content only padding", {"encrypted_content": "===="}),
-    ("content one character", {"encrypted_content": "A"}),
-    ("content not ascii", {"encrypted_content": "éééé"}),
-    ("content with a newline", {"encrypted_content": "AAAA\nAAAA"}),
-    ("url-safe base64", {"encrypted_content": "-_-_"}),
-    ("key null", {"encrypted_session_key": None}),
-    ("key empty", {"encrypted_session_key": ""}),
-    ("crypto_version a list", {"crypto_version": ["1"]}),
-    ("crypto_version null", {"crypto_version": None}),
-    ("crypto_version a NUL", {"crypto_version": "\x00"}),
-    ("algorithm huge", {"encryption_algorithm": "a" * 100_000}),
-    ("attachment_ids null", {"attachment_ids": None}),
-    ("attachment_ids [null]", {"attachment_ids": [None]}),
-    ("attachment_ids an object", {"attachment_ids": {"a": 1}}),
-    ("client_message_id a list", {"client_message_id": ["x"]}),
-]
 
 
 @pytest.mark.parametrize(("label", "change"), SEND_CASES, ids=[case[0] for case in SEND_CASES])

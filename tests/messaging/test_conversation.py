@@ -126,7 +126,7 @@ def test_send_body_helper_drops_ellipsis(other_user):
 def test_a_page_with_attachments_still_runs_at_most_three_queries(
     client_for, user, other_user, django_assert_max_num_queries, settings, tmp_path
 ):
-    from tests.media.conftest import upload
+    from tests.support.media import upload
 
     settings.STORAGES = {
         **settings.STORAGES,

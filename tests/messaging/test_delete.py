@@ -16,9 +16,11 @@ def conversation(client, peer) -> list[dict]:
     return client.get(f"/api/v1/messages/conversation/{peer.pk}").json()["results"]
 
 
-def test_the_sender_deletes_for_everyone_and_a_tombstone_stays(published, send, client_for, user, other_user):
+def test_the_sender_deletes_for_everyone_and_a_tombstone_stays(
+    capture_events, send, client_for, user, other_user
+):
     message = send(user, other_user)
-    with published() as sent:
+    with capture_events() as sent:
         response = client_for(user).delete(f"/api/v1/messages/{message['id']}?scope=everyone")
     assert response.status_code == 204
 
@@ -43,10 +45,10 @@ def test_the_sender_deletes_for_everyone_and_a_tombstone_stays(published, send, 
     assert event["data"]["scope"] == "everyone"
 
 
-def test_deleting_for_everyone_twice_is_quiet(published, send, client_for, user, other_user):
+def test_deleting_for_everyone_twice_is_quiet(capture_events, send, client_for, user, other_user):
     message = send(user, other_user)
     client_for(user).delete(f"/api/v1/messages/{message['id']}?scope=everyone")
-    with published() as sent:
+    with capture_events() as sent:
         assert client_for(user).delete(f"/api/v1/messages/{message['id']}?scope=everyone").status_code == 204
     assert sent == []
 
@@ -82,10 +84,10 @@ def test_an_unknown_scope_is_400(send, client_for, user, other_user):
 
 
 @pytest.mark.parametrize("side", ["sender", "recipient"])
-def test_either_side_deletes_for_themself_only(published, send, client_for, user, other_user, side):
+def test_either_side_deletes_for_themself_only(capture_events, send, client_for, user, other_user, side):
     message = send(user, other_user)
     deleter, keeper = (user, other_user) if side == "sender" else (other_user, user)
-    with published() as sent:
+    with capture_events() as sent:
         response = client_for(deleter).delete(f"/api/v1/messages/{message['id']}")  # scope=me by default
     assert response.status_code == 204
     assert conversation(client_for(deleter), keeper) == []

@@ -18,14 +18,11 @@ from django.db import connection, transaction
 from media.models import MediaGrant
 from messaging.models import Message
 from messaging.services import message_delete
-from tests.media.conftest import fetch, local_media_storage, media_storage, storage_kind, upload
-from tests.messaging.helpers import send_body, work_queries
-from tests.messaging.test_admin import CHANGELIST, staff_client
+from tests.messaging.helpers import CHANGELIST, send_body, staff_client, work_queries
+from tests.support.media import fetch, upload
 
 # The media tests' storage fixtures: each test stores into its own folder, or its own S3 bucket.
-__all__ = ["local_media_storage", "media_storage", "storage_kind"]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("storage_kind", "media_storage")]
 
 
 def photo(client) -> dict:

@@ -25,11 +25,11 @@ def test_the_recipient_marks_it_read(send, client_for, user, other_user):
 
 
 def test_reading_twice_keeps_the_first_read_at_and_announces_once(
-    published, send, client_for, user, other_user
+    capture_events, send, client_for, user, other_user
 ):
     message = send(user, other_user)
     reader = client_for(other_user)
-    with published() as sent:
+    with capture_events() as sent:
         first = reader.put(f"/api/v1/messages/{message['id']}/read").json()
         second = reader.put(f"/api/v1/messages/{message['id']}/read/").json()
     assert first["read_at"] == second["read_at"]
@@ -70,9 +70,9 @@ def test_a_message_hidden_by_the_recipient_is_404_for_them(send, client_for, use
     assert client_for(other_user).put(f"/api/v1/messages/{message['id']}/read").status_code == 404
 
 
-def test_the_gateway_passes_its_socket_to_skip(published, send, user, other_user):
+def test_the_gateway_passes_its_socket_to_skip(capture_events, send, user, other_user):
     message = send(user, other_user)
-    with published() as sent:
+    with capture_events() as sent:
         read = message_mark_read(
             user_id=str(other_user.pk), message_id=message["id"], exclude_channel="the.socket"
         )

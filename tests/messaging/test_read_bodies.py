@@ -44,7 +44,7 @@ def page_of(client, peer) -> list[dict]:
 def test_each_viewer_gets_the_message_as_sent_and_only_the_sender_their_own_key(
     client_for, user, other_user, local_media
 ):
-    from tests.media.conftest import upload
+    from tests.support.media import upload
 
     sender = client_for(user)
     media = upload(sender, b"a picture", name="cat.png").json()
@@ -85,7 +85,7 @@ def test_each_viewer_gets_the_message_as_sent_and_only_the_sender_their_own_key(
 
 
 def test_read_and_tombstone_states_render_as_before(client_for, user, other_user, local_media):
-    from tests.media.conftest import upload
+    from tests.support.media import upload
 
     sender, recipient = client_for(user), client_for(other_user)
     media_id = upload(sender, b"gone soon").json()["id"]
@@ -119,7 +119,7 @@ def test_a_message_with_attachments_rendered_alone_reads_their_metadata(
 ):
     """The `message.new` event and the send's answer render one message without a page's map."""
     from messaging.events import message_payload
-    from tests.media.conftest import upload
+    from tests.support.media import upload
 
     sender = client_for(user)
     kept, deleted = (upload(sender, data).json()["id"] for data in (b"kept", b"deleted"))
@@ -142,7 +142,7 @@ def test_a_sync_page_runs_the_same_few_queries_for_one_item_and_for_a_hundred(
     send, client_for, user, other_user, django_assert_max_num_queries
 ):
     from groups.models import ChatGroup
-    from tests.groups.conftest import message_body
+    from tests.groups.helpers import message_body
 
     client = client_for(user)
     send(other_user, user)

@@ -10,13 +10,11 @@ from django.db import connection
 
 from messaging.models import Conversation, Message
 from messaging.services import message_send
-from tests.media.conftest import local_media_storage, upload
 from tests.messaging.helpers import b64, group_of, send_body, work_queries
+from tests.support.media import upload
 
 # Uploads go to a temporary folder per test, as media's own tests do.
-__all__ = ["local_media_storage"]
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_media_storage")]
 
 MESSAGE_FIELDS = {
     "id",
@@ -222,9 +220,9 @@ def test_messages_without_client_message_id_are_never_deduplicated(client_for, u
 
 
 def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_devices(
-    published, user, other_user
+    capture_events, user, other_user
 ):
-    with published() as sent:
+    with capture_events() as sent:
         result = message_send(
             sender_id=user.pk,
             recipient_id=other_user.pk,
@@ -250,16 +248,16 @@ def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_device
     assert to_recipient["exclude_channel"] is None
 
 
-def test_a_retry_publishes_nothing(published, send, user, other_user):
+def test_a_retry_publishes_nothing(capture_events, send, user, other_user):
     body = send_body(other_user)
     send(user, other_user, **body)
-    with published() as sent:
+    with capture_events() as sent:
         send(user, other_user, expect=200, **body)
     assert sent == []
 
 
-def test_a_failed_send_publishes_nothing(published, client_for, user, other_user):
-    with published() as sent:
+def test_a_failed_send_publishes_nothing(capture_events, client_for, user, other_user):
+    with capture_events() as sent:
         response = client_for(user).post(
             "/api/v1/messages/send", send_body(other_user, attachment_ids=[str(uuid.uuid4())]), format="json"
         )
@@ -288,13 +286,13 @@ def block(client_for, blocker, blocked) -> None:
 
 @pytest.mark.parametrize("who_blocks", ["recipient", "sender"])
 def test_a_block_either_way_is_403_and_stores_and_publishes_nothing(
-    published, client_for, user, other_user, who_blocks
+    capture_events, client_for, user, other_user, who_blocks
 ):
     if who_blocks == "recipient":
         block(client_for, blocker=other_user, blocked=user)
     else:
         block(client_for, blocker=user, blocked=other_user)
-    with published() as sent:
+    with capture_events() as sent:
         response = client_for(user).post("/api/v1/messages/send", send_body(other_user), format="json")
     assert response.status_code == 403
     assert response.json()["code"] == "blocked"
@@ -396,7 +394,7 @@ def test_conversation_summaries_follow_the_last_message(send, user, other_user):
         assert str(conversation.last_message_id) == last["id"]
 
 
-def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(published, user, other_user):
+def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(capture_events, user, other_user):
     from django.db import transaction
 
     from tests.messaging.helpers import send_through_the_service
@@ -405,12 +403,12 @@ def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(published, 
         pass
 
     # A caller's transaction that fails after the send: the send rolls back with it.
-    with published() as sent, pytest.raises(Abort), transaction.atomic():
+    with capture_events() as sent, pytest.raises(Abort), transaction.atomic():
         send_through_the_service(user, other_user)
         assert sent == []  # nothing before the commit
         raise Abort
     assert sent == []
     assert Message.objects.count() == 0
-    with published() as sent:
+    with capture_events() as sent:
         send_through_the_service(user, other_user)
     assert [event["type"] for event in sent] == ["message.new", "message.new"]

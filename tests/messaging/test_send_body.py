@@ -13,7 +13,7 @@ from rest_framework.exceptions import APIException, ValidationError
 
 from messaging.send_body import _fast, validated_send_body
 from messaging.serializers import MessageSendSerializer
-from tests.messaging.test_bad_input import SEND_CASES
+from tests.messaging.helpers import SEND_CASES
 
 RECIPIENT = "0b7b3f1e-51b4-4b4e-9c7e-3a7f2f0c6d11"
 

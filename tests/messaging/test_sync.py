@@ -9,7 +9,7 @@ import pytest
 from groups import services as group_services
 from messaging.models import Message
 from messaging.selectors import sync_page
-from tests.groups.conftest import keys_for, wrapped_key
+from tests.groups.helpers import keys_for, wrapped_key
 
 pytestmark = pytest.mark.django_db
 

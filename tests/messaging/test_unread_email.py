@@ -98,7 +98,7 @@ def test_deleted_and_hidden_messages_do_not_count(send, client_for, user, other_
 
 def test_messages_the_user_sent_and_group_messages_do_not_count(send, client_for, user, other_user):
     from groups import services as group_services
-    from tests.groups.conftest import message_body
+    from tests.groups.helpers import message_body
 
     mine = send(user, other_user)
     group = group_services.group_create(creator_id=other_user.pk, name="g", member_ids=[user.pk])

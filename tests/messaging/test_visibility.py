@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_outsider_can_neither_read_nor_change_a_message(
-    published, send, client_for, user, other_user, make_user
+    capture_events, send, client_for, user, other_user, make_user
 ):
     message = send(user, other_user)
     reply = send(other_user, user)
@@ -20,7 +20,7 @@ def test_an_outsider_can_neither_read_nor_change_a_message(
     token = outsider.get("/api/v1/sync").json()["next_since"]
     before = list(Message.objects.order_by("pk").values())
 
-    with published() as sent:
+    with capture_events() as sent:
         for response in (
             outsider.put(f"/api/v1/messages/{message['id']}/read"),
             outsider.put(f"/api/v1/messages/{reply['id']}/read"),

@@ -11,14 +11,11 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.conftest import bearer_client
-from tests.media.conftest import local_media_storage, upload
 from tests.messaging.helpers import send_body
-from tests.realtime.test_gateway import next_frame_of, rest, socket_for
+from tests.support.gateway import next_frame_of, rest, socket_for
+from tests.support.media import upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# The media tests' fixture: this test's uploads go to its own temporary folder.
-__all__ = ["local_media_storage"]
 
 
 async def test_message_send_with_an_attachment_answers_message_sent_as_rest_reads_it(

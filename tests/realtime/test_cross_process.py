@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +32,7 @@ from tests.servers import (
     Socket,
     delete_keys,
     group_message_body,
+    key_prefix,
     open_socket,
     register,
     rest_post,
@@ -60,7 +60,7 @@ def servers(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[t
     locks against the flush's TRUNCATE and deadlock it."""
     skip_unless_postgres_and_redis()
     tmp = tmp_path_factory.mktemp("cross-process")
-    prefix = f"test-xproc-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("xproc")
     started: list[Server] = []
     try:
         with django_db_blocker.unblock():

@@ -18,8 +18,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from core.events import publish_per_user, realtime_user_group_name
-from tests.groups.conftest import keys_for, message_body
-from tests.realtime.test_gateway import next_frame_of, rest, socket_for
+from tests.groups.helpers import keys_for, message_body
+from tests.support.gateway import next_frame_of, rest, socket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,61 +12,20 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from messenger.asgi import application
 from tests.accounts.helpers import bearer, session_for
-from tests.conftest import bearer_client
-from tests.groups.conftest import keys_for, message_body
+from tests.groups.helpers import keys_for, message_body
 from tests.messaging.helpers import send_body
-from tests.sockets import Socket
+from tests.support.gateway import (
+    NOTHING_WITHIN,
+    authenticated,
+    closed_with,
+    connect,
+    next_frame_of,
+    rest,
+    socket_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-NOTHING_WITHIN = 0.3  # seconds to wait when asserting that no frame arrives
-
-
-async def connect(path: str = "/ws/") -> Socket:
-    communicator = Socket(application, path)
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def authenticated(access: str) -> tuple[Socket, dict]:
-    communicator = await connect()
-    await communicator.send_json_to({"type": "auth", "data": {"token": access}})
-    hello = await communicator.receive_json_from(timeout=3)
-    assert hello["type"] == "hello", hello
-    return communicator, hello
-
-
-async def socket_for(user) -> Socket:
-    session = await sync_to_async(session_for)(user)
-    communicator, _ = await authenticated(session["access"])
-    return communicator
-
-
-async def closed_with(communicator: Socket) -> int:
-    """The code the server closed the socket with; the close handshake is then completed as a
-    server does (`websocket.disconnect`), and the consumer's clean-up awaited to its end."""
-    output = await communicator.receive_output(timeout=3)
-    assert output["type"] == "websocket.close", output
-    await communicator.end(output["code"])
-    return output["code"]
-
-
-async def next_frame_of(communicator: Socket, frame_type: str) -> dict:
-    while True:
-        frame = await communicator.receive_json_from(timeout=3)
-        if frame["type"] == frame_type:
-            return frame
-
-
-async def rest(user, method: str, path: str, body: dict | None = None):
-    def call():
-        return getattr(bearer_client(user), method)(path, body, format="json")
-
-    return await sync_to_async(call)()
-
 
 # --- authentication ---------------------------------------------------------------------------
 

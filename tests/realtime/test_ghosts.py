@@ -4,7 +4,7 @@ dropped, disconnect() never ran, the heartbeat kept the user online forever and 
 stayed in memory) are now answered, and once the user's sockets close their contact sees them
 offline, both live and through GET /presence, and the process's memory is back where it was.
 
-Real mode only (tests/realtime/real_server.py).
+Real mode only (tests/support/real_server.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.realtime.real_server import rss_bytes, start_uvicorn  # noqa: F401 (a fixture)
 from tests.servers import Account, Server, Socket, open_socket, register, rest_post
+from tests.support.real_server import rss_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -78,7 +78,7 @@ async def crashing_round(server: Server, ann: Account, bob: Account, bob_socket:
     ]
 
 
-async def test_crashing_frames_leave_no_ghost_online_and_no_memory_behind(start_uvicorn):  # noqa: F811
+async def test_crashing_frames_leave_no_ghost_online_and_no_memory_behind(start_uvicorn):
     # glibc serves a 120 KB buffer from the heap once its dynamic mmap threshold has grown, and
     # a freed heap chunk below the top is never handed back: RSS then stays up by whatever the
     # last round's frames fragmented, leak or not (12 MiB in one of four runs here). A fixed threshold

@@ -19,9 +19,17 @@ from messenger.asgi import application
 from presence.store import get_store
 from realtime import consumers
 from tests.accounts.helpers import session_for
-from tests.realtime.test_gateway import NOTHING_WITHIN, closed_with, connect, next_frame_of, socket_for
-from tests.realtime.test_presence import befriend, presence_frame, presence_of
 from tests.sockets import Socket, end_open_sockets
+from tests.support.gateway import (
+    NOTHING_WITHIN,
+    befriend,
+    closed_with,
+    connect,
+    next_frame_of,
+    presence_frame,
+    presence_of,
+    socket_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

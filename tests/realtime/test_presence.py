@@ -23,7 +23,7 @@ from contacts.services import contact_request, contact_set_status
 from presence.services import presence_connection_opened, presence_connection_refreshed
 from presence.store import get_store
 from presence.tasks import presence_sweep
-from tests.realtime.test_gateway import NOTHING_WITHIN, rest, socket_for
+from tests.support.gateway import NOTHING_WITHIN, befriend, presence_frame, presence_of, rest, socket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,11 +36,6 @@ def _clean_presence():
     get_store().forget_everything()
 
 
-def befriend(a, b) -> None:
-    contact_request(requester_id=a.pk, addressee_id=b.pk)
-    contact_request(requester_id=b.pk, addressee_id=a.pk)  # asking back accepts
-
-
 def ask(requester, addressee) -> None:
     contact_request(requester_id=requester.pk, addressee_id=addressee.pk)
 
@@ -48,17 +43,6 @@ def ask(requester, addressee) -> None:
 def block(blocker, blocked) -> None:
     contact = contact_request(requester_id=blocked.pk, addressee_id=blocker.pk).contact
     contact_set_status(contact_id=contact.pk, actor_id=blocker.pk, status=Contact.Status.BLOCKED)
-
-
-def presence_frame(user, *, online: bool, last_seen=None) -> dict:
-    return {"type": "presence", "data": {"user_id": str(user.pk), "online": online, "last_seen": last_seen}}
-
-
-async def presence_of(viewer, *users) -> list[dict]:
-    ids = ",".join(str(user.pk) for user in users)
-    response = await rest(viewer, "get", f"/api/v1/presence?user_ids={ids}")
-    assert response.status_code == 200, response.content
-    return response.json()["results"]
 
 
 async def stored_last_seen(user) -> str | None:

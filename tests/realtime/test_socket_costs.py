@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 
 from presence.store import get_store
 from relay import store as relay_store
-from tests.realtime.test_gateway import authenticated, socket_for
+from tests.support.gateway import authenticated, socket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,41 +19,26 @@ configured channel layer (Redis in CI, in-memory embedded) after the services co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from messenger.asgi import application
-from tests.conftest import bearer_client
-from tests.groups.conftest import keys_for
+from tests.groups.helpers import keys_for
 from tests.messaging.helpers import b64, send_body
-from tests.sockets import Socket
+from tests.support.gateway import FRAME_TIMEOUT, QUIET, Device, Frame, befriend, receive_all_now, rest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FRAME_TIMEOUT = 5  # seconds for an expected frame to arrive (a failure, never a measurement)
-QUIET = 0.3  # seconds with no further frame after the expected ones: a duplicate shows up here
-
 State = dict[str, Any]
-Frame = dict[str, Any]
 
 
 # --- REST -------------------------------------------------------------------------------------
-
-
-async def rest(user, method: str, path: str, body: dict | None = None):
-    def call():
-        return getattr(bearer_client(user), method)(path, body, format="json")
-
-    return await sync_to_async(call)()
 
 
 async def rest_ok(user, method: str, path: str, body: dict | None = None, *, status: int = 200):
@@ -316,58 +301,6 @@ def differences(built: Any, fetched: Any, path: str = "") -> list[str]:
 # --- sockets ------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class Device:
-    name: str
-    user: Any
-    socket: Socket
-
-    @property
-    def me(self) -> str:
-        return str(self.user.pk)
-
-
-async def _receive_all_now(device: Device) -> list[Frame]:
-    """Whatever is already queued on the socket, without waiting (the communicator cancels the
-    application on a receive timeout, so never time out on purpose)."""
-    frames = []
-    while not await device.socket.receive_nothing(timeout=0.01, interval=0.005):
-        frames.append(await device.socket.receive_json_from(timeout=FRAME_TIMEOUT))
-    return frames
-
-
-@pytest.fixture
-async def devices() -> AsyncIterator[Callable[..., Awaitable[list[Device]]]]:
-    """`await devices(("ann phone", ann), ("bob", bob))`: authenticated sockets, one per name,
-    settled (what a socket pushes on connect, pending relay envelopes, is in the fresh fetch)."""
-    opened: list[Device] = []
-
-    async def open_devices(*named: tuple[str, Any]) -> list[Device]:
-        batch = []
-        for name, user in named:
-            token = await sync_to_async(lambda user=user: str(RefreshToken.for_user(user).access_token))()
-            socket = Socket(application, "/ws/")
-            connected, _ = await socket.connect()
-            assert connected
-            await socket.send_json_to({"type": "auth", "data": {"token": token}})
-            hello = await socket.receive_json_from(timeout=FRAME_TIMEOUT)
-            assert hello["type"] == "hello", hello
-            batch.append(Device(name, user, socket))
-        opened.extend(batch)
-        await asyncio.sleep(QUIET)
-        for device in batch:
-            settled = await _receive_all_now(device)
-            assert {frame["type"] for frame in settled} <= {"relay.envelope", "presence"}, settled
-        return batch
-
-    yield open_devices
-    for device in opened:
-        # A socket whose expected frame never came had its application cancelled by the
-        # communicator's receive timeout: the test has failed already, its teardown need not.
-        with contextlib.suppress(asyncio.CancelledError):
-            await device.socket.disconnect()
-
-
 async def verify_action(
     action: Callable[[], Awaitable[Any]],
     expected: dict[Device, list[str]],
@@ -397,7 +330,7 @@ async def verify_action(
                 break  # missing: the assertion below names what did arrive
     await asyncio.sleep(QUIET)
     for device in expected:
-        received[device] += await _receive_all_now(device)
+        received[device] += await receive_all_now(device)
     for device, types in expected.items():
         got = [frame["type"] for frame in received[device]]
         assert got == types, (device.name, received[device])
@@ -429,20 +362,13 @@ class World:
     cat: Any
 
 
-def _befriend(a, b) -> None:
-    from contacts.services import contact_request
-
-    contact_request(requester_id=a.pk, addressee_id=b.pk)
-    contact_request(requester_id=b.pk, addressee_id=a.pk)  # asking back accepts
-
-
 @pytest.fixture
 def world(make_user) -> World:
     """ann, bob and cat, accepted contacts of each other."""
     ann, bob, cat = make_user(username="ann"), make_user(username="bob"), make_user(username="cat")
-    _befriend(ann, bob)
-    _befriend(ann, cat)
-    _befriend(bob, cat)
+    befriend(ann, bob)
+    befriend(ann, cat)
+    befriend(bob, cat)
     return World(ann, bob, cat)
 
 
@@ -697,7 +623,7 @@ async def test_group_updated_reaches_every_member(world, devices):
 async def test_group_member_removed_reaches_the_removed_user_once_and_the_rest(world, devices, make_user):
     ann, bob, cat = world.ann, world.bob, world.cat
     dan = await sync_to_async(make_user)(username="dan")
-    await sync_to_async(_befriend)(ann, dan)
+    await sync_to_async(befriend)(ann, dan)
     group_id = await sync_to_async(_group)(ann, bob, cat, dan)
     ann_phone, bob_phone, bob_laptop, cat_phone, dan_phone = await devices(
         ("ann phone", ann), ("bob phone", bob), ("bob laptop", bob), ("cat phone", cat), ("dan phone", dan)
@@ -888,7 +814,7 @@ async def test_presence_events_keep_a_clients_presence_equal_to_a_fresh_fetch(wo
                 await device.socket.receive_json_from(timeout=FRAME_TIMEOUT) for _ in range(expect_frames)
             ]
             await asyncio.sleep(QUIET)
-            frames += await _receive_all_now(device)
+            frames += await receive_all_now(device)
             assert [frame["type"] for frame in frames] == ["presence"] * expect_frames, (device.name, frames)
             for frame in frames:
                 apply_presence(states[device], frame)

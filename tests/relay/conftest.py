@@ -7,7 +7,6 @@ skipped only on a machine without redis-server and without REDIS_URL).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import redis
 from django.conf import settings
 
 from relay.store import RedisStore, RelayStore, get_store
+from tests.relay.helpers import b64
 from tests.relay.redis_server import RedisServer, redis_server_binary
 
 
@@ -67,10 +67,6 @@ def redis_store(relay_store: RelayStore) -> RedisStore:
     """For tests that only make sense on Redis (use with a `redis`-only parametrisation)."""
     assert isinstance(relay_store, RedisStore)
     return relay_store
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 @pytest.fixture

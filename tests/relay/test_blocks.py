@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from contacts.models import Contact
 from relay.selectors import envelopes_pending_count
 from tests.factories import DEFAULT_PASSWORD
-from tests.relay.test_queue import assert_error
+from tests.relay.helpers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("relay_store")]
 

@@ -65,6 +65,7 @@ def test_queue_returns_the_envelope_and_publishes_one_pending_item(
             "groups": [realtime_user_group_name(other_user.pk)],
             "type": "relay.envelope",
             "data": envelope_event_data(envelope),
+            "exclude_channel": None,
         }
     ]
     data = sent[0]["data"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from relay.selectors import envelopes_pending_count
-from tests.relay.test_queue import assert_error
+from tests.relay.helpers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("relay_store")]
 

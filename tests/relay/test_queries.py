@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.relay.conftest import b64
+from tests.relay.helpers import b64
 
 pytestmark = pytest.mark.django_db
 

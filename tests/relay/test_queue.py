@@ -12,21 +12,13 @@ from rest_framework.test import APIClient
 
 from core.events import realtime_user_group_name
 from relay.selectors import envelopes_pending, envelopes_pending_count
-from tests.relay.conftest import b64
+from tests.relay.helpers import assert_error, b64
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("relay_store")]
 
 
 def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["code"] == code and body["detail"]
-    return body
 
 
 def test_queue_answers_the_envelope_without_its_payload(queue, user, other_user):
@@ -56,7 +48,12 @@ def test_the_recipient_gets_a_relay_envelope_event_and_nobody_else(
         queue(user, other_user, b"hello")
     [item] = pending(other_user)["results"]
     assert sent == [
-        {"groups": [realtime_user_group_name(other_user.pk)], "type": "relay.envelope", "data": item}
+        {
+            "groups": [realtime_user_group_name(other_user.pk)],
+            "type": "relay.envelope",
+            "data": item,
+            "exclude_channel": None,
+        }
     ]
 
 

@@ -16,7 +16,7 @@ from relay.models import Envelope
 from relay.selectors import envelopes_pending
 from relay.services import envelope_ack, envelope_queue
 from tests.notifications.broker import closed_port
-from tests.relay.conftest import b64
+from tests.relay.helpers import b64
 from tests.relay.redis_server import RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.django_db

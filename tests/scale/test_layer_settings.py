@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.core.test_settings_guard import GOOD_SECRET, start_django
+from tests.support.django_process import GOOD_SECRET, start_django
 
 PRODUCTION = {"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "chat.example.com"}
 PRINT_LAYER = (

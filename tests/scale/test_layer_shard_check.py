@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from contextlib import contextmanager, suppress
 
 import httpx
@@ -22,6 +21,7 @@ from tests.s3 import stop_process
 from tests.servers import (
     START_TIMEOUT_SECONDS,
     delete_keys,
+    key_prefix,
     server_env,
     skip_unless_postgres_and_redis,
     start_server,
@@ -48,7 +48,7 @@ def registry(settings):
     """A registry of this test's own (the cache's key prefix names it), on the session's Redis."""
     if not settings.REDIS_URL:
         pytest.skip("the registry lives on REDIS_URL: set it (real mode)")
-    prefix = f"test-shards-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("shards")
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     settings.CHANNEL_LAYERS = redis_layer(settings.REDIS_URL)
     client = redis.Redis.from_url(settings.REDIS_URL)
@@ -151,7 +151,7 @@ def test_two_processes_the_one_with_other_shards_is_not_ready_until_the_other_is
     django_db_blocker, tmp_path, settings
 ):
     skip_unless_postgres_and_redis()
-    prefix = f"test-shard-check-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("shard-check")
     with django_db_blocker.unblock():
         env = server_env(prefix, tmp_path)
     env["CHANNEL_LAYER_SHARDS_WINDOW_SECONDS"] = "3"

@@ -24,7 +24,6 @@ import random
 import shutil
 import subprocess
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from websockets.exceptions import ConnectionClosed
 
 from core.events import realtime_chat_group_name, realtime_user_group_name
 from tests.messaging.helpers import send_body
-from tests.realtime.real_server import MANY_REGISTRATIONS
 from tests.s3 import free_port, stop_process
 from tests.servers import (
     START_TIMEOUT_SECONDS,
@@ -46,6 +44,7 @@ from tests.servers import (
     Server,
     delete_keys,
     group_message_body,
+    key_prefix,
     open_socket,
     register,
     server_env,
@@ -53,6 +52,7 @@ from tests.servers import (
     start_server,
     wait_until_ready,
 )
+from tests.support.real_server import MANY_REGISTRATIONS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -126,7 +126,7 @@ def cluster(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[C
     stopped after the test, before the transactional flush (see test_cross_process's fixture)."""
     skip_unless_postgres_and_redis()
     tmp = tmp_path_factory.mktemp("two-shards")
-    prefix = f"test-scale-{uuid.uuid4().hex[:12]}"
+    prefix = key_prefix("scale")
     redis_process, second_shard = start_redis(tmp)
     servers: list[Server] = []
     try:
@@ -134,7 +134,6 @@ def cluster(transactional_db, django_db_blocker, tmp_path_factory) -> Iterator[C
         with django_db_blocker.unblock():
             env = server_env(prefix, tmp)
         env.update(MANY_REGISTRATIONS)
-        env["REALTIME_PRESENCE_REDIS_PREFIX"] = f"{prefix}:presence"
         # Every process lists the same shards in the same order (README, "Scaling").
         env["CHANNEL_LAYER_REDIS_URLS"] = ",".join(shard_urls)
         for index in range(2):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.servers import (
     START_TIMEOUT_SECONDS,
     Server,
     delete_keys,
+    key_prefix,
     server_command,
     server_env,
     skip_unless_postgres_and_redis,
@@ -49,11 +49,10 @@ def start_uvicorn(transactional_db, django_db_blocker, tmp_path_factory) -> Iter
 
     def start(**extra_env: str) -> Server:
         tmp = tmp_path_factory.mktemp("uvicorn")
-        prefix = f"test-ws-{uuid.uuid4().hex[:12]}"
+        prefix = key_prefix("ws")
         with django_db_blocker.unblock():
             env = server_env(prefix, tmp)
         env.update(MANY_REGISTRATIONS)
-        env["REALTIME_PRESENCE_REDIS_PREFIX"] = f"{prefix}:presence"
         env.update(extra_env)
         port = free_port()
         log_path = tmp / "uvicorn.log"
