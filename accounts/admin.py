@@ -176,7 +176,7 @@ class DeletedUserAdmin(admin.ModelAdmin):
     search_help_text = "A former user id, or an email address (matched by its keyed hash)."
     readonly_fields = ("id", "former_user_id", "email_hash", "reason", "deleted_at")
 
-    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+    def get_search_results(self, request, queryset, search_term):
         if "@" in search_term:
             return queryset.filter(email_hash=services.deleted_email_hash(search_term)), False
         return super().get_search_results(request, queryset, search_term)

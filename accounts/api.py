@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.ratelimit import LoginIPThrottle
+from accounts.requests import AuthenticatedRequest
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     MAY_SEE_ACTIVITY,
@@ -59,7 +60,7 @@ class RegisterAccountThrottle(SettingsRateThrottle):
 
     scope = "register_account"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if not isinstance(email, str) or not email.strip():
             return None
@@ -76,7 +77,7 @@ class PrekeyClaimThrottle(SettingsRateThrottle):
 
     scope = "keys_claim"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         ident = f"{request.user.pk}:{view.kwargs.get('user_id')}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
@@ -86,7 +87,7 @@ class UserSearchThrottle(SettingsRateThrottle):
 
     scope = "user_search"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
@@ -96,7 +97,7 @@ class UserSearchEmailThrottle(UserSearchThrottle):
 
     scope = "user_search_email"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         query = request.query_params.get("q")
         if not isinstance(query, str) or "@" not in query:
             return None
@@ -112,7 +113,7 @@ class PrekeyClaimTargetBudget(SettingsRateThrottle):
 
     scope = "keys_claim_target"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": str(view.kwargs.get("user_id"))}
 
 
@@ -191,7 +192,7 @@ class LogoutView(APIView):
         description="Ends the session: the refresh token, the access token sent and every access "
         "token of the same session are refused from now on.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.session_logout(
@@ -225,7 +226,7 @@ class MeView(APIView):
     schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (docs/API.md)
 
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(MeSerializer(request.user).data)
 
     @extend_schema(
@@ -241,7 +242,7 @@ class MeView(APIView):
         description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
         "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         data = PasswordConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.account_delete(user=request.user, password=data.validated_data["password"])
@@ -252,12 +253,12 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
     )
-    def get(self, request: Request, user_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         user = selectors.get_active_user(user_id=user_id, viewer_id=request.user.pk)
         context = {MAY_SEE_ACTIVITY: selectors.activity_visible_ids([user])}
         return Response(PublicUserSerializer(user, context=context).data)
 
-    def _update(self, request: Request, user_id: UUID) -> Response:
+    def _update(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         target = selectors.get_active_user(user_id=user_id)  # 404 before 403: no existence oracle
         if target.pk != request.user.pk:
             raise Forbidden("You can only change your own profile.")
@@ -272,7 +273,7 @@ class UserDetailView(APIView):
         responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
         description="The user themself only. Fields given are replaced; fields omitted are kept.",
     )
-    def put(self, request: Request, user_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
     @extend_schema(
@@ -280,7 +281,7 @@ class UserDetailView(APIView):
         request=ProfileUpdateSerializer,
         responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
     )
-    def patch(self, request: Request, user_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
 
@@ -369,7 +370,7 @@ class UserSearchView(APIView):
         "username starts with `q` (by username), then those whose full name starts with `q` (by full "
         "name); any case. Paginated: `{results, next, previous}`.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         query = UserSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after = before = None
@@ -416,7 +417,7 @@ class KeysUploadView(APIView):
         "stored (both required on the first upload); `one_time_prekeys` are appended, up to a cap. "
         "Keys are standard base64. Answers how many one-time prekeys are now stored.",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = KeysUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         stored = services.keys_upload(user_id=request.user.pk, **data.validated_data)
@@ -425,7 +426,7 @@ class KeysUploadView(APIView):
 
 class KeysCountView(APIView):
     @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer, 401: ERRORS[401]})
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response({"one_time_prekeys": selectors.one_time_prekey_count(user_id=request.user.pk)})
 
 

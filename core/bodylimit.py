@@ -254,7 +254,7 @@ def install_for_daphne() -> None:
     if getattr(http_protocol.WebRequest, "body_limited", False):
         return
 
-    class LimitedWebRequest(http_protocol.WebRequest):  # type: ignore[name-defined,misc]
+    class LimitedWebRequest(http_protocol.WebRequest):  # type: ignore[misc]
         body_limited = True
         _refused = False
         _received = 0

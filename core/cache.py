@@ -108,7 +108,7 @@ class RedisCache(_CountingGet, DjangoRedisCache):
     metrics_backend = "redis"
 
     @cached_property
-    def _cache(self) -> SharedClientRedisCacheClient:  # type: ignore[override]
+    def _cache(self) -> SharedClientRedisCacheClient:
         return _shared_client(self._servers, self._options)
 
     def count_in_window(self, key: str, seconds: float, version: int | None = None) -> tuple[int, float]:

@@ -219,7 +219,7 @@ class _ScrapeGauges:
 
 _scrape_collector = _ScrapeGauges()
 if not MULTIPROCESS:
-    REGISTRY.register(_scrape_collector)  # type: ignore[arg-type]
+    REGISTRY.register(_scrape_collector)
 
 
 def scrape_registry() -> CollectorRegistry:
@@ -230,7 +230,7 @@ def scrape_registry() -> CollectorRegistry:
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(_scrape_collector)  # type: ignore[arg-type]
+    registry.register(_scrape_collector)
     return registry
 
 

@@ -125,6 +125,6 @@ def user_throttle_wait(*, scope: str, user_id: object) -> float | None:
     frame doing what an endpoint does), sharing that endpoint's counter: None when allowed,
     else the seconds to wait."""
     throttle = _ScopeForUser(scope, user_id)
-    if throttle.allow_request(None, None):  # type: ignore[arg-type]
+    if throttle.allow_request(None, None):
         return None
     return throttle.wait() or 1.0

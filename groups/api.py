@@ -10,10 +10,10 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from core.pagination import CursorPagination
 from groups import selectors, services
 from groups.serializers import (
@@ -76,7 +76,7 @@ class GroupListCreateView(APIView):
         responses=paginated("PaginatedGroupList", GroupListItemSerializer(many=True)),
         parameters=[OpenApiParameter("limit", int, description="Page size (default 50, max 200).")],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = GroupCursorPagination()
         page = paginator.paginate_queryset(
             selectors.groups_for_user(user_id=request.user.pk), request, view=self
@@ -91,7 +91,7 @@ class GroupListCreateView(APIView):
         request=GroupCreateSerializer,
         responses={201: GroupSerializer, 400: ERRORS[400]},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         group = services.group_create(creator_id=request.user.pk, **data.validated_data)
@@ -104,7 +104,7 @@ class GroupDetailView(APIView):
         summary="A group with its members (members only)",
         responses={200: GroupSerializer, **ERRORS},
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         return _group_response(group_id, request.user.pk)
 
     @extend_schema(
@@ -113,7 +113,7 @@ class GroupDetailView(APIView):
         request=GroupUpdateSerializer,
         responses={200: GroupSerializer, **ERRORS, **FORBIDDEN},
     )
-    def patch(self, request: Request, group_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = GroupUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.group_update(group_id=group_id, actor_id=request.user.pk, **data.validated_data)
@@ -127,7 +127,7 @@ class GroupDetailView(APIView):
         "still carries it; the uploaders keep their own.",
         responses={204: None, 404: ERRORS[404], **FORBIDDEN},
     )
-    def delete(self, request: Request, group_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         services.group_delete(group_id=group_id, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -147,7 +147,7 @@ class GroupMembersView(APIView):
             409: OpenApiResponse(description="Conflict."),
         },
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.group_member_add(
@@ -164,7 +164,7 @@ class GroupMemberView(APIView):
         request=MemberRoleSerializer,
         responses={200: MemberSerializer, **ERRORS, **FORBIDDEN},
     )
-    def patch(self, request: Request, group_id: UUID, user_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, group_id: UUID, user_id: UUID) -> Response:
         data = MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.group_member_set_role(
@@ -186,7 +186,7 @@ class GroupMemberView(APIView):
             409: OpenApiResponse(description="Owner must transfer first."),
         },
     )
-    def delete(self, request: Request, group_id: UUID, user_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, group_id: UUID, user_id: UUID) -> Response:
         services.group_member_remove(group_id=group_id, actor_id=request.user.pk, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -198,7 +198,7 @@ class GroupOwnershipTransferView(APIView):
         request=OwnershipTransferSerializer,
         responses={200: GroupSerializer, **ERRORS, **FORBIDDEN},
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = OwnershipTransferSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.group_transfer_ownership(
@@ -218,7 +218,7 @@ class GroupMessagesView(APIView):
             404: ERRORS[404],
         },
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         membership = selectors.get_membership(group_id=group_id, user_id=request.user.pk)
         paginator = GroupMessageCursorPagination()
         page = paginator.paginate_queryset(
@@ -252,7 +252,7 @@ class GroupMessagesView(APIView):
             413: OpenApiResponse(description="Ciphertext or a key over the limit."),
         },
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = GroupMessageSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sent = services.group_message_send(

@@ -56,7 +56,7 @@ def is_s3(storage: Storage | None = None) -> bool:
     return hasattr(storage, "bucket_name") and hasattr(storage, "connection")
 
 
-def open_streaming_upload(kind: str, *, file_type: str):  # type: ignore[no-untyped-def]
+def open_streaming_upload(kind: str, *, file_type: str):
     """(object key, writer) of a new object that takes its bytes as they arrive, when the storage
     can (S3: core.storage.StreamingUpload); None for the filesystem, which is written
     from the spooled file instead."""

@@ -8,7 +8,7 @@ from notifications.services import email_send, emails_purge_sent, emails_redispa
 
 
 @shared_task(name="notifications.send_outbound_email", bind=True, acks_late=True, ignore_result=True)
-def send_outbound_email(self, email_id: str) -> str:  # type: ignore[no-untyped-def]
+def send_outbound_email(self, email_id: str) -> str:
     outcome = email_send(email_id=email_id)
     if outcome.retry_in is not None and not self.request.is_eager:
         # The backoff lives in the row (attempts, next_attempt_at); Celery only carries the delay.

@@ -72,7 +72,7 @@ def test_one_redis_round_trip_per_check(api_client, settings, monkeypatch):
     commands: list[str] = []
     real = type(client).execute_command
 
-    def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+    def counting(self, *args, **options):
         commands.append(str(args[0]))
         return real(self, *args, **options)
 
