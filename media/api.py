@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -232,7 +231,7 @@ class MediaDownloadView(_ServeObjectView):
             404: _ERRORS[404],
         },
     )
-    def get(self, request: Request, media_id: UUID) -> Any:
+    def get(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Any:
         return super().get(request, media_id)
 
 
@@ -253,5 +252,5 @@ class MediaThumbnailView(_ServeObjectView):
             404: _ERRORS[404],
         },
     )
-    def get(self, request: Request, media_id: UUID) -> Any:
+    def get(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Any:
         return super().get(request, media_id)

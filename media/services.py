@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -46,7 +47,7 @@ MEDIA_PREFIX = "media"
 THUMBNAIL_PREFIX = "thumbnails"
 
 
-def _digest_and_head(upload: File) -> tuple[str, bytes]:
+def _digest_and_head(upload: File[Any]) -> tuple[str, bytes]:
     """SHA-256 and the first bytes: taken from the upload handler when it computed them while
     the file streamed in, otherwise read here in chunks."""
     sha256, head = getattr(upload, "sha256", ""), getattr(upload, "head", None)
@@ -62,7 +63,7 @@ def _digest_and_head(upload: File) -> tuple[str, bytes]:
     return digest.hexdigest(), bytes(first)
 
 
-def _store(prefix: str, content: File, *, content_type: str) -> str:
+def _store(prefix: str, content: File[Any], *, content_type: str) -> str:
     content.seek(0)
     # S3 keeps a Content-Type with the object: ours (never the client's claim), made safe.
     content.content_type = served_content_type(content_type)  # type: ignore[attr-defined]
@@ -91,9 +92,9 @@ def _delete_now_or_later(keys: list[str]) -> None:
 def media_upload(
     *,
     uploader_id: UUID,
-    upload: File,
+    upload: File[Any],
     file_name: str | None = None,
-    thumbnail: File | None = None,
+    thumbnail: File[Any] | None = None,
 ) -> Media:
     """Store `upload` (and the client's own `thumbnail`) under random keys and record it.
 
@@ -343,7 +344,8 @@ def revoke_media_access(*, source_ids: Iterable[UUID]) -> int:
                 f"DELETE FROM {table} WHERE {source_col} IN (SELECT value FROM json_each(%s))",  # noqa: S608
                 [json.dumps([source.hex for source in sources])],
             )
-        return cursor.rowcount
+        revoked: int = cursor.rowcount
+        return revoked
 
 
 def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:

@@ -19,6 +19,7 @@ import secrets
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -250,7 +251,7 @@ if REDIS_URL:
     if len(set(CHANNEL_LAYER_REDIS_URLS)) != len(CHANNEL_LAYER_REDIS_URLS):
         # One instance twice would still work, but weighs it double: surely a typo.
         raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS lists the same URL twice.")
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "core.channel_layer.RedisChannelLayer",
             "CONFIG": {
@@ -478,7 +479,7 @@ THROTTLE_RATES = {
     "typing": env.str("THROTTLE_TYPING", default="60/m"),
 }
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Messenger API",
     "DESCRIPTION": (
         "End-to-end-encrypted messaging: the server stores and routes ciphertext. The contract, "

@@ -32,10 +32,12 @@ from relay.store import QueueIsFull, RelayEnvelope, get_store, new_envelope_id
 from relay.tasks import drop_from_sender
 
 
-def _checked_ttl(ttl_seconds: int | None) -> int:
+def _checked_ttl(ttl_seconds: object) -> int:
+    """A socket frame's `ttl_seconds` arrives unchecked: anything JSON holds."""
     if ttl_seconds is None:
-        return settings.RELAY_DEFAULT_TTL_SECONDS
-    maximum = settings.RELAY_MAX_TTL_SECONDS
+        default: int = settings.RELAY_DEFAULT_TTL_SECONDS
+        return default
+    maximum: int = settings.RELAY_MAX_TTL_SECONDS
     if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 0 < ttl_seconds <= maximum:
         message = f"Must be a whole number of seconds greater than 0 and at most {maximum}."
         raise InvalidTTL(errors={"ttl_seconds": [message]})
@@ -57,7 +59,7 @@ def _checked_payload(payload: bytes) -> bytes:
 def _retry_after(seconds_until_a_slot_frees: float) -> int:
     # A slot frees by itself when the oldest envelope expires, sooner if the recipient acks:
     # so never ask a sender to wait longer than the configured ceiling.
-    ceiling = settings.RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS
+    ceiling: int = settings.RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS
     return max(1, min(ceiling, math.ceil(seconds_until_a_slot_frees)))
 
 
