@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from accounts import services
 from accounts.backends import REFUSED_ATTRIBUTE
 from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
+from accounts.requests import AuthenticatedHttpRequest
 from core.exceptions import ApplicationError
 
 
@@ -136,7 +137,7 @@ class UserAdmin(admin.ModelAdmin):
         return False  # a hard delete would cascade through messages; deletion is a scrub
 
     @admin.action(description="Ban selected users (deactivate with the reason given)")
-    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    def ban_users(self, request: AuthenticatedHttpRequest, queryset: QuerySet[User]) -> None:
         reason = (request.POST.get("reason") or "").strip()
         if not reason:
             self.message_user(request, "Give a reason to ban.", level=messages.ERROR)

@@ -5,6 +5,7 @@ Annotations only: DRF builds plain `Request`s. The stubs type `request.user` as
 `User | AnonymousUser`, which is true of neither kind of view here.
 """
 
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework_simplejwt.tokens import Token
 
@@ -23,4 +24,10 @@ class AuthenticatedRequest(Request):
 class OptionallyAuthenticatedRequest(Request):
     """A request to an `AllowAny` view that reads the caller when there is one."""
 
-    user: User | None
+    user: User | None  # type: ignore[assignment]  # the stubs know no UNAUTHENTICATED_USER = None
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """A request to the admin: its user signed in there (the admin lets no one else in)."""
+
+    user: User

@@ -325,7 +325,9 @@ def _session_of(raw_token: str) -> str | None:
     """The `sid` of a token this server issued (read from our own outstanding-token table, so its
     signature was checked when it was issued)."""
     try:
-        return RefreshToken(raw_token, verify=False).get(SESSION_CLAIM)
+        # simplejwt annotates the encoded token as a Token: it is the str.
+        session: str | None = RefreshToken(raw_token, verify=False).get(SESSION_CLAIM)  # type: ignore[arg-type]
+        return session
     except TokenError:
         return None
 
@@ -539,7 +541,7 @@ def keys_upload(
     user_id: UUID,
     identity_key: bytes | None = None,
     signed_prekey: dict[str, Any] | None = None,
-    one_time_prekeys: list[dict[str, Any]] | tuple = (),
+    one_time_prekeys: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
 ) -> int:
     """Store the caller's bundle: replace the identity key / signed prekey when given, append
     one-time prekeys up to the cap. Returns how many one-time prekeys are now stored.

@@ -218,9 +218,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(api_detail, dict | list):
             # simplejwt puts {"detail", "code", "messages"} here; keep the sentence and the code.
             sentence = api_detail.get("detail") if isinstance(api_detail, dict) else None
-            code = api_detail.get("code") if isinstance(api_detail, dict) else None
+            detail_code = api_detail.get("code") if isinstance(api_detail, dict) else None
             return Response(
-                envelope(str(sentence or exc.default_detail), str(code or exc.default_code)),
+                envelope(str(sentence or exc.default_detail), str(detail_code or exc.default_code)),
                 status=exc.status_code,
                 headers=headers,
             )

@@ -45,9 +45,9 @@ def next_position_cte_sql(*, source: str) -> str:
     )
 
 
-def _column(field: Field[Any, Any]) -> str:
-    # A concrete field is one with a column (Django: `concrete = column is not None`); the stubs
-    # type `column` for every field.
+def column_of(field: Field[Any, Any]) -> str:
+    """A concrete field's column, for SQL written by hand. Django's `concrete` means `column is
+    not None`; the stubs type `column` as every field's, `str | None`."""
     return cast(str, field.column)
 
 
@@ -66,7 +66,7 @@ def positioned_insert_sql(model: type[Model], *, position: str = "position") -> 
     )
     # Only identifiers from the model and fixed SQL are formatted in; every value is a parameter.
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(_column(field)) for field in fields)}) "  # noqa: S608
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column_of(field)) for field in fields)}) "  # noqa: S608
         f"SELECT {values} FROM {position}"
     )
 

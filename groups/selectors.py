@@ -14,7 +14,7 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
-from core.rendering import b64, iso  # iso: groups.services writes event times with it
+from core.rendering import b64, iso
 from groups.exceptions import GroupNotFound
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from media.selectors import attachments_metadata
@@ -23,7 +23,9 @@ from media.selectors import attachments_metadata
 def get_membership(*, group_id: UUID | str, user_id: UUID | str) -> GroupMember:
     """The caller's membership (with its group), or GroupNotFound for outsiders and unknown ids."""
     try:
-        return GroupMember.objects.select_related("group").get(group_id=group_id, user_id=user_id)
+        # The ids may be a socket frame's strings. The plugin types an FK's `_id` lookup as the
+        # pk it reads (UUID); Django takes a str too.
+        return GroupMember.objects.select_related("group").get(group_id=group_id, user_id=user_id)  # type: ignore[misc]
     except (GroupMember.DoesNotExist, ValueError, TypeError, DjangoValidationError):
         # A malformed id is just another group the caller cannot see.
         raise GroupNotFound() from None
@@ -45,15 +47,15 @@ def groups_for_user(*, user_id: UUID | str) -> QuerySet[ChatGroup]:
     )
 
 
-def group_members(*, group_id: UUID | str) -> list[GroupMember]:
+def group_members(*, group_id: UUID) -> list[GroupMember]:
     """Members with their users (one query), owner first, then by joining."""
     members = list(GroupMember.objects.filter(group_id=group_id).select_related("user"))
-    order = {GroupRole.OWNER: 0, GroupRole.ADMIN: 1, GroupRole.MEMBER: 2}
+    order: dict[str, int] = {GroupRole.OWNER: 0, GroupRole.ADMIN: 1, GroupRole.MEMBER: 2}
     members.sort(key=lambda m: (order[m.role], m.joined_at, m.pk))
     return members
 
 
-def member_user_ids(*, group_id: UUID | str) -> set[UUID]:
+def member_user_ids(*, group_id: UUID) -> set[UUID]:
     return set(GroupMember.objects.filter(group_id=group_id).values_list("user_id", flat=True))
 
 
@@ -124,7 +126,7 @@ def group_message_data(
     }
 
 
-def group_sync_items(*, user_id: UUID | str, since: int, limit: int) -> list[dict]:
+def group_sync_items(*, user_id: UUID | str, since: int, limit: int) -> list[dict[str, Any]]:
     """For messaging's /sync: the group events the user may see with stream position > since,
     oldest first, at most `limit`. Each item: {"position": int, "type": "group.message.new",
     "data": <group message as the member sees it (their own wrapped key only)>}.

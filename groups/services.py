@@ -50,6 +50,7 @@ from accounts.serializers import PublicUserSerializer
 from contacts.selectors import blocked_by_any, is_blocked
 from core import metrics
 from core.events import publish, publish_per_user, publish_to_chat_group
+from core.rendering import iso
 from core.stream import (
     MAIN_STREAM,
     current_stream_position,
@@ -72,7 +73,7 @@ from groups.exceptions import (
     UserBlockedYou,
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
-from groups.selectors import attachments_for, group_members, group_message_data, iso
+from groups.selectors import attachments_for, group_members, group_message_data
 from media.services import grant_media_access, revoke_media_access
 
 MANAGER_ROLES = frozenset({GroupRole.OWNER, GroupRole.ADMIN})

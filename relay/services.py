@@ -152,20 +152,20 @@ def envelopes_purge_expired() -> int:
 # --- the replica of blocks (contacts writes it; see the package docstring) -------------------
 
 
-def block_record(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+def block_record(*, blocker_id: UUID, blocked_id: UUID) -> None:
     """`blocker` blocked `blocked`: from now on neither may queue an envelope for the other,
     and what `blocked` had queued for `blocker` goes once the block commits. Idempotent.
     Contacts calls it inside the transaction that stores the block, so a block that rolls back
     leaves no row here (and drops nothing) and one that commits always has it. The drop runs as
     a task after commit: Redis cannot roll back with the database, and an outage is retried."""
-    blocker, blocked = as_uuid(blocker_id), as_uuid(blocked_id)
+    blocker, blocked = blocker_id, blocked_id
     Block.objects.bulk_create([Block(blocker_id=blocker, blocked_id=blocked)], ignore_conflicts=True)
     transaction.on_commit(lambda: drop_from_sender.delay(str(blocker), str(blocked)), robust=True)
 
 
-def block_forget(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+def block_forget(*, blocker_id: UUID, blocked_id: UUID) -> None:
     """`blocker` lifted their block of `blocked` (contacts' DELETE of the blocked contact)."""
-    Block.objects.filter(blocker_id=as_uuid(blocker_id), blocked_id=as_uuid(blocked_id)).delete()
+    Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).delete()
 
 
 def blocks_forget_user(*, user_id: UUID | str) -> int:
