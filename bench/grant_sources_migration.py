@@ -236,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a scratch PostgreSQL database.")
-    log(f"database {settings.DATABASES['default']['NAME']}: PostgreSQL {connection.pg_version}")
+    log(f"database {settings.DATABASES['default']['NAME']}: PostgreSQL {connection.pg_version}")  # type: ignore[attr-defined]  # the PostgreSQL backend's
     call_command("migrate", verbosity=0)
     migrate(BEFORE)
     started = time.monotonic()

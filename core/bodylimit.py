@@ -328,7 +328,11 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def _wsgi_answer(
-    environ: dict[str, Any], start_response: StartResponse, status: int, body: bytes, warning: tuple[Any, ...] = ()
+    environ: dict[str, Any],
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    warning: tuple[Any, ...] = (),
 ) -> list[bytes]:
     request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
     if warning:

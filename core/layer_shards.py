@@ -126,7 +126,9 @@ def register_and_compare(client: redis.Redis) -> ShardCheck | None:
         return None
     window = settings.CHANNEL_LAYER_SHARDS_WINDOW_SECONDS
     # redis-py types the answers of its sync and asyncio clients as one (`Awaitable | Any`).
-    answer = cast(list[Any], client.eval(_REGISTER, 2, *_registry_keys(), fingerprint, window, math.ceil(window * 2)))
+    answer = cast(
+        list[Any], client.eval(_REGISTER, 2, *_registry_keys(), fingerprint, window, math.ceil(window * 2))
+    )
     registered = {
         (name.decode() if isinstance(name, bytes) else name): float(age)
         for name, age in zip(answer[::2], answer[1::2], strict=True)

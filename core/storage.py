@@ -209,7 +209,9 @@ class S3Storage(BaseS3Storage):  # type: ignore[misc]
         """A presigned PUT of one object. Every header `parameters` implies (Content-Type,
         Content-Length, x-amz-checksum-sha256...) is signed: the uploader must send exactly it."""
         params = {**parameters, "Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(name))}
-        signed: str = self.signing_client.generate_presigned_url("put_object", Params=params, ExpiresIn=expire)
+        signed: str = self.signing_client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=expire
+        )
         return signed
 
     def check_reachable(self) -> None:

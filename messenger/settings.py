@@ -331,7 +331,7 @@ if S3_BUCKET:
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config as BotocoreConfig
 
-    STORAGES = {
+    STORAGES: dict[str, dict[str, Any]] = {
         "default": {
             # django-storages' S3Storage; uploads spooled files by path (flat memory), presigns
             # for a public endpoint, probes for /readyz (see there).

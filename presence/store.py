@@ -396,7 +396,9 @@ class RedisStore(PresenceStore):
         if not ids:
             return set()
         # redis-py types the answers of its sync and asyncio clients as one (`Awaitable | Any`).
-        scores = cast(list[float | None], self.client.zmscore(self.online_key, [str(user_id) for user_id in ids]))
+        scores = cast(
+            list[float | None], self.client.zmscore(self.online_key, [str(user_id) for user_id in ids])
+        )
         return {user_id for user_id, score in zip(ids, scores, strict=True) if score is not None}
 
     def forget_everything(self) -> None:

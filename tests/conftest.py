@@ -31,7 +31,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     db = settings.DATABASES["default"]
     # The database the tests use (pytest-django creates it), not the development one in NAME.
-    test_db = connection.creation._get_test_db_name()
+    test_db = connection.creation._get_test_db_name()  # type: ignore[attr-defined]  # each backend's, not the base's
     return [
         f"messenger: test database vendor={settings.DATABASE_VENDOR} name={test_db} host={db.get('HOST') or '-'}",
         f"messenger: redis={settings.REDIS_URL or 'none (embedded: locmem cache, in-memory layer)'}",
@@ -109,7 +109,7 @@ def bearer_client(user) -> APIClient:
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    client.user = user
+    client.user = user  # type: ignore[attr-defined]  # tests read the client's user back
     return client
 
 
@@ -186,4 +186,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
-            item.fixturenames.append("_end_sockets")
+            item.fixturenames.append("_end_sockets")  # type: ignore[attr-defined]  # a test function: it has both

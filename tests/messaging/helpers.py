@@ -17,7 +17,7 @@ def b64(data: bytes) -> str:
 
 def send_body(recipient, **overrides: Any) -> dict[str, Any]:
     """A valid send body; an override of `...` drops that field."""
-    body = {
+    body: dict[str, Any] = {
         "recipient_id": str(recipient.pk),
         "encrypted_content": b64(os.urandom(48)),
         "encrypted_session_key": b64(os.urandom(32)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -75,7 +76,7 @@ def test_a_limit_that_is_not_a_positive_integer_is_400(client_for, user, other_u
     assert body["errors"] == {"limit": ["A whole number of at least 1."]}
 
 
-SEND_CASES = [
+SEND_CASES: list[tuple[str, Any]] = [
     ("a JSON null body", None),
     ("a list", []),
     ("a string", "hello"),
