@@ -274,7 +274,7 @@ def user_search_page(
 
     def position(row: tuple[str, User]) -> UserSearchPosition:
         branch, user = row
-        return UserSearchPosition(branch=branch, key=user.search_key, user_id=user.pk)  # type: ignore[attr-defined]
+        return UserSearchPosition(branch=branch, key=user.search_key, user_id=user.pk)  # type: ignore[attr-defined]  # the query's annotation
 
     return UserSearchPage(
         users=[user for _, user in rows],

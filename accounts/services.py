@@ -220,11 +220,11 @@ def _check_password_or_fail(*, user: User | None, login: str, password: str) -> 
         ok = False
     else:
         ok = user.check_password(password) and user.is_active
-    if not ok:
+    if user is None or not ok:  # (no user: ok is False)
         ratelimit.record_login_failure(login=login)
         raise InvalidCredentials()
     ratelimit.clear_login_failures(login=login)
-    return user  # type: ignore[return-value]
+    return user
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from django.conf import settings
@@ -123,7 +123,7 @@ def _summary(group: ChatGroup) -> group_events.GroupSummary:
 def _member_data(membership: GroupMember) -> group_events.MemberData:
     return {
         "user": PublicUserSerializer(membership.user).data,
-        "role": membership.role,  # type: ignore[typeddict-item]
+        "role": membership.role,  # type: ignore[typeddict-item]  # a GroupRole value, stored as a str
         "joined_at": iso(membership.joined_at),
     }
 
@@ -151,12 +151,17 @@ def _publish_added(
     publish(user_ids, group_events.GROUP_MEMBER_ADDED, dict(data))
 
 
-def _publish_removed(group_id: UUID, user_id: UUID, removed_by: UUID | None, reason: str) -> None:
+def _publish_removed(
+    group_id: UUID,
+    user_id: UUID,
+    removed_by: UUID | None,
+    reason: Literal["removed", "left", "account_deleted"],
+) -> None:
     data: group_events.GroupMemberRemovedEvent = {
         "group_id": str(group_id),
         "user_id": str(user_id),
         "removed_by": str(removed_by) if removed_by else None,
-        "reason": reason,  # type: ignore[typeddict-item]
+        "reason": reason,
     }
     publish_to_chat_group(group_id, group_events.GROUP_MEMBER_REMOVED, dict(data))
     publish([user_id], group_events.GROUP_MEMBER_REMOVED, dict(data))
@@ -171,7 +176,7 @@ def _publish_updated(
         "description": group.description,
         "updated_at": iso(group.updated_at),
         "updated_by": str(updated_by) if updated_by else None,
-        "role_changes": [{"user_id": str(uid), "role": role} for uid, role in role_changes],  # type: ignore[typeddict-item]
+        "role_changes": [{"user_id": str(uid), "role": role} for uid, role in role_changes],  # type: ignore[typeddict-item]  # GroupRole values
     }
     publish_to_chat_group(group.pk, group_events.GROUP_UPDATED, dict(data))
 

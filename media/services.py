@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +66,7 @@ def _digest_and_head(upload: File[Any]) -> tuple[str, bytes]:
 def _store(prefix: str, content: File[Any], *, content_type: str) -> str:
     content.seek(0)
     # S3 keeps a Content-Type with the object: ours (never the client's claim), made safe.
+    # django-storages reads `content_type` off the file it saves: not an attribute of File itself.
     content.content_type = served_content_type(content_type)  # type: ignore[attr-defined]
     with storage_errors():
         return media_storage().save(new_object_key(prefix), content)
@@ -287,7 +288,9 @@ def grant_media_access(
             _insert_grants(sorted(wanted), grantees, source, now)
 
 
-def _insert_grants(media_ids: list[UUID], user_ids: list[UUID], source_id: UUID | None, now) -> None:  # type: ignore[no-untyped-def]
+def _insert_grants(
+    media_ids: list[UUID], user_ids: list[UUID], source_id: UUID | None, now: datetime
+) -> None:
     """Every (media, user) pair in one statement with two array parameters, so the statement and
     its parameter count stay the same for 1 grantee or 1,000. A pair the same source already
     granted is skipped (media_grant_source_unique; media_grant_unsourced_unique without a source)."""
@@ -369,7 +372,7 @@ def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:
                 max_side=settings.MEDIA_THUMBNAIL_MAX_SIDE,
             )
         rendered = ContentFile(data)
-        rendered.content_type = THUMBNAIL_TYPE  # type: ignore[attr-defined]
+        rendered.content_type = THUMBNAIL_TYPE  # type: ignore[attr-defined]  # for django-storages, as _store
         thumbnail_key = media_storage().save(new_object_key(THUMBNAIL_PREFIX), rendered)
     except ThumbnailRejected as exc:
         logger.info("Thumbnail of media %s rejected: %s", media_id, exc)

@@ -83,6 +83,7 @@ def direct_upload_url(
         "Content-Length": str(file_size),
         "x-amz-checksum-sha256": checksum,
     }
+    # core.storage.S3Storage's: a direct upload exists in the S3 mode only (supports_direct_upload).
     url = media_storage().upload_url(  # type: ignore[attr-defined]
         object_key,
         expire=expire,
@@ -145,6 +146,7 @@ def object_download_url(
             "ResponseContentDisposition": attachment_disposition(file_name),
             "ResponseContentType": served_content_type(file_type),
         }
+        # django-storages' S3 signature (is_s3 above); Storage.url takes the name only.
         return storage.url(object_key, parameters=parameters, expire=url_ttl_seconds())  # type: ignore[call-arg]
     token = sign_download(media_id=media_id, object_key=object_key)
     return f"{reverse(route, kwargs={'media_id': media_id})}?sig={token}"

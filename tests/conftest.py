@@ -52,7 +52,7 @@ def _clean_cache() -> Iterator[None]:
 def _clear_cache() -> None:
     if settings.REDIS_URL:
         # RedisCache.clear() is FLUSHDB, which would also drop the broker's and layer's keys.
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # core.cache.RedisCache's
         prefix = settings.CACHES["default"]["KEY_PREFIX"]
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
