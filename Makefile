@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Developer commands (run, worker, beat, demo, check) run with DEBUG on unless the environment
-# says otherwise: with DEBUG off the production guard (messenger/settings.py) refuses the
+# says otherwise: with DEBUG off the production guard (messenger/settings/base.py) refuses the
 # development SECRET_KEY. HOST and PORT go along: links in emails (FRONTEND_URL) default to them.
 DEV := DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT)
 

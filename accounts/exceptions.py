@@ -43,3 +43,8 @@ class UserNotFound(NotFound):
 class KeysNotFound(NotFound):
     default_code = "keys_not_found"
     default_message = "This user has no prekey bundle."
+
+
+class KeyBackupNotFound(NotFound):
+    default_code = "key_backup_not_found"
+    default_message = "You have no key backup."

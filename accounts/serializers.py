@@ -1,7 +1,7 @@
 """Output shapes of a user (docs/API.md): `<user>` for everyone, `<me>` for the user themself."""
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -10,9 +10,9 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.events import public_user_payload
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
 from core.fields import Base64BytesField, StrictCharField, StrictIntegerField
-from core.rendering import iso
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -57,24 +57,13 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = PUBLIC_USER_FIELDS
 
     def to_representation(self, instance: User) -> dict[str, Any]:
-        return public_user_payload(
-            instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
+        # DRF's to_representation is typed `dict[str, Any]`; the builder's TypedDict is one.
+        return cast(
+            dict[str, Any],
+            public_user_payload(
+                instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
+            ),
         )
-
-
-def public_user_payload(user: User, *, may_see_activity: bool) -> dict[str, Any]:
-    """`<user>` as PublicUserSerializer documents it, built as a plain dict (the fields' own
-    to_representation per user was most of a list's rendering): the same keys, order and text."""
-    return {
-        "id": str(user.pk),
-        "username": user.username,
-        "full_name": user.full_name,
-        "avatar_url": user.avatar_url,
-        "bio": user.bio,
-        "last_seen": iso(user.last_seen) if may_see_activity else None,
-        "public_key": user.public_key,
-        "is_verified": bool(user.is_verified),
-    }
 
 
 class UserSearchPageSerializer(serializers.Serializer):
@@ -304,3 +293,18 @@ class PrekeyBundleSerializer(serializers.Serializer):
     identity_key = KeyBytesField()
     signed_prekey = _SignedPrekeyOut()
     one_time_prekey = _OneTimePrekeyOut(allow_null=True)
+
+
+class KeyBackupSerializer(serializers.Serializer):
+    """PUT /keys/backup in, and GET's body out (with `updated_at`). `blob` is what the client
+    encrypted under its passphrase-derived key; `kdf` how it derived that key, as text the server
+    never reads (a PHC string, or JSON: the client's choice); `version` the client's format of
+    the blob. `kdf` is a string, not an object: its bound is then one `maxLength` the OpenAPI
+    schema states exactly (an object's size in bytes it cannot)."""
+
+    blob = Base64BytesField(max_bytes=lambda: settings.ACCOUNTS_KEY_BACKUP_MAX_BYTES)
+    kdf = StrictCharField(
+        max_length=1024, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    version = StrictIntegerField(min_value=1, max_value=MAX_KEY_ID)
+    updated_at = serializers.DateTimeField(read_only=True)

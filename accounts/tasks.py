@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts.services import unverified_accounts_purge
-
 
 @shared_task(name="accounts.purge_unverified_accounts", ignore_result=True)
 def purge_unverified_accounts() -> int:
+    from accounts.services import unverified_accounts_purge
+
     return unverified_accounts_purge()

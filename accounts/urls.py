@@ -17,5 +17,6 @@ urlpatterns = [
 urlpatterns += [
     *slash_optional("keys", api.KeysUploadView.as_view(), "keys-upload"),
     *slash_optional("keys/count", api.KeysCountView.as_view(), "keys-count"),
+    *slash_optional("keys/backup", api.KeyBackupView.as_view(), "keys-backup"),
     *slash_optional("keys/<uuid:user_id>", api.KeyBundleView.as_view(), "keys-claim"),
 ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer
+from accounts.serializers import PublicUserSerializer
+from contacts.events import contact_payload
 from contacts.models import Contact, Invitation
 from core.fields import StrictUUIDField
 
@@ -29,24 +29,22 @@ class ContactSerializer(serializers.ModelSerializer):
         fields = ("id", "user", "status", "direction", "blocked_by_me", "created_at", "updated_at")
         read_only_fields = fields
 
-    def _viewer_id(self) -> UUID:
-        return UUID(str(self.context["viewer_id"]))
+    # The body is contacts.events.contact_payload's plain dict (the `contact.request` and
+    # `contact.updated` events carry the same); the methods below give the schema its types.
+    def to_representation(self, contact: Contact) -> dict[str, Any]:
+        return dict(contact_payload(contact, viewer_id=self.context["viewer_id"]))
 
     @extend_schema_field(PublicUserSerializer)
     def get_user(self, contact: Contact) -> dict[str, Any]:
-        other = contact.addressee if contact.requester_id == self._viewer_id() else contact.requester
-        # last_seen only between accepted contacts (one row per pair: accepted means no block)
-        status = self.context.get("status") or contact.status
-        visible = {other.pk} if status == Contact.Status.ACCEPTED else set()
-        return PublicUserSerializer(other, context={MAY_SEE_ACTIVITY: visible}).data
+        return self.to_representation(contact)["user"]
 
     @extend_schema_field(serializers.ChoiceField(choices=["outgoing", "incoming"]))
     def get_direction(self, contact: Contact) -> str:
-        return "outgoing" if contact.requester_id == self._viewer_id() else "incoming"
+        return self.to_representation(contact)["direction"]
 
     @extend_schema_field(serializers.BooleanField())
     def get_blocked_by_me(self, contact: Contact) -> bool:
-        return contact.blocked_by_id is not None and contact.blocked_by_id == self._viewer_id()
+        return self.to_representation(contact)["blocked_by_me"]
 
 
 class ContactPageSerializer(serializers.Serializer):
@@ -55,14 +53,6 @@ class ContactPageSerializer(serializers.Serializer):
     results = ContactSerializer(many=True)
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-
-
-def contact_view(contact: Contact, *, viewer_id: Any, status: str | None = None) -> dict[str, Any]:
-    """The `contact.request` / `contact.updated` event payload for one side."""
-    data = dict(ContactSerializer(contact, context={"viewer_id": viewer_id, "status": status}).data)
-    if status is not None:
-        data["status"] = status
-    return data
 
 
 class ContactListQuerySerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.selectors import active_account_for_email, get_active_user
 from accounts.services import user_mark_verified
+from contacts.events import CONTACT_REQUEST, CONTACT_UPDATED, DELETED, contact_payload
 from contacts.exceptions import (
     CannotContactSelf,
     CannotInviteSelf,
@@ -37,16 +38,10 @@ from contacts.selectors import (
     invitation_by_token,
     is_blocked,
 )
-from contacts.serializers import contact_view
 from core.events import publish
+from core.ids import as_uuid
 from notifications.services import email_enqueue
 from relay.services import block_forget, block_record
-
-DELETED = "deleted"
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def _locked_contacts() -> QuerySet[Contact]:
@@ -74,7 +69,7 @@ def _locked_for_participant(contact_id: UUID | str, actor: UUID) -> Contact:
 
 def _publish_updated(contact: Contact, *, status: str | None = None) -> None:
     for viewer_id in (contact.requester_id, contact.addressee_id):
-        publish([viewer_id], "contact.updated", contact_view(contact, viewer_id=viewer_id, status=status))
+        publish([viewer_id], CONTACT_UPDATED, contact_payload(contact, viewer_id=viewer_id, status=status))
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
     already asked: both accepted. Asked before, or already contacts: the row as it is
     (idempotent). A block either way: refused.
     """
-    requester, addressee = _uuid(requester_id), _uuid(addressee_id)
+    requester, addressee = as_uuid(requester_id), as_uuid(addressee_id)
     if requester == addressee:
         raise CannotContactSelf()
     get_active_user(user_id=addressee)  # unknown, inactive and deleted: 404 alike
@@ -109,7 +104,7 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
             # Both sides, each with its own direction: the requester's other devices list the
             # outgoing request too.
             for viewer_id in (addressee, requester):
-                publish([viewer_id], "contact.request", contact_view(contact, viewer_id=viewer_id))
+                publish([viewer_id], CONTACT_REQUEST, contact_payload(contact, viewer_id=viewer_id))
             return ContactRequestResult(contact, created=True)
 
     if contact.status == Contact.Status.BLOCKED:
@@ -126,7 +121,7 @@ def contact_request(*, requester_id: UUID | str, addressee_id: UUID | str) -> Co
 def contact_set_status(*, contact_id: UUID | str, actor_id: UUID | str, status: str) -> Contact:
     """PATCH by one side. `accepted`: only the addressee of a pending request. `blocked`: either
     side, from any state; the block is the actor's. The blocked side can change nothing."""
-    actor = _uuid(actor_id)
+    actor = as_uuid(actor_id)
     contact = _locked_for_participant(contact_id, actor)
     if contact.status == Contact.Status.BLOCKED:
         if contact.blocked_by_id != actor:
@@ -157,7 +152,7 @@ def contact_set_status(*, contact_id: UUID | str, actor_id: UUID | str, status: 
 @transaction.atomic
 def contact_delete(*, contact_id: UUID | str, actor_id: UUID | str) -> None:
     """Either side removes the contact; a block can be removed (lifted) only by its holder."""
-    actor = _uuid(actor_id)
+    actor = as_uuid(actor_id)
     contact = _locked_for_participant(contact_id, actor)
     if contact.status == Contact.Status.BLOCKED and contact.blocked_by_id != actor:
         raise ContactBlocked()
@@ -170,7 +165,7 @@ def contact_delete(*, contact_id: UUID | str, actor_id: UUID | str) -> None:
 @transaction.atomic
 def contacts_remove_user(*, user_id: UUID | str) -> int:
     """Account deletion: every contact row and every invitation the user sent goes."""
-    user = _uuid(user_id)
+    user = as_uuid(user_id)
     contacts = list(
         Contact.objects.select_related("requester", "addressee").filter(
             Q(requester_id=user) | Q(addressee_id=user)
@@ -178,7 +173,7 @@ def contacts_remove_user(*, user_id: UUID | str) -> int:
     )
     for contact in contacts:
         other = contact.other_id(user)
-        publish([other], "contact.updated", contact_view(contact, viewer_id=other, status=DELETED))
+        publish([other], CONTACT_UPDATED, contact_payload(contact, viewer_id=other, status=DELETED))
     Contact.objects.filter(pk__in=[contact.pk for contact in contacts]).delete()
     Invitation.objects.filter(inviter_id=user).delete()
     return len(contacts)
@@ -344,7 +339,7 @@ def invitation_accept_on_registration(
     user_verified, and every other pending invitation to the address is accepted too)."""
     if not invitation_token:
         return []
-    user = _uuid(user_id)
+    user = as_uuid(user_id)
     invitations = _locked_acceptable_invitations(
         Q(token_hash=hash_invitation_token(invitation_token)), user=user
     )
@@ -359,7 +354,7 @@ def invitation_accept_on_registration(
 def invitations_accept_for_address(*, user_id: UUID | str, email: str) -> list[Invitation]:
     """The user proved `email` is theirs (verification): every pending, unexpired invitation to
     it becomes `accepted` and each inviter an accepted contact."""
-    user = _uuid(user_id)
+    user = as_uuid(user_id)
     invitations = _locked_acceptable_invitations(Q(invitee_email=email.strip().lower()), user=user)
     return _accept_invitations(invitations, user=user)
 

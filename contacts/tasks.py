@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from contacts.services import invitations_expire
-
 
 @shared_task(name="contacts.expire_invitations", ignore_result=True)
 def expire_invitations() -> int:
+    from contacts.services import invitations_expire
+
     return invitations_expire()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.http import Http404
 from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -177,11 +176,10 @@ def _first_code(detail: Any) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER. Every exception from a DRF view ends here, unknown ones too."""
-    if isinstance(exc, Http404):
-        exc = drf_exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = drf_exceptions.PermissionDenied()
-    elif isinstance(exc, RequestDataTooBig):
+    # No Http404 or django.core PermissionDenied arrives here (DRF's default handler maps them): no
+    # view calls get_object_or_404, and the one PermissionDenied (accounts.backends) is caught by
+    # django.contrib.auth.authenticate itself. Outside DRF, core.middleware answers both.
+    if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLargeAPIException("The request body is larger than allowed.")
     elif isinstance(exc, SuspiciousOperation):
         # Django's verdict on the request itself (too many query or form fields, a bad multipart
@@ -201,9 +199,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         set_rollback()
         errors = _flatten_errors(exc.detail)
         code = _first_code(exc.detail)
-        return Response(
-            envelope("Invalid input.", code if code != "invalid" else "invalid", errors), status=400
-        )
+        return Response(envelope("Invalid input.", code, errors), status=400)
 
     if isinstance(exc, drf_exceptions.APIException):
         set_rollback()

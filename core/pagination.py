@@ -72,6 +72,8 @@ class CursorPagination(pagination.CursorPagination):
             try:
                 # to_python parses, run_validators checks the range the database column holds.
                 self._position_field.run_validators(self._position_field.to_python(cursor.position))
-            except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            # Every model field's to_python turns a bad value's ValueError/TypeError into a
+            # ValidationError itself, and run_validators raises only that.
+            except DjangoValidationError:
                 raise InvalidCursor(errors={"cursor": ["Not a cursor of this list."]}) from None
         return cursor

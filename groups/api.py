@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from accounts.requests import AuthenticatedRequest
 from core.pagination import CursorPagination
 from groups import selectors, services
+from groups.events import group_message_data
 from groups.serializers import (
     GroupCreateSerializer,
     GroupListItemSerializer,
@@ -28,6 +29,7 @@ from groups.serializers import (
     MemberSerializer,
     OwnershipTransferSerializer,
 )
+from media.selectors import attachments_for
 
 TAG = ["groups"]
 ERRORS = {
@@ -225,11 +227,11 @@ class GroupMessagesView(APIView):
         page = paginator.paginate_queryset(
             selectors.messages_for_member(membership=membership), request, view=self
         )
-        attachments_by_id = selectors.attachments_for(page)
+        attachments_by_id = attachments_for(page)
         # Plain dicts (GroupMessageSerializer is the schema, and renders through the same function).
         return paginator.get_paginated_response(
             [
-                selectors.group_message_data(
+                group_message_data(
                     message, encrypted_session_key=message.my_key, attachments_by_id=attachments_by_id
                 )
                 for message in page
@@ -259,8 +261,7 @@ class GroupMessagesView(APIView):
         sent = services.group_message_send(
             group_id=group_id, sender_id=request.user.pk, **data.validated_data
         )
-        sent.message.my_key = sent.sender_key  # type: ignore[attr-defined]  # GroupMessageSerializer reads it
-        body = GroupMessageSerializer(
-            sent.message, context={"attachments_by_id": sent.attachments_by_id}
-        ).data
+        body = group_message_data(
+            sent.message, encrypted_session_key=sent.sender_key, attachments_by_id=sent.attachments_by_id
+        )
         return Response(body, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK)

@@ -40,23 +40,30 @@ What the gateway (realtime) must do with each, precisely:
 
 Ordering: every copy is sent from one on-commit callback in the order written above, so a socket
 receives the chat-group copy before the user-addressed one.
+
+The builders below make every payload from the models: the services publish them, the
+selectors (/sync) and the HTTP layer (`<group message>`) return the same dicts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict, cast
+from uuid import UUID
+
+from accounts.events import PublicUserPayload, public_user_payload
+from core.rendering import b64, iso
+from groups.models import ChatGroup, GroupMember, GroupMessage
+from media.events import MediaMetadata, attachments_of
+
+Role = Literal["owner", "admin", "member"]
+RemovalReason = Literal["removed", "left", "account_deleted"]
 
 GROUP_MESSAGE_NEW = "group.message.new"
 GROUP_UPDATED = "group.updated"
 GROUP_DELETED = "group.deleted"
 GROUP_MEMBER_ADDED = "group.member.added"
 GROUP_MEMBER_REMOVED = "group.member.removed"
-
-
-class AttachmentData(TypedDict, total=False):
-    """`<media>` metadata from media.selectors.attachments_metadata (no download_url)."""
-
-    id: str
 
 
 class GroupMessageData(TypedDict):
@@ -70,7 +77,7 @@ class GroupMessageData(TypedDict):
     crypto_version: str
     encryption_algorithm: str
     client_message_id: str | None
-    attachments: list[dict[str, Any]]
+    attachments: list[MediaMetadata]
     created_at: str
 
 
@@ -85,7 +92,7 @@ class GroupMessageLayerEvent(TypedDict):
     crypto_version: str
     encryption_algorithm: str
     client_message_id: str | None
-    attachments: list[dict[str, Any]]
+    attachments: list[MediaMetadata]
     created_at: str
 
 
@@ -101,8 +108,8 @@ class GroupSummary(TypedDict):
 class MemberData(TypedDict):
     """One entry of `<group>.members`: `user` is the public `<user>`."""
 
-    user: dict[str, Any]
-    role: Literal["owner", "admin", "member"]
+    user: PublicUserPayload
+    role: Role
     joined_at: str
 
 
@@ -120,12 +127,12 @@ class GroupMemberRemovedEvent(TypedDict):
     group_id: str
     user_id: str
     removed_by: str | None  # None when the account was deleted
-    reason: Literal["removed", "left", "account_deleted"]
+    reason: RemovalReason
 
 
 class RoleChange(TypedDict):
     user_id: str
-    role: Literal["owner", "admin", "member"]
+    role: Role
 
 
 class GroupUpdatedEvent(TypedDict):
@@ -143,3 +150,116 @@ class GroupUpdatedEvent(TypedDict):
 class GroupDeletedEvent(TypedDict):
     group_id: str
     deleted_by: str | None  # None: the last member's account was deleted
+
+
+class GroupSyncItem(TypedDict):
+    """One group item of messaging's /sync: a `group.message.new` at its stream position."""
+
+    position: int
+    type: str
+    data: GroupMessageData
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def group_message_data(
+    message: GroupMessage,
+    *,
+    encrypted_session_key: bytes | memoryview | None,
+    attachments_by_id: dict[UUID, MediaMetadata],
+) -> GroupMessageData:
+    """`<group message>` as one member sees it: REST, /sync and the socket frame share this."""
+    return {
+        "id": str(message.id),
+        "group_id": str(message.group_id),
+        "sender_id": _str_or_none(message.sender_id),
+        "encrypted_content": cast(str, b64(message.encrypted_content)),
+        "encrypted_session_key": b64(encrypted_session_key),
+        "crypto_version": message.crypto_version,
+        "encryption_algorithm": message.encryption_algorithm,
+        "client_message_id": _str_or_none(message.client_message_id),
+        "attachments": attachments_of(message.attachment_ids, attachments_by_id),
+        "created_at": iso(message.created_at),
+    }
+
+
+def group_message_layer_data(
+    message: GroupMessage, *, attachments_by_id: dict[UUID, MediaMetadata]
+) -> GroupMessageLayerEvent:
+    """`group.message.new`'s shared `data`: the message without any member's key."""
+    data = dict(group_message_data(message, encrypted_session_key=None, attachments_by_id=attachments_by_id))
+    del data["encrypted_session_key"]
+    return cast(GroupMessageLayerEvent, data)
+
+
+def member_key_part(encrypted_session_key: bytes) -> dict[str, str]:
+    """One member's own part of `group.message.new` (`publish_per_user`): their wrapped key."""
+    return {"encrypted_session_key": cast(str, b64(encrypted_session_key))}
+
+
+def group_summary(group: ChatGroup) -> GroupSummary:
+    return {
+        "id": str(group.pk),
+        "name": group.name,
+        "description": group.description,
+        "creator_id": _str_or_none(group.creator_id),
+        "created_at": iso(group.created_at),
+        "updated_at": iso(group.updated_at),
+    }
+
+
+def member_data(membership: GroupMember) -> MemberData:
+    """An event reaches many viewers at once: nobody's `last_seen` (the fail-closed `<user>`)."""
+    return {
+        "user": public_user_payload(membership.user, may_see_activity=False),
+        "role": cast(Role, membership.role),
+        "joined_at": iso(membership.joined_at),
+    }
+
+
+def member_added_data(
+    group: ChatGroup,
+    *,
+    user_ids: Sequence[UUID],
+    members: Sequence[GroupMember],
+    added_by: UUID | None,
+) -> GroupMemberAddedEvent:
+    return {
+        "group_id": str(group.pk),
+        "user_ids": [str(user_id) for user_id in user_ids],
+        "group": group_summary(group),
+        "members": [member_data(membership) for membership in members],
+        "added_by": _str_or_none(added_by),
+    }
+
+
+def member_removed_data(
+    group_id: UUID, *, user_id: UUID, removed_by: UUID | None, reason: RemovalReason
+) -> GroupMemberRemovedEvent:
+    return {
+        "group_id": str(group_id),
+        "user_id": str(user_id),
+        "removed_by": _str_or_none(removed_by),
+        "reason": reason,
+    }
+
+
+def group_updated_data(
+    group: ChatGroup, *, updated_by: UUID | None, role_changes: Sequence[tuple[UUID, str]] = ()
+) -> GroupUpdatedEvent:
+    return {
+        "group_id": str(group.pk),
+        "name": group.name,
+        "description": group.description,
+        "updated_at": iso(group.updated_at),
+        "updated_by": _str_or_none(updated_by),
+        "role_changes": [
+            {"user_id": str(user_id), "role": cast(Role, role)} for user_id, role in role_changes
+        ],
+    }
+
+
+def group_deleted_data(group_id: UUID, *, deleted_by: UUID | None) -> GroupDeletedEvent:
+    return {"group_id": str(group_id), "deleted_by": _str_or_none(deleted_by)}

@@ -6,18 +6,15 @@ GroupNotFound (404) whatever the group's state, so existence never leaks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
-from core.rendering import b64, iso
+from groups.events import GROUP_MESSAGE_NEW, GroupSyncItem, group_message_data
 from groups.exceptions import GroupNotFound
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
-from media.selectors import attachments_metadata
+from media.selectors import attachments_for
 
 
 def get_membership(*, group_id: UUID | str, user_id: UUID | str) -> GroupMember:
@@ -79,54 +76,7 @@ def messages_for_member(*, membership: GroupMember) -> QuerySet[GroupMessage]:
     )
 
 
-def attachments_for(messages: Iterable[GroupMessage]) -> dict[UUID, dict[str, Any]]:
-    """Media metadata for every attachment of these messages, in one call (none if no ids)."""
-    ids = {UUID(str(media_id)) for message in messages for media_id in (message.attachment_ids or [])}
-    if not ids:
-        return {}
-    return attachments_metadata(media_ids=ids)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready, written as DRF writes it: REST, /sync and the socket carry the same text."""
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def group_message_data(
-    message: GroupMessage,
-    *,
-    encrypted_session_key: bytes | memoryview | None,
-    attachments_by_id: dict[UUID, dict[str, Any]],
-) -> dict[str, Any]:
-    """`<group message>` as one member sees it: REST, /sync and the socket frame share this."""
-    attachments = []
-    for media_id in message.attachment_ids or []:
-        metadata = attachments_by_id.get(UUID(str(media_id)))
-        if metadata is not None:  # a deleted upload simply drops out
-            attachments.append({key: _plain(value) for key, value in metadata.items()})
-    return {
-        "id": str(message.id),
-        "group_id": str(message.group_id),
-        "sender_id": _str_or_none(message.sender_id),
-        "encrypted_content": b64(message.encrypted_content),
-        "encrypted_session_key": b64(encrypted_session_key),
-        "crypto_version": message.crypto_version,
-        "encryption_algorithm": message.encryption_algorithm,
-        "client_message_id": _str_or_none(message.client_message_id),
-        "attachments": attachments,
-        "created_at": iso(message.created_at),
-    }
-
-
-def group_sync_items(*, user_id: UUID | str, since: int, limit: int) -> list[dict[str, Any]]:
+def group_sync_items(*, user_id: UUID | str, since: int, limit: int) -> list[GroupSyncItem]:
     """For messaging's /sync: the group events the user may see with stream position > since,
     oldest first, at most `limit`. Each item: {"position": int, "type": "group.message.new",
     "data": <group message as the member sees it (their own wrapped key only)>}.
@@ -150,7 +100,7 @@ def group_sync_items(*, user_id: UUID | str, since: int, limit: int) -> list[dic
     return [
         {
             "position": key.stream_position,
-            "type": "group.message.new",
+            "type": GROUP_MESSAGE_NEW,
             "data": group_message_data(
                 key.message, encrypted_session_key=key.encrypted_session_key, attachments_by_id=attachments
             ),

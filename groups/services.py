@@ -33,31 +33,22 @@ messages go, and every grant they gave goes with them, former members' included.
 
 from __future__ import annotations
 
-import base64
-import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
-from accounts.serializers import PublicUserSerializer
 from contacts.selectors import blocked_by_any, is_blocked
 from core import metrics
 from core.events import publish, publish_per_user, publish_to_chat_group
-from core.rendering import iso
 from core.stream import (
-    MAIN_STREAM,
     current_stream_position,
-    next_position_cte_sql,
-    next_stream_position,
-    positioned_insert_params,
-    positioned_insert_sql,
 )
 from groups import events as group_events
 from groups.exceptions import (
@@ -73,7 +64,10 @@ from groups.exceptions import (
     UserBlockedYou,
 )
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
-from groups.selectors import attachments_for, group_members, group_message_data
+from groups.selectors import group_members
+from groups.statements import insert_group_message
+from media.events import MediaMetadata
+from media.selectors import attachments_for
 from media.services import grant_media_access, revoke_media_access
 
 MANAGER_ROLES = frozenset({GroupRole.OWNER, GroupRole.ADMIN})
@@ -109,25 +103,6 @@ def _ids(values: Iterable[Any]) -> str:
     return ", ".join(sorted(str(value) for value in values))
 
 
-def _summary(group: ChatGroup) -> group_events.GroupSummary:
-    return {
-        "id": str(group.pk),
-        "name": group.name,
-        "description": group.description,
-        "creator_id": str(group.creator_id) if group.creator_id else None,
-        "created_at": iso(group.created_at),
-        "updated_at": iso(group.updated_at),
-    }
-
-
-def _member_data(membership: GroupMember) -> group_events.MemberData:
-    return {
-        "user": PublicUserSerializer(membership.user).data,
-        "role": membership.role,  # type: ignore[typeddict-item]  # a GroupRole value, stored as a str
-        "joined_at": iso(membership.joined_at),
-    }
-
-
 def _publish_added(
     group: ChatGroup, memberships: list[GroupMember], added_by: UUID | None, *, new_group: bool = False
 ) -> None:
@@ -138,31 +113,19 @@ def _publish_added(
     added ones; the added users learn every member (one query), so a client builds the group
     from the event as GET /groups/{id} would show it."""
     user_ids = [membership.user_id for membership in memberships]
-    data: group_events.GroupMemberAddedEvent = {
-        "group_id": str(group.pk),
-        "user_ids": [str(user_id) for user_id in user_ids],
-        "group": _summary(group),
-        "members": [_member_data(membership) for membership in memberships],
-        "added_by": str(added_by) if added_by else None,
-    }
+    data = group_events.member_added_data(group, user_ids=user_ids, members=memberships, added_by=added_by)
     if not new_group:
         publish_to_chat_group(group.pk, group_events.GROUP_MEMBER_ADDED, dict(data))
-        data = {**data, "members": [_member_data(member) for member in group_members(group_id=group.pk)]}
+        data = group_events.member_added_data(
+            group, user_ids=user_ids, members=group_members(group_id=group.pk), added_by=added_by
+        )
     publish(user_ids, group_events.GROUP_MEMBER_ADDED, dict(data))
 
 
 def _publish_removed(
-    group_id: UUID,
-    user_id: UUID,
-    removed_by: UUID | None,
-    reason: Literal["removed", "left", "account_deleted"],
+    group_id: UUID, user_id: UUID, removed_by: UUID | None, reason: group_events.RemovalReason
 ) -> None:
-    data: group_events.GroupMemberRemovedEvent = {
-        "group_id": str(group_id),
-        "user_id": str(user_id),
-        "removed_by": str(removed_by) if removed_by else None,
-        "reason": reason,
-    }
+    data = group_events.member_removed_data(group_id, user_id=user_id, removed_by=removed_by, reason=reason)
     publish_to_chat_group(group_id, group_events.GROUP_MEMBER_REMOVED, dict(data))
     publish([user_id], group_events.GROUP_MEMBER_REMOVED, dict(data))
 
@@ -170,22 +133,12 @@ def _publish_removed(
 def _publish_updated(
     group: ChatGroup, updated_by: UUID | None, role_changes: Sequence[tuple[UUID, str]] = ()
 ) -> None:
-    data: group_events.GroupUpdatedEvent = {
-        "group_id": str(group.pk),
-        "name": group.name,
-        "description": group.description,
-        "updated_at": iso(group.updated_at),
-        "updated_by": str(updated_by) if updated_by else None,
-        "role_changes": [{"user_id": str(uid), "role": role} for uid, role in role_changes],  # type: ignore[typeddict-item]  # GroupRole values
-    }
+    data = group_events.group_updated_data(group, updated_by=updated_by, role_changes=role_changes)
     publish_to_chat_group(group.pk, group_events.GROUP_UPDATED, dict(data))
 
 
 def _publish_deleted(group_id: UUID, deleted_by: UUID | None) -> None:
-    data: group_events.GroupDeletedEvent = {
-        "group_id": str(group_id),
-        "deleted_by": str(deleted_by) if deleted_by else None,
-    }
+    data = group_events.group_deleted_data(group_id, deleted_by=deleted_by)
     publish_to_chat_group(group_id, group_events.GROUP_DELETED, dict(data))
 
 
@@ -416,8 +369,9 @@ def groups_remove_deleted_user(*, user_id: UUID) -> None:
 class SentGroupMessage:
     message: GroupMessage
     created: bool  # False: an earlier send with the same client_message_id, returned as is
+    # For the sender's own `<group message>` (groups.events.group_message_data), read already:
     sender_key: bytes | memoryview | None
-    attachments_by_id: dict[UUID, dict[str, Any]]
+    attachments_by_id: dict[UUID, MediaMetadata]
 
 
 def group_message_send(
@@ -435,7 +389,7 @@ def group_message_send(
 
     A fixed number of queries whatever the group's size: lock, member set, (idempotency
     lookup), (media grant), then the stream position, the message and the keys (one statement
-    on PostgreSQL, the transaction's last: `_insert_group_message`). The event is built after
+    on PostgreSQL, the transaction's last: `groups.statements.insert_group_message`). The event is built after
     the transaction (it goes out after the commit anyway).
     """
     with transaction.atomic():
@@ -491,68 +445,16 @@ def group_message_send(
                 grantee_ids=member_ids - {sender_id},
                 source_id=message.pk,
             )
-        _insert_group_message(message, keys)  # last: it takes the stream position
+        insert_group_message(message, keys)  # last: it takes the stream position
 
     attachments = attachments_for([message])
-    layer_data: dict[str, Any] = group_message_data(
-        message, encrypted_session_key=None, attachments_by_id=attachments
-    )
-    del layer_data["encrypted_session_key"]
     # Each member's sockets get their own wrapped key only: O(members) per message.
     publish_per_user(
-        {uid: {"encrypted_session_key": base64.b64encode(key).decode("ascii")} for uid, key in keys.items()},
+        {uid: group_events.member_key_part(key) for uid, key in keys.items()},
         group_events.GROUP_MESSAGE_NEW,
-        layer_data,
+        dict(group_events.group_message_layer_data(message, attachments_by_id=attachments)),
     )
     metrics.message_sent("group", recipients=len(member_ids) - 1)
     return SentGroupMessage(
         message=message, created=True, sender_key=keys[sender_id], attachments_by_id=attachments
     )
-
-
-@functools.cache
-def _group_message_statement() -> str:
-    """`_insert_group_message` on PostgreSQL: the position, the message, every member's key."""
-    quote = connection.ops.quote_name
-    user_type = GroupMessageKey._meta.get_field("user").target_field.db_type(connection)
-    key_type = GroupMessageKey._meta.get_field("encrypted_session_key").db_type(connection)
-    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
-    return (
-        f"WITH position AS ({next_position_cte_sql(source='(VALUES (1)) AS one')}), "  # noqa: S608
-        f"message AS ({positioned_insert_sql(GroupMessage)} RETURNING {quote('id')}, {quote('stream_position')}), "
-        f"keys AS (INSERT INTO {quote(GroupMessageKey._meta.db_table)} "
-        f"({quote('message_id')}, {quote('user_id')}, {quote('encrypted_session_key')}, {quote('stream_position')}) "
-        f"SELECT message.{quote('id')}, key.user_id, key.wrapped, message.{quote('stream_position')} "
-        f"FROM message, unnest(CAST(%s AS {user_type}[]), CAST(%s AS {key_type}[])) AS key(user_id, wrapped)) "
-        f"SELECT {quote('stream_position')} FROM message"
-    )
-
-
-def _insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None:
-    """Give `message` its stream position and write it with every member's key, as the
-    transaction's last step: the counter's row lock is held from here until COMMIT
-    (core.stream). PostgreSQL: one statement. SQLite: three (its write lock is
-    database-wide anyway)."""
-    if connection.vendor != "postgresql":
-        message.stream_position = next_stream_position()
-        message.save(force_insert=True)
-        GroupMessageKey.objects.bulk_create(
-            GroupMessageKey(
-                message=message,
-                user_id=uid,
-                encrypted_session_key=key,
-                stream_position=message.stream_position,
-            )
-            for uid, key in keys.items()
-        )
-        return
-    params = [
-        MAIN_STREAM,
-        *positioned_insert_params(message),
-        list(keys),
-        [bytes(key) for key in keys.values()],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_group_message_statement(), params)
-        (message.stream_position,) = cursor.fetchone()
-    message._state.adding = False

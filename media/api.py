@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.requests import AuthenticatedRequest, OptionallyAuthenticatedRequest
 from media import selectors, services
+from media.events import media_representation, thumbnail_url
 from media.exceptions import MediaNotFound
 from media.models import Media
 from media.serializers import (
@@ -85,7 +86,7 @@ class MediaUploadView(APIView):
             file_name=serializer.validated_data.get("file_name"),
             thumbnail=serializer.validated_data.get("thumbnail"),
         )
-        return Response(MediaSerializer(selectors.media_representation(media)).data, status=201)
+        return Response(MediaSerializer(media_representation(media)).data, status=201)
 
 
 class MediaDirectUploadView(APIView):
@@ -138,7 +139,7 @@ class MediaCompleteView(APIView):
     )
     def post(self, request: AuthenticatedRequest, media_id: UUID) -> Response:
         media = services.media_direct_upload_complete(media_id=media_id, user_id=request.user.pk)
-        return Response(MediaSerializer(selectors.media_representation(media)).data)
+        return Response(MediaSerializer(media_representation(media)).data)
 
 
 class MediaDetailView(APIView):
@@ -152,7 +153,7 @@ class MediaDetailView(APIView):
     )
     def get(self, request: AuthenticatedRequest, media_id: UUID) -> Response:
         media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
-        return Response(MediaSerializer(selectors.media_representation(media)).data)
+        return Response(MediaSerializer(media_representation(media)).data)
 
     @extend_schema(
         operation_id="media_destroy",
@@ -182,7 +183,7 @@ class _ServeObjectView(APIView):
         if request.user is None:
             raise NotAuthenticated()
         media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
-        if self.thumbnail and not selectors.thumbnail_url(media):
+        if self.thumbnail and not thumbnail_url(media):
             raise MediaNotFound("This media has no thumbnail.")
         return media
 

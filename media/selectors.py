@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q
-from django.urls import reverse
 
 from core.exceptions import Forbidden
+from media.events import MediaMetadata, media_metadata
 from media.exceptions import MediaNotFound
 from media.models import Media, MediaGrant
-from media.storage import object_download_url, verify_download
+from media.storage import verify_download
 
 _METADATA_FIELDS = (
     "id",
@@ -26,47 +26,24 @@ _METADATA_FIELDS = (
 )
 
 
-def thumbnail_url(media: Media) -> str | None:
-    """The stable app route of the thumbnail (Bearer auth or a signed ?sig=), or None."""
-    if media.thumbnail_state != Media.ThumbnailState.READY or not media.thumbnail_key:
-        return None
-    return reverse("media-thumbnail", kwargs={"media_id": media.pk})
-
-
-def media_metadata(media: Media) -> dict[str, Any]:
-    """`<media>` without download_url: what a message's `attachments` carry."""
-    return {
-        "id": media.pk,
-        "file_name": media.file_name,
-        "file_type": media.file_type,
-        "file_size": media.file_size,
-        "sha256": media.sha256,
-        "thumbnail_url": thumbnail_url(media),
-        "created_at": media.created_at,
-    }
-
-
-def media_representation(media: Media) -> dict[str, Any]:
-    """`<media>` with a short-lived `download_url` (presigned in S3 mode, signed app URL locally)."""
-    return {
-        **media_metadata(media),
-        "download_url": object_download_url(
-            media_id=media.pk,
-            object_key=media.object_key,
-            file_name=media.file_name,
-            file_type=media.file_type,
-            route="media-download",
-        ),
-    }
-
-
-def attachments_metadata(*, media_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
+def attachments_metadata(*, media_ids: Iterable[UUID]) -> dict[UUID, MediaMetadata]:
     """`<media>` metadata (no download_url) for each id, in one query; missing ids are absent."""
     ids = list(media_ids)
     if not ids:
         return {}
     rows = Media.objects.filter(pk__in=ids, state=Media.State.READY).only(*_METADATA_FIELDS)
     return {media.pk: media_metadata(media) for media in rows}
+
+
+class HasAttachments(Protocol):
+    attachment_ids: Any  # a list of media ids (text) on a 1:1 or a group message
+
+
+def attachments_for(messages: Iterable[HasAttachments]) -> dict[UUID, MediaMetadata]:
+    """Metadata for every attachment of `messages` (1:1 or group): one query, none if there
+    are no attachments. A deleted upload is absent: its message simply shows one fewer."""
+    ids = {UUID(str(media_id)) for message in messages for media_id in (message.attachment_ids or [])}
+    return attachments_metadata(media_ids=sorted(ids)) if ids else {}
 
 
 def _visible_to(user_id: UUID) -> Q:

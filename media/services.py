@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,6 +29,7 @@ from media.exceptions import (
 from media.models import Media, MediaGrant
 from media.selectors import get_deletable_media, get_own_media
 from media.sniff import OCTET_STREAM, SNIFF_BYTES, THUMBNAILABLE_TYPES, sniff
+from media.statements import delete_grants_of_sources, insert_grants
 from media.storage import (
     delete_objects,
     direct_upload_url,
@@ -285,39 +285,7 @@ def grant_media_access(
         if owned != len(wanted):
             raise MediaNotOwned()
         if grantees:
-            _insert_grants(sorted(wanted), grantees, source, now)
-
-
-def _insert_grants(
-    media_ids: list[UUID], user_ids: list[UUID], source_id: UUID | None, now: datetime
-) -> None:
-    """Every (media, user) pair in one statement with two array parameters, so the statement and
-    its parameter count stay the same for 1 grantee or 1,000. A pair the same source already
-    granted is skipped (media_grant_source_unique; media_grant_unsourced_unique without a source)."""
-    table = MediaGrant._meta.db_table
-    media_col = MediaGrant._meta.get_field("media").column
-    user_col = MediaGrant._meta.get_field("user").column
-    source_col = MediaGrant._meta.get_field("source_id").column
-    created = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"INSERT INTO {table} ({media_col}, {user_col}, {source_col}, created_at) "  # noqa: S608 (names from the model)
-                "SELECT m, u, %s::uuid, %s FROM unnest(%s::uuid[]) AS m CROSS JOIN unnest(%s::uuid[]) AS u "
-                "ON CONFLICT DO NOTHING",
-                [source_id, created, media_ids, user_ids],
-            )
-        else:  # SQLite stores UUIDs as 32 hex characters
-            cursor.execute(
-                f"INSERT OR IGNORE INTO {table} ({media_col}, {user_col}, {source_col}, created_at) "  # noqa: S608
-                "SELECT m.value, u.value, %s, %s FROM json_each(%s) AS m CROSS JOIN json_each(%s) AS u",
-                [
-                    source_id.hex if source_id is not None else None,
-                    created,
-                    json.dumps([m.hex for m in media_ids]),
-                    json.dumps([u.hex for u in user_ids]),
-                ],
-            )
+            insert_grants(sorted(wanted), grantees, source, now)
 
 
 def revoke_media_access(*, source_ids: Iterable[UUID]) -> int:
@@ -326,7 +294,7 @@ def revoke_media_access(*, source_ids: Iterable[UUID]) -> int:
 
     Only those sources' rows: a grantee who was sent the same media in another message keeps
     reading it through that one, and the uploader never needed a grant. One statement whatever
-    the number of sources (an array parameter, as `_insert_grants`), none for no sources. Meant
+    the number of sources (an array parameter, as `media.statements.insert_grants`), none for no sources. Meant
     for the caller's transaction: a rolled-back delete revokes nothing. A download URL handed out
     before (presigned on S3, signed locally) stays valid until it expires
     (MEDIA_URL_TTL_SECONDS): it names no user, so nothing can check it again.
@@ -334,21 +302,7 @@ def revoke_media_access(*, source_ids: Iterable[UUID]) -> int:
     sources = sorted({UUID(str(source_id)) for source_id in source_ids})
     if not sources:
         return 0
-    table = MediaGrant._meta.db_table
-    source_col = MediaGrant._meta.get_field("source_id").column
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"DELETE FROM {table} WHERE {source_col} = ANY(%s::uuid[])",  # noqa: S608 (names from the model)
-                [sources],
-            )
-        else:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE {source_col} IN (SELECT value FROM json_each(%s))",  # noqa: S608
-                [json.dumps([source.hex for source in sources])],
-            )
-        revoked: int = cursor.rowcount
-        return revoked
+    return delete_grants_of_sources(sources)
 
 
 def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:

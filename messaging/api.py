@@ -14,7 +14,9 @@ from accounts.serializers import MAY_SEE_ACTIVITY
 from core.fields import StrictCharField, StrictIntegerField
 from core.pagination import CursorPagination
 from core.throttling import UserRateThrottle
+from media.selectors import attachments_for
 from messaging import services
+from messaging.events import message_payload, message_payloads, sync_items
 from messaging.selectors import (
     SYNC_TOKEN_PATTERN,
     conversation_messages,
@@ -33,10 +35,6 @@ from messaging.serializers import (
     MessageSendSerializer,
     MessageSerializer,
     SyncResponseSerializer,
-    attachments_for,
-    message_payload,
-    render_messages,
-    render_sync_entries,
 )
 
 SYNC_DEFAULT_LIMIT = 100
@@ -44,7 +42,7 @@ SYNC_MAX_LIMIT = 500
 
 
 class MessageSendThrottle(UserRateThrottle):
-    scope = "message_send"
+    scope = services.MESSAGE_SEND_THROTTLE_SCOPE
 
 
 class MessageCursorPagination(CursorPagination):
@@ -75,10 +73,10 @@ class MessageSendView(APIView):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         body = validated_send_body(request.data)
-        message, created = services.message_send(sender_id=request.user.pk, **body)
+        sent = services.message_send(sender_id=request.user.pk, **body)
         return Response(
-            message_payload(message, viewer_id=request.user.pk),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            message_payload(sent.message, viewer_id=request.user.pk),
+            status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK,
         )
 
 
@@ -100,7 +98,7 @@ class ConversationView(APIView):
         page = paginator.paginate_queryset(
             conversation_messages(user_id=request.user.pk, peer_id=user_id), request, view=self
         )
-        return paginator.get_paginated_response(render_messages(page, viewer_id=request.user.pk))
+        return paginator.get_paginated_response(message_payloads(page, viewer_id=request.user.pk))
 
 
 class ConversationReadView(APIView):
@@ -229,7 +227,7 @@ class SyncView(APIView):
         page = sync_page(user_id=request.user.pk, since=since, limit=query.validated_data["limit"])
         return Response(
             {
-                "items": render_sync_entries(page.entries, viewer_id=request.user.pk),
+                "items": sync_items(page.entries, viewer_id=request.user.pk),
                 "next_since": sync_token(page.next_since),
                 "has_more": page.has_more,
             }

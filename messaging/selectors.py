@@ -13,14 +13,11 @@ from uuid import UUID
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import may_see_activity
+from core.ids import as_uuid
 from core.stream import current_stream_position
 from groups.selectors import group_sync_items
 from messaging.exceptions import InvalidSyncToken, MessageNotFound
 from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
-
-
-def as_uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def visible_to(user_id: UUID) -> Q:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer, public_user_payload
+from accounts.events import public_user_payload
+from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer
 from core.fields import Base64BytesField, StrictRegexField, StrictUUIDField
-from core.rendering import b64, iso
-from media.selectors import attachments_metadata
-from messaging.models import Conversation, Message, MessageEvent
-from messaging.selectors import SyncEntry
+from messaging.events import message_payload
+from messaging.models import Conversation, Message
 
 MAX_ATTACHMENTS = 10
 
@@ -63,13 +60,7 @@ class AttachmentSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def attachments_for(messages: Iterable[Message]) -> dict[UUID, dict[str, Any]]:
-    """Metadata for every attachment of `messages`: one call to media (none if there are none)."""
-    ids = {UUID(str(media_id)) for message in messages for media_id in (message.attachment_ids or [])}
-    return attachments_metadata(media_ids=sorted(ids)) if ids else {}
-
-
-# The schema of `<message>`. What the API writes is `message_payload`'s plain dict (a DRF
+# The schema of `<message>`. What the API writes is messaging.events.message_payload's plain dict (a DRF
 # serializer per message was 70 % of a history page's CPU), and this class renders through it too,
 # so the schema and the bodies describe one shape.
 class MessageSerializer(serializers.Serializer):
@@ -96,80 +87,19 @@ class MessageSerializer(serializers.Serializer):
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message: Message) -> list[dict[str, Any]]:
-        return self.to_representation(message)["attachments"]
+        attachments: list[dict[str, Any]] = self.to_representation(message)["attachments"]
+        return attachments
 
     def to_representation(self, message: Message) -> dict[str, Any]:
-        return message_payload(
-            message, viewer_id=self.context.get("viewer_id", ""), attachments=self.context.get("attachments")
+        # DRF's to_representation is typed `dict[str, Any]`; the builder's TypedDict is one.
+        return cast(
+            dict[str, Any],
+            message_payload(
+                message,
+                viewer_id=self.context.get("viewer_id", ""),
+                attachments=self.context.get("attachments"),
+            ),
         )
-
-
-def message_payload(
-    message: Message,
-    *,
-    viewer_id: UUID | str,
-    attachments: dict[UUID, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """`<message>` for one viewer: the REST body, the `message.new` event and the sync item.
-
-    Pass `attachments` (from `attachments_for`) when rendering many messages: without it, a
-    message with attachments reads their metadata itself.
-    """
-    deleted = message.deleted_at is not None
-    own = str(viewer_id) == str(message.sender_id)
-    found: list[dict[str, Any]] = []
-    if not deleted and message.attachment_ids:
-        metadata = attachments_for([message]) if attachments is None else attachments
-        found = [
-            item
-            for item in (metadata.get(UUID(str(media_id))) for media_id in message.attachment_ids)
-            if item is not None
-        ]
-    client_message_id = message.client_message_id
-    return {
-        "id": str(message.id),
-        "sender_id": str(message.sender_id),
-        "recipient_id": str(message.recipient_id),
-        "encrypted_content": None if deleted else b64(message.encrypted_content),
-        "encrypted_session_key": None if deleted else b64(message.encrypted_session_key),
-        "sender_encrypted_session_key": b64(message.sender_encrypted_session_key)
-        if own and not deleted
-        else None,
-        "crypto_version": str(message.crypto_version),
-        "encryption_algorithm": str(message.encryption_algorithm),
-        "client_message_id": None if client_message_id is None else str(client_message_id),
-        "attachments": found,
-        "is_read": message.read_at is not None,
-        "read_at": iso(message.read_at),
-        "is_deleted": deleted,
-        "created_at": iso(message.created_at),
-    }
-
-
-def render_messages(messages: list[Message], *, viewer_id: UUID | str) -> list[dict[str, Any]]:
-    attachments = attachments_for(messages)
-    return [message_payload(message, viewer_id=viewer_id, attachments=attachments) for message in messages]
-
-
-def read_payload(message: Message) -> dict[str, Any]:
-    """`message.read`: which message, between whom, and when it was read."""
-    return {
-        "id": str(message.id),
-        "sender_id": str(message.sender_id),
-        "recipient_id": str(message.recipient_id),
-        "read_at": iso(message.read_at),
-    }
-
-
-def deleted_payload(message: Message, *, scope: str, deleted_at: datetime) -> dict[str, Any]:
-    """`message.deleted`: `scope` is "everyone" (a tombstone now) or "me" (hidden on this account)."""
-    return {
-        "id": str(message.id),
-        "sender_id": str(message.sender_id),
-        "recipient_id": str(message.recipient_id),
-        "scope": scope,
-        "deleted_at": iso(deleted_at),
-    }
 
 
 class ReadEventSerializer(serializers.Serializer):
@@ -244,23 +174,3 @@ class SyncResponseSerializer(serializers.Serializer):
     items = SyncItemSerializer(many=True)
     next_since = serializers.CharField(help_text="Opaque token: pass it as `since` next time.")
     has_more = serializers.BooleanField(help_text="True when more items wait: call again at once.")
-
-
-def render_sync_entries(entries: list[SyncEntry], *, viewer_id: UUID | str) -> list[dict[str, Any]]:
-    """Sync items in the WebSocket events' shapes; one attachments call for the whole page."""
-    attachments = attachments_for(entry.obj for entry in entries if entry.type == "message.new")
-    items: list[dict[str, Any]] = []
-    for entry in entries:
-        if entry.type == "message.new":
-            data = message_payload(entry.obj, viewer_id=viewer_id, attachments=attachments)
-        elif isinstance(entry.obj, MessageEvent):
-            event = entry.obj
-            if event.kind == MessageEvent.Kind.READ:
-                data = read_payload(event.message)
-            else:
-                scope = "everyone" if event.kind == MessageEvent.Kind.DELETED else "me"
-                data = deleted_payload(event.message, scope=scope, deleted_at=event.created_at)
-        else:  # a group item, already in its event shape
-            data = entry.obj["data"]
-        items.append({"type": entry.type, "data": data})
-    return items

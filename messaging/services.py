@@ -7,8 +7,6 @@ conversation rows. Events go out through `core.events.publish`, after commit.
 from __future__ import annotations
 
 import contextlib
-import enum
-import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -16,27 +14,27 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
-from contacts.selectors import block_between_sql, is_blocked
 from core import metrics
 from core.events import publish
 from core.exceptions import ApplicationError, PayloadTooLarge
-from core.stream import (
-    MAIN_STREAM,
-    column_of,
-    next_position_cte_sql,
-    next_stream_position,
-    next_stream_positions,
-    positioned_insert_params,
-    positioned_insert_sql,
-)
+from core.ids import as_uuid
+from core.stream import next_stream_position, next_stream_positions
+from media.selectors import attachments_for
 from media.services import grant_media_access, revoke_media_access
+from messaging.events import (
+    MESSAGE_DELETED,
+    MESSAGE_NEW,
+    MESSAGE_READ,
+    deleted_payload,
+    message_payload,
+    read_payload,
+)
 from messaging.exceptions import (
     CannotMessageSelf,
     MessageNotFound,
@@ -48,18 +46,20 @@ from messaging.exceptions import (
 )
 from messaging.models import Conversation, Message, MessageEvent, UnreadEmailState, conversation_key_for
 from messaging.selectors import (
-    as_uuid,
     conversation_messages,
     latest_visible_message,
     message_by_client_id,
     visible_to,
 )
-from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
+from messaging.statements import Stored, store_message
+from messaging.tasks import send_unread_messages_email
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
 
 DELETE_SCOPES = ("me", "everyone")
+# The per-sender rate of sends (THROTTLE_RATES), one counter for every way in: REST and the socket.
+MESSAGE_SEND_THROTTLE_SCOPE = "message_send"
 MODERATOR_ROLES = ("moderator", "admin")
 
 
@@ -87,145 +87,12 @@ def _check_send_limits(
         )
 
 
-class _Stored(enum.Enum):
-    STORED = "stored"
-    BLOCKED = "blocked"  # a block stands between the two: nothing written
-    NOT_STORED = "not_stored"  # the recipient is not an active user, or this client id exists
+@dataclass(frozen=True)
+class SentMessage:
+    """What `message_send` answers (as groups.services.SentGroupMessage for a group message)."""
 
-
-def _store_message(message: Message) -> _Stored:
-    """Write a new message and both sides' conversation rows, and give it its stream position,
-    unless a block stands between the two or the recipient is not an active user (or the
-    sender's client_message_id exists: the unique constraint decides a race between retries).
-    Sets `message.stream_position`. Atomic on its own, and inside a caller's transaction.
-
-    The dialect split of the send, in this one place. PostgreSQL: one statement. Outside a
-    transaction (autocommit, a plain send) it is a transaction of its own, which the server
-    commits before it answers: the stream counter's row lock (core.stream) is held
-    for the statement and its commit and nothing else, not even a round trip to this process
-    (which, under load, waits for the GIL before it could send a COMMIT). SQLite: the same
-    writes as separate statements in one transaction (its write lock is database-wide anyway).
-    """
-    if connection.vendor == "postgresql":
-        return _store_message_in_one_statement(message)
-    with transaction.atomic(savepoint=False):  # nested: the caller's transaction is enough
-        return _store_message_in_statements(message)
-
-
-@functools.cache
-def _send_statement() -> str:
-    """The send on PostgreSQL (`_store_message`): the checks, the position (only if they pass),
-    the message (only if the client id is new), both conversation rows (only if the message was
-    written), and the checks' answers. Data-modifying CTEs all run, to completion, in the
-    statement; each one here reads the previous one's rows, so the counter is locked before the
-    conversation rows are, the order every writer takes them in (module docstring)."""
-    user_model = get_user_model()
-    quote = connection.ops.quote_name
-    user_pk = user_model._meta.pk
-    uuid_type = user_pk.db_type(connection)
-    conversation = Conversation._meta
-    sender, recipient = f"CAST(%s AS {uuid_type})", f"CAST(%s AS {uuid_type})"
-    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
-    return (
-        "WITH checks AS ("  # noqa: S608
-        f"SELECT {block_between_sql()} AS blocked, "
-        f"EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} WHERE {quote(column_of(user_pk))} = {recipient} "
-        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) AS recipient_active), "
-        f"position AS ({next_position_cte_sql(source='checks WHERE NOT blocked AND recipient_active')}), "
-        f"message AS ({positioned_insert_sql(Message)} "
-        f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
-        f"RETURNING {quote('id')}, {quote('stream_position')}), "
-        f"pair (owner, peer) AS (VALUES ({sender}, {recipient}), ({recipient}, {sender})), "
-        f"conversations AS (INSERT INTO {quote(conversation.db_table)} "
-        f"({quote('owner_id')}, {quote('peer_id')}, {quote('last_message_id')}, {quote('last_position')}, "
-        f"{quote('updated_at')}) "
-        f"SELECT pair.owner, pair.peer, message.{quote('id')}, message.{quote('stream_position')}, "
-        f"CAST(%s AS {conversation.get_field('updated_at').db_type(connection)}) FROM message, pair "
-        f"ON CONFLICT ({quote('owner_id')}, {quote('peer_id')}) DO UPDATE SET "
-        f"{quote('last_message_id')} = excluded.{quote('last_message_id')}, "
-        f"{quote('last_position')} = excluded.{quote('last_position')}, "
-        f"{quote('updated_at')} = excluded.{quote('updated_at')}) "
-        f"SELECT checks.blocked, (SELECT {quote('stream_position')} FROM message) FROM checks"
-    )
-
-
-def _store_message_in_one_statement(message: Message) -> _Stored:
-    user_pk = get_user_model()._meta.pk
-    sender = user_pk.get_db_prep_value(message.sender_id, connection)
-    recipient = user_pk.get_db_prep_value(message.recipient_id, connection)
-    params = [
-        sender,  # block_between_sql: (actor, target, target, actor)
-        recipient,
-        recipient,
-        sender,
-        recipient,  # recipient_active
-        MAIN_STREAM,
-        *positioned_insert_params(message),
-        sender,  # pair
-        recipient,
-        recipient,
-        sender,
-        Conversation._meta.get_field("updated_at").get_db_prep_save(message.created_at, connection),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_send_statement(), params)
-        blocked, position = cursor.fetchone()
-    if blocked:
-        return _Stored.BLOCKED
-    if position is None:
-        return _Stored.NOT_STORED
-    message.stream_position = position
-    return _Stored.STORED
-
-
-def _store_message_in_statements(message: Message) -> _Stored:
-    if is_blocked(actor_id=message.sender_id, target_id=message.recipient_id):
-        return _Stored.BLOCKED
-    message.stream_position = next_stream_position()
-    if not _insert_if_recipient_active(message):
-        return _Stored.NOT_STORED
-    Conversation.objects.bulk_create(
-        [
-            Conversation(
-                owner_id=owner,
-                peer_id=peer,
-                last_message=message,
-                last_position=message.stream_position,
-                updated_at=message.created_at,
-            )
-            for owner, peer in (
-                (message.sender_id, message.recipient_id),
-                (message.recipient_id, message.sender_id),
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["owner", "peer"],
-        update_fields=["last_message", "last_position", "updated_at"],
-    )
-    return _Stored.STORED
-
-
-def _insert_if_recipient_active(message: Message) -> bool:
-    """INSERT the row unless its (sender, client_message_id) exists or the recipient is not an
-    active user; True if it was inserted (SQLite's send: `_store_message`)."""
-    user_model = get_user_model()
-    quote = connection.ops.quote_name
-    fields = Message._meta.concrete_fields
-    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
-    sql = (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(column_of(f)) for f in fields)}) "  # noqa: S608
-        f"SELECT {', '.join(['%s'] * len(fields))} "
-        f"WHERE EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} "
-        f"WHERE {quote(column_of(user_model._meta.pk))} = %s "
-        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) "
-        f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
-        f"RETURNING {quote('id')}"
-    )
-    params = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
-    params.append(user_model._meta.pk.get_db_prep_value(message.recipient_id, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() is not None
+    message: Message
+    created: bool  # False: an earlier send with the same client_message_id, returned as is
 
 
 def message_send(
@@ -240,12 +107,12 @@ def message_send(
     client_message_id: UUID | None,
     attachment_ids: list[UUID],
     exclude_channel: str | None = None,
-) -> tuple[Message, bool]:
-    """Store one encrypted message; `(message, created)`. A retry with the same
-    `client_message_id` returns the first message and `created=False`, and changes nothing
-    (also once a block stands between the two, or the recipient is gone).
+) -> SentMessage:
+    """Store one encrypted message. A retry with the same `client_message_id` returns the first
+    message with `created=False`, and changes nothing (also once a block stands between the
+    two, or the recipient is gone).
 
-    Queries: one on PostgreSQL (`_store_message`), plus media's grant when there are
+    Queries: one on PostgreSQL (`messaging.statements.store_message`), plus media's grant when there are
     attachments; then, only when nothing was written, the lookup of an earlier message.
     The events are built after the transaction (they go out after its commit anyway).
     """
@@ -276,8 +143,8 @@ def message_send(
     )
     if attachment_ids:
         with transaction.atomic():  # the grant commits with the message, or neither does
-            stored = _store_message(message)
-            if stored is _Stored.STORED:
+            stored = store_message(message)
+            if stored is Stored.STORED:
                 # Raises MediaNotOwned (400) for media that is not the sender's: the whole send
                 # rolls back. The message is the grant's source: deleting it for everyone takes
                 # it back. (These two statements run under the counter's lock: only sends with
@@ -289,31 +156,31 @@ def message_send(
                     source_id=message.pk,
                 )
     else:
-        stored = _store_message(message)
-    if stored is not _Stored.STORED:
+        stored = store_message(message)
+    if stored is not Stored.STORED:
         # A retry of a message that went through (before a block, or before the recipient left)
         # still gets its answer.
         existing = message_by_client_id(sender_id=sender_id, client_message_id=client_message_id)
         if existing is not None:
-            return existing, False
-        raise RecipientBlockedSender() if stored is _Stored.BLOCKED else RecipientNotFound()
+            return SentMessage(message=existing, created=False)
+        raise RecipientBlockedSender() if stored is Stored.BLOCKED else RecipientNotFound()
     message._state.adding = False
 
     attachments = attachments_for([message])  # one read of the metadata for both sides' events
     publish(
         [recipient_id],
-        "message.new",
+        MESSAGE_NEW,
         message_payload(message, viewer_id=recipient_id, attachments=attachments),
     )
     publish(
         [sender_id],
-        "message.new",
+        MESSAGE_NEW,
         message_payload(message, viewer_id=sender_id, attachments=attachments),
         exclude_channel=exclude_channel,
     )
     unread_email_schedule(user_id=recipient_id)
     metrics.message_sent("direct", recipients=1)
-    return message, True
+    return SentMessage(message=message, created=True)
 
 
 def _locked_message(*, message_id: UUID | str, visible_for: UUID | None) -> Message:
@@ -347,7 +214,7 @@ def _record_reads(messages: list[Message], *, exclude_channel: str | None) -> No
         # The sender learns it was read; the reader's other devices clear their unread mark.
         publish(
             [message.sender_id, message.recipient_id],
-            "message.read",
+            MESSAGE_READ,
             read_payload(message),
             exclude_channel=exclude_channel,
         )
@@ -427,7 +294,7 @@ def _delete_for_everyone(message: Message, *, exclude_channel: str | None) -> No
     )
     publish(
         [message.sender_id, message.recipient_id],
-        "message.deleted",
+        MESSAGE_DELETED,
         deleted_payload(message, scope="everyone", deleted_at=now),
         exclude_channel=exclude_channel,
     )
@@ -453,7 +320,7 @@ def _hide_for(message: Message, user_id: UUID, *, exclude_channel: str | None) -
     # Only the user's own devices: the peer keeps their copy and learns nothing.
     publish(
         [user_id],
-        "message.deleted",
+        MESSAGE_DELETED,
         deleted_payload(message, scope="me", deleted_at=now),
         exclude_channel=exclude_channel,
     )
@@ -514,8 +381,6 @@ def unread_email_schedule(*, user_id: UUID | str) -> None:
         return
 
     def dispatch() -> None:
-        from messaging.tasks import send_unread_messages_email  # tasks import this module
-
         key = _unread_email_pending_key(user_id)
         try:
             if not cache.add(key, 1, timeout=delay):

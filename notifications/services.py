@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from notifications.models import OutboundEmail
+from notifications.tasks import send_outbound_email
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,6 @@ def email_enqueue(*, to: str, template: str, context: dict[str, Any]) -> UUID:
 def email_hand_to_queue(*, email_id: UUID | str) -> bool:
     """Publish the send task for one row. Never raises: when the broker is unreachable the row
     stays pending and the re-dispatch task hands it over later."""
-    from notifications.tasks import send_outbound_email  # tasks import this module
-
     try:
         send_outbound_email.delay(str(email_id))
     except Exception as exc:  # kombu's OperationalError, a refused connection, a DNS failure...

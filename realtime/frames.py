@@ -26,9 +26,9 @@ from core.exceptions import (
 )
 from core.throttling import user_throttle_wait
 from messaging import services as messaging_services
-from messaging.api import MessageSendThrottle
+from messaging.events import MESSAGE_SENT, MessageSentPayload, message_sent_payload
 from messaging.selectors import conversation_messages
-from messaging.serializers import MessageSendSerializer, message_payload
+from messaging.serializers import MessageSendSerializer
 from relay import services as relay_services
 
 TYPING = "typing"
@@ -64,18 +64,16 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
     return body.validated_data
 
 
-def message_send(*, user_id: UUID, data: Any, channel_name: str) -> tuple[str, dict[str, Any]]:
+def message_send(*, user_id: UUID, data: Any, channel_name: str) -> tuple[str, MessageSentPayload]:
     """`message.send` → `message.sent` with the stored `<message>` (the first one on a retry).
     The sending socket gets `message.sent` instead of its own `message.new`."""
     fields = _validated(MessageSendSerializer, data)
     # REST's per-user send throttle, on the same counter: a socket is not a way around it.
-    wait = user_throttle_wait(scope=MessageSendThrottle.scope, user_id=user_id)
+    wait = user_throttle_wait(scope=messaging_services.MESSAGE_SEND_THROTTLE_SCOPE, user_id=user_id)
     if wait is not None:
         raise RateLimited(retry_after=math.ceil(wait))
-    message, created = messaging_services.message_send(
-        sender_id=user_id, exclude_channel=channel_name, **fields
-    )
-    return "message.sent", {**message_payload(message, viewer_id=user_id), "created": created}
+    sent = messaging_services.message_send(sender_id=user_id, exclude_channel=channel_name, **fields)
+    return MESSAGE_SENT, message_sent_payload(sent.message, created=sent.created, viewer_id=user_id)
 
 
 def message_read(*, user_id: UUID, data: Any, channel_name: str) -> None:

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.db.models import Q
 
+from core.ids import as_uuid_or_none
 from relay.exceptions import NotYourQueue
 from relay.models import Block
 from relay.store import PendingCursor, RelayEnvelope, get_store
@@ -13,21 +14,11 @@ from relay.store import PendingCursor, RelayEnvelope, get_store
 __all__ = [
     "PendingCursor",
     "RelayEnvelope",
-    "as_uuid",
     "block_between",
     "envelopes_pending",
     "envelopes_pending_count",
     "envelopes_pending_for_viewer",
 ]
-
-
-def as_uuid(value: UUID | str) -> UUID | None:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def envelopes_pending(
@@ -39,7 +30,7 @@ def envelopes_pending(
     RELAY_MAX_PAYLOAD_BYTES each): callers that can, page with `limit` and `after`.
     Raises RelayUnavailable (503) when the store cannot be reached.
     """
-    recipient = as_uuid(recipient_id)
+    recipient = as_uuid_or_none(recipient_id)
     if recipient is None:
         return []
     return get_store().pending(recipient_id=recipient, after=after, limit=limit)
@@ -47,7 +38,7 @@ def envelopes_pending(
 
 def envelopes_pending_count(*, recipient_id: UUID | str) -> int:
     """How many unexpired envelopes wait for the recipient (what the per-recipient cap counts)."""
-    recipient = as_uuid(recipient_id)
+    recipient = as_uuid_or_none(recipient_id)
     if recipient is None:
         return 0
     return get_store().count(recipient_id=recipient)
@@ -62,7 +53,7 @@ def envelopes_pending_for_viewer(
 ) -> list[RelayEnvelope]:
     """GET /relay/pending/{userId}: a queue is readable by its recipient only (403 otherwise,
     as docs/API.md says, for any other id, known or not: the answer tells nothing about it)."""
-    if as_uuid(user_id) != viewer_id:
+    if as_uuid_or_none(user_id) != viewer_id:
         raise NotYourQueue()
     return envelopes_pending(recipient_id=viewer_id, after=after, limit=limit)
 

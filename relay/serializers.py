@@ -1,17 +1,20 @@
 """Input and output shapes of the relay endpoints. They validate; they never write.
 
-`RelayEnvelopeSerializer` is also the `relay.envelope` event payload (relay.events), so a socket
-push and an item of GET /relay/pending/{userId} are the same JSON object.
+The bodies are relay.events' plain dicts (`RelayQueuedSerializer` and `RelayEnvelopeSerializer`
+render through them and document them), so a socket push (`relay.envelope`) and an item of
+GET /relay/pending/{userId} are the same JSON object.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from rest_framework import serializers
 
 from core.fields import Base64BytesField, StrictIntegerField, StrictUUIDField
+from relay.events import envelope_event_data, queued_payload
+from relay.store import RelayEnvelope
 
 
 def _max_payload_bytes() -> int:
@@ -53,11 +56,17 @@ class RelayQueuedSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
 
+    def to_representation(self, envelope: RelayEnvelope) -> dict[str, Any]:
+        return dict(queued_payload(envelope))
+
 
 class RelayEnvelopeSerializer(RelayQueuedSerializer):
     """One pending envelope, and the `relay.envelope` event's data."""
 
     payload = Base64BytesField(help_text="Standard base64 of the ciphertext.")
+
+    def to_representation(self, envelope: RelayEnvelope) -> dict[str, Any]:
+        return dict(envelope_event_data(envelope))
 
 
 class RelayPendingQuerySerializer(serializers.Serializer):

@@ -15,7 +15,8 @@ from django.db.models import Q
 from accounts.selectors import active_user_exists
 from core import metrics
 from core.events import publish
-from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
+from core.ids import as_uuid_or_none
+from relay.events import RELAY_ACKED, RELAY_ENVELOPE, acked_event_data, envelope_event_data
 from relay.exceptions import (
     EnvelopeNotFound,
     InvalidPayload,
@@ -27,7 +28,7 @@ from relay.exceptions import (
     RelaySenderShareFull,
 )
 from relay.models import Block
-from relay.selectors import as_uuid, block_between
+from relay.selectors import block_between
 from relay.store import QueueIsFull, RelayEnvelope, get_store, new_envelope_id
 from relay.tasks import drop_from_sender
 
@@ -85,7 +86,7 @@ def envelope_queue(
     """
     ttl = _checked_ttl(ttl_seconds)
     payload = _checked_payload(payload)
-    recipient = as_uuid(recipient_id)
+    recipient = as_uuid_or_none(recipient_id)
     if recipient is None or not active_user_exists(user_id=recipient):
         raise RecipientNotFound()
     own_queue = recipient == sender_id
@@ -117,18 +118,18 @@ def envelope_ack(*, recipient_id: UUID | str, envelope_id: UUID | str) -> None:
     gets `relay.acked` (the others drop it and stop waiting for it; the acking one learns the
     ack took). Raises EnvelopeNotFound (404) for an unknown, expired, already acknowledged or
     someone else's envelope."""
-    recipient, envelope = as_uuid(recipient_id), as_uuid(envelope_id)
+    recipient, envelope = as_uuid_or_none(recipient_id), as_uuid_or_none(envelope_id)
     if recipient is None or envelope is None:
         raise EnvelopeNotFound()
     if not get_store().ack(recipient_id=recipient, envelope_id=envelope):
         raise EnvelopeNotFound()
-    publish([recipient], RELAY_ACKED, {"id": str(envelope)})
+    publish([recipient], RELAY_ACKED, acked_event_data(envelope))
 
 
 def envelopes_drop_for_user(*, user_id: UUID | str) -> int:
     """Account deletion: the user's queue goes. Envelopes they sent stay in their recipients'
     queues until acknowledged or expired, as the messages they sent stay for their peers."""
-    user = as_uuid(user_id)
+    user = as_uuid_or_none(user_id)
     if user is None:
         return 0
     return get_store().drop_queue(recipient_id=user)
@@ -138,7 +139,7 @@ def envelopes_drop_from_sender(*, recipient_id: UUID | str, sender_id: UUID | st
     """A block: the envelopes `sender` queued for `recipient` go, so blocking the accounts that
     filled one's queue frees it at once. The recipient's sockets stop pushing them at their next
     read of the queue (within REALTIME_RELAY_REPUSH_SECONDS)."""
-    recipient, sender = as_uuid(recipient_id), as_uuid(sender_id)
+    recipient, sender = as_uuid_or_none(recipient_id), as_uuid_or_none(sender_id)
     if recipient is None or sender is None:
         return 0
     return get_store().drop_from_sender(recipient_id=recipient, sender_id=sender)
@@ -171,7 +172,7 @@ def block_forget(*, blocker_id: UUID, blocked_id: UUID) -> None:
 def blocks_forget_user(*, user_id: UUID | str) -> int:
     """Account deletion: every block the user held or was the object of goes (contacts drops its
     rows for the user in the same transaction)."""
-    user = as_uuid(user_id)
+    user = as_uuid_or_none(user_id)
     if user is None:
         return 0
     deleted, _ = Block.objects.filter(Q(blocker_id=user) | Q(blocked_id=user)).delete()

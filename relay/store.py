@@ -33,13 +33,13 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from relay.exceptions import RelayUnavailable
 from relay.models import Envelope
+from relay.statements import lock_recipient_queue
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -145,14 +145,6 @@ class RelayStore(abc.ABC):
 
 # --- the database store ---------------------------------------------------------------------
 
-# First key of the two-key advisory lock: this app's namespace, so another app's advisory locks
-# never collide with the relay's. ("relay" in ASCII.)
-_ADVISORY_LOCK_NAMESPACE = 0x72656C61
-
-
-def _advisory_key(recipient_id: UUID) -> int:
-    return int.from_bytes(recipient_id.bytes[:4], "big", signed=True)
-
 
 def _from_row(row: Envelope) -> RelayEnvelope:
     return RelayEnvelope(
@@ -167,17 +159,6 @@ def _from_row(row: Envelope) -> RelayEnvelope:
 
 class DatabaseStore(RelayStore):
     name = "database"
-
-    def _lock_queue(self, recipient_id: UUID) -> None:
-        """Serialise queue-and-cap per recipient until the transaction ends."""
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)",
-                    [_ADVISORY_LOCK_NAMESPACE, _advisory_key(recipient_id)],
-                )
-        # SQLite (settings: transaction_mode IMMEDIATE) holds the database's write lock from
-        # BEGIN, so two queue transactions cannot interleave there.
 
     def queue_counted(
         self,
@@ -195,7 +176,7 @@ class DatabaseStore(RelayStore):
         # savepoint=False: joins a caller's transaction without a SAVEPOINT round trip. The
         # refusal is raised after the block, so it never marks a caller's transaction broken.
         with transaction.atomic(savepoint=False):
-            self._lock_queue(recipient_id)
+            lock_recipient_queue(recipient_id)
             now = timezone.now()
             queue = Envelope.objects.filter(recipient_id=recipient_id)
             # Expired rows must not count against the cap (the purge task may not have run yet).
@@ -676,21 +657,17 @@ _stores_lock = threading.Lock()
 
 
 def get_store() -> RelayStore:
-    """The store settings choose (RELAY_STORE), built once per configuration."""
-    kind = settings.RELAY_STORE
-    if kind == "database":
+    """The store settings choose (RELAY_STORE, which the settings validate at startup), built once
+    per configuration."""
+    if settings.RELAY_STORE == "database":
         key: tuple[Any, ...] = ("database",)
-    elif kind == "redis":
-        if not settings.RELAY_REDIS_URL:
-            raise ImproperlyConfigured("RELAY_STORE=redis needs RELAY_REDIS_URL (or REDIS_URL).")
+    else:
         key = (
             "redis",
             settings.RELAY_REDIS_URL,
             settings.RELAY_REDIS_PREFIX,
             settings.RELAY_REDIS_TIMEOUT_SECONDS,
         )
-    else:
-        raise ImproperlyConfigured(f"RELAY_STORE must be 'redis' or 'database', not {kind!r}.")
     store = _stores.get(key)
     if store is None:
         with _stores_lock:
@@ -698,7 +675,7 @@ def get_store() -> RelayStore:
             if store is None:
                 store = (
                     DatabaseStore()
-                    if kind == "database"
+                    if key[0] == "database"
                     else RedisStore(url=key[1], prefix=key[2], timeout=float(key[3]))
                 )
                 _stores[key] = store

@@ -2,8 +2,8 @@
 
 `s3_server` (session) starts `python -m moto.server` on a free loopback port; `s3_bucket` makes a
 fresh bucket per test; `s3_storage` points Django's default storage at it with the STORAGES entry
-that messenger/settings.py itself builds when S3_BUCKET is set (the settings module is executed
-again under those variables), so the tests exercise django-storages + boto3 exactly as configured
+that messenger/settings/storage.py itself builds when S3_BUCKET is set (the settings module is
+executed again under those variables), so the tests exercise django-storages + boto3 exactly as configured
 for MinIO or AWS.
 
 moto speaks the S3 protocol over real HTTP but does NOT verify SigV4 signatures (nor presigned
@@ -123,10 +123,10 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def s3_storages_setting(env: dict[str, str]) -> dict[str, Any]:
-    """STORAGES["default"] as messenger/settings.py builds it under these S3_* variables."""
+    """STORAGES["default"] as messenger/settings/storage.py builds it under these S3_* variables."""
     from django.conf import settings
 
-    path = Path(settings.BASE_DIR) / "messenger" / "settings.py"
+    path = Path(settings.BASE_DIR) / "messenger" / "settings" / "storage.py"
     spec = importlib.util.spec_from_file_location("messenger_settings_under_s3_env", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -68,8 +68,7 @@ def send_through_the_service(sender, recipient, **overrides: Any):
         "attachment_ids": [],
         **overrides,
     }
-    message, _ = message_send(**arguments)
-    return message
+    return message_send(**arguments).message
 
 
 def b64_cursor(raw: str) -> str:

@@ -64,9 +64,9 @@ def test_two_concurrent_sends_with_one_client_message_id_make_one_row(user, othe
         client_message_id = uuid.uuid4()
         results = run_together(2, send)
         assert not [r for r in results if isinstance(r, Exception)], results
-        (first, first_created), (second, second_created) = results
-        assert first.pk == second.pk
-        assert sorted([first_created, second_created]) == [False, True]
+        first, second = results
+        assert first.message.pk == second.message.pk
+        assert sorted([first.created, second.created]) == [False, True]
         assert Message.objects.filter(sender=user, client_message_id=client_message_id).count() == 1
     assert Message.objects.count() == 5
     assert Conversation.objects.count() == 2

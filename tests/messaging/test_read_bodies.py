@@ -1,4 +1,4 @@
-"""The read paths build `<message>` as plain dicts (messaging.serializers.message_payload): the
+"""The read paths build `<message>` as plain dicts (messaging.events.message_payload): the
 bodies a client gets are pinned here field by field, in order, for each viewer and state, and
 /sync's page runs a fixed number of queries whatever its size."""
 
@@ -118,7 +118,7 @@ def test_a_message_with_attachments_rendered_alone_reads_their_metadata(
     client_for, user, other_user, local_media
 ):
     """The `message.new` event and the send's answer render one message without a page's map."""
-    from messaging.serializers import message_payload
+    from messaging.events import message_payload
     from tests.media.conftest import upload
 
     sender = client_for(user)

@@ -225,7 +225,7 @@ def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_device
     published, user, other_user
 ):
     with published() as sent:
-        message, created = message_send(
+        result = message_send(
             sender_id=user.pk,
             recipient_id=other_user.pk,
             encrypted_content=b"ciphertext",
@@ -237,12 +237,12 @@ def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_device
             attachment_ids=[],
             exclude_channel="specific.sending-socket",
         )
-    assert created
+    assert result.created
     by_group = {event["groups"][0]: event for event in sent}
     assert set(by_group) == {group_of(user), group_of(other_user)}
     to_recipient, to_sender = by_group[group_of(other_user)], by_group[group_of(user)]
     assert to_recipient["type"] == to_sender["type"] == "message.new"
-    assert to_recipient["data"]["id"] == to_sender["data"]["id"] == str(message.id)
+    assert to_recipient["data"]["id"] == to_sender["data"]["id"] == str(result.message.id)
     assert to_recipient["data"]["encrypted_content"] == b64(b"ciphertext")
     assert to_recipient["data"]["sender_encrypted_session_key"] is None
     assert to_sender["data"]["sender_encrypted_session_key"] == b64(b"key-for-sender")

@@ -1,5 +1,5 @@
 """The stream's guarantee with its writers racing (issue 15): the send holds the counter's lock
-for one statement and its commit (messaging.services._store_message), the group send takes its
+for one statement and its commit (messaging.statements.store_message), the group send takes its
 position last. A device that keeps calling /sync while 1:1 and group messages are written from
 several connections at once receives each of them exactly once, in stream order. Runs on
 PostgreSQL (DATABASE_URL): SQLite serialises every writer on one database lock."""

@@ -450,7 +450,7 @@ def _send(sender, recipient, **overrides: Any) -> str:
     """A 1:1 message through the service; its id."""
     from messaging.services import message_send
 
-    message, _ = message_send(
+    sent = message_send(
         sender_id=sender.pk,
         recipient_id=recipient.pk,
         encrypted_content=b"ciphertext",
@@ -462,7 +462,7 @@ def _send(sender, recipient, **overrides: Any) -> str:
         attachment_ids=[],
         **overrides,
     )
-    return str(message.pk)
+    return str(sent.message.pk)
 
 
 def _group(owner, *members, name: str = "Team") -> str:

@@ -1,0 +1,166 @@
+"""Messaging's hand-written statements, the dialect split in one place per statement: each public
+function here picks PostgreSQL's or SQLite's text itself, and tests/messaging/test_statements.py
+runs each in both modes (SQLite embedded, PostgreSQL real) and checks what it wrote.
+
+Everything else in the app goes through the ORM, the same on both databases.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from contacts.selectors import block_between_sql, is_blocked
+from core.stream import (
+    MAIN_STREAM,
+    column_of,
+    next_position_cte_sql,
+    next_stream_position,
+    positioned_insert_params,
+    positioned_insert_sql,
+)
+from messaging.models import Conversation, Message
+
+
+class Stored(enum.Enum):
+    STORED = "stored"
+    BLOCKED = "blocked"  # a block stands between the two: nothing written
+    NOT_STORED = "not_stored"  # the recipient is not an active user, or this client id exists
+
+
+def store_message(message: Message) -> Stored:
+    """Write a new message and both sides' conversation rows, and give it its stream position,
+    unless a block stands between the two or the recipient is not an active user (or the
+    sender's client_message_id exists: the unique constraint decides a race between retries).
+    Sets `message.stream_position`. Atomic on its own, and inside a caller's transaction.
+
+    The dialect split of the send, in this one place. PostgreSQL: one statement. Outside a
+    transaction (autocommit, a plain send) it is a transaction of its own, which the server
+    commits before it answers: the stream counter's row lock (core.stream) is held
+    for the statement and its commit and nothing else, not even a round trip to this process
+    (which, under load, waits for the GIL before it could send a COMMIT). SQLite: the same
+    writes as separate statements in one transaction (its write lock is database-wide anyway).
+    """
+    if connection.vendor == "postgresql":
+        return _store_message_in_one_statement(message)
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction is enough
+        return _store_message_in_statements(message)
+
+
+@functools.cache
+def _send_statement() -> str:
+    """The send on PostgreSQL (`store_message`): the checks, the position (only if they pass),
+    the message (only if the client id is new), both conversation rows (only if the message was
+    written), and the checks' answers. Data-modifying CTEs all run, to completion, in the
+    statement; each one here reads the previous one's rows, so the counter is locked before the
+    conversation rows are, the order every writer takes them in (module docstring)."""
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    user_pk = user_model._meta.pk
+    uuid_type = user_pk.db_type(connection)
+    conversation = Conversation._meta
+    sender, recipient = f"CAST(%s AS {uuid_type})", f"CAST(%s AS {uuid_type})"
+    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
+    return (
+        "WITH checks AS ("  # noqa: S608
+        f"SELECT {block_between_sql()} AS blocked, "
+        f"EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} WHERE {quote(column_of(user_pk))} = {recipient} "
+        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) AS recipient_active), "
+        f"position AS ({next_position_cte_sql(source='checks WHERE NOT blocked AND recipient_active')}), "
+        f"message AS ({positioned_insert_sql(Message)} "
+        f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('stream_position')}), "
+        f"pair (owner, peer) AS (VALUES ({sender}, {recipient}), ({recipient}, {sender})), "
+        f"conversations AS (INSERT INTO {quote(conversation.db_table)} "
+        f"({quote('owner_id')}, {quote('peer_id')}, {quote('last_message_id')}, {quote('last_position')}, "
+        f"{quote('updated_at')}) "
+        f"SELECT pair.owner, pair.peer, message.{quote('id')}, message.{quote('stream_position')}, "
+        f"CAST(%s AS {conversation.get_field('updated_at').db_type(connection)}) FROM message, pair "
+        f"ON CONFLICT ({quote('owner_id')}, {quote('peer_id')}) DO UPDATE SET "
+        f"{quote('last_message_id')} = excluded.{quote('last_message_id')}, "
+        f"{quote('last_position')} = excluded.{quote('last_position')}, "
+        f"{quote('updated_at')} = excluded.{quote('updated_at')}) "
+        f"SELECT checks.blocked, (SELECT {quote('stream_position')} FROM message) FROM checks"
+    )
+
+
+def _store_message_in_one_statement(message: Message) -> Stored:
+    user_pk = get_user_model()._meta.pk
+    sender = user_pk.get_db_prep_value(message.sender_id, connection)
+    recipient = user_pk.get_db_prep_value(message.recipient_id, connection)
+    params = [
+        sender,  # block_between_sql: (actor, target, target, actor)
+        recipient,
+        recipient,
+        sender,
+        recipient,  # recipient_active
+        MAIN_STREAM,
+        *positioned_insert_params(message),
+        sender,  # pair
+        recipient,
+        recipient,
+        sender,
+        Conversation._meta.get_field("updated_at").get_db_prep_save(message.created_at, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_send_statement(), params)
+        blocked, position = cursor.fetchone()
+    if blocked:
+        return Stored.BLOCKED
+    if position is None:
+        return Stored.NOT_STORED
+    message.stream_position = position
+    return Stored.STORED
+
+
+def _store_message_in_statements(message: Message) -> Stored:
+    if is_blocked(actor_id=message.sender_id, target_id=message.recipient_id):
+        return Stored.BLOCKED
+    message.stream_position = next_stream_position()
+    if not _insert_if_recipient_active(message):
+        return Stored.NOT_STORED
+    Conversation.objects.bulk_create(
+        [
+            Conversation(
+                owner_id=owner,
+                peer_id=peer,
+                last_message=message,
+                last_position=message.stream_position,
+                updated_at=message.created_at,
+            )
+            for owner, peer in (
+                (message.sender_id, message.recipient_id),
+                (message.recipient_id, message.sender_id),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["owner", "peer"],
+        update_fields=["last_message", "last_position", "updated_at"],
+    )
+    return Stored.STORED
+
+
+def _insert_if_recipient_active(message: Message) -> bool:
+    """INSERT the row unless its (sender, client_message_id) exists or the recipient is not an
+    active user; True if it was inserted (SQLite's send: `store_message`)."""
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    fields = Message._meta.concrete_fields
+    # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(column_of(f)) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(fields))} "
+        f"WHERE EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} "
+        f"WHERE {quote(column_of(user_model._meta.pk))} = %s "
+        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) "
+        f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
+        f"RETURNING {quote('id')}"
+    )
+    params = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
+    params.append(user_model._meta.pk.get_db_prep_value(message.recipient_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
