@@ -64,8 +64,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
-# What CI checks besides the tests: style, the import contracts, Django's system checks, and
+# What CI checks besides the tests: style, the import contracts, the types, Django's system checks, and
 # that no model change lacks its migration.
 check: lint
 	$(DEV) $(PY) manage.py check
@@ -117,7 +118,7 @@ demo: setup
 
 # Build artefacts only; the development database and media under var/ stay (see `make reset`).
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .mypy_cache
 
 # Deletes the development database and media (var/) after asking; CONFIRM=1 skips the question.
 reset:

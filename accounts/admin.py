@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from accounts import services
 from accounts.backends import REFUSED_ATTRIBUTE
 from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
+from accounts.requests import AuthenticatedHttpRequest
 from core.exceptions import ApplicationError
 
 
@@ -136,7 +137,7 @@ class UserAdmin(admin.ModelAdmin):
         return False  # a hard delete would cascade through messages; deletion is a scrub
 
     @admin.action(description="Ban selected users (deactivate with the reason given)")
-    def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    def ban_users(self, request: AuthenticatedHttpRequest, queryset: QuerySet[User]) -> None:
         reason = (request.POST.get("reason") or "").strip()
         if not reason:
             self.message_user(request, "Give a reason to ban.", level=messages.ERROR)
@@ -176,7 +177,7 @@ class DeletedUserAdmin(admin.ModelAdmin):
     search_help_text = "A former user id, or an email address (matched by its keyed hash)."
     readonly_fields = ("id", "former_user_id", "email_hash", "reason", "deleted_at")
 
-    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+    def get_search_results(self, request, queryset, search_term):
         if "@" in search_term:
             return queryset.filter(email_hash=services.deleted_email_hash(search_term)), False
         return super().get_search_results(request, queryset, search_term)

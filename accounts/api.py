@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.ratelimit import LoginIPThrottle
+from accounts.requests import AuthenticatedRequest
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     MAY_SEE_ACTIVITY,
@@ -60,7 +61,7 @@ class RegisterAccountThrottle(SettingsRateThrottle):
 
     scope = "register_account"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if not isinstance(email, str) or not email.strip():
             return None
@@ -77,7 +78,7 @@ class PrekeyClaimThrottle(SettingsRateThrottle):
 
     scope = "keys_claim"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         ident = f"{request.user.pk}:{view.kwargs.get('user_id')}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
@@ -87,7 +88,7 @@ class UserSearchThrottle(SettingsRateThrottle):
 
     scope = "user_search"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
@@ -97,7 +98,7 @@ class UserSearchEmailThrottle(UserSearchThrottle):
 
     scope = "user_search_email"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         query = request.query_params.get("q")
         if not isinstance(query, str) or "@" not in query:
             return None
@@ -113,7 +114,7 @@ class PrekeyClaimTargetBudget(SettingsRateThrottle):
 
     scope = "keys_claim_target"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": str(view.kwargs.get("user_id"))}
 
 
@@ -199,7 +200,7 @@ class LogoutView(APIView):
         description="Ends the session: the refresh token, the access token sent and every access "
         "token of the same session are refused from now on.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.session_logout(
@@ -233,7 +234,7 @@ class MeView(APIView):
     schema = DeleteWithBodySchema()  # DELETE /auth/me takes the password in its body (docs/API.md)
 
     @extend_schema(operation_id="auth_me", responses={200: MeSerializer, 401: ERRORS[401]})
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(MeSerializer(request.user).data)
 
     @extend_schema(
@@ -249,7 +250,7 @@ class MeView(APIView):
         description="Deletes the account: it can no longer log in, its tokens die, its contacts, relay "
         "queue and media are removed; messages it sent remain, pointing at a deleted-user placeholder.",
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         data = PasswordConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.account_delete(user=request.user, password=data.validated_data["password"])
@@ -260,12 +261,12 @@ class UserDetailView(APIView):
     @extend_schema(
         operation_id="users_retrieve", responses={200: PublicUserSerializer, 401: ERRORS[401], 404: None}
     )
-    def get(self, request: Request, user_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         user = selectors.get_active_user(user_id=user_id, viewer_id=request.user.pk)
         context = {MAY_SEE_ACTIVITY: selectors.activity_visible_ids([user])}
         return Response(PublicUserSerializer(user, context=context).data)
 
-    def _update(self, request: Request, user_id: UUID) -> Response:
+    def _update(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         target = selectors.get_active_user(user_id=user_id)  # 404 before 403: no existence oracle
         if target.pk != request.user.pk:
             raise Forbidden("You can only change your own profile.")
@@ -280,7 +281,7 @@ class UserDetailView(APIView):
         responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
         description="The user themself only. Fields given are replaced; fields omitted are kept.",
     )
-    def put(self, request: Request, user_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
     @extend_schema(
@@ -288,7 +289,7 @@ class UserDetailView(APIView):
         request=ProfileUpdateSerializer,
         responses={200: MeSerializer, 400: ERRORS[400], 401: ERRORS[401], 403: None, 404: None},
     )
-    def patch(self, request: Request, user_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         return self._update(request, user_id)
 
 
@@ -377,7 +378,7 @@ class UserSearchView(APIView):
         "username starts with `q` (by username), then those whose full name starts with `q` (by full "
         "name); any case. Paginated: `{results, next, previous}`.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         query = UserSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after = before = None
@@ -424,7 +425,7 @@ class KeysUploadView(APIView):
         "stored (both required on the first upload); `one_time_prekeys` are appended, up to a cap. "
         "Keys are standard base64. Answers how many one-time prekeys are now stored.",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = KeysUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         stored = services.keys_upload(user_id=request.user.pk, **data.validated_data)
@@ -433,7 +434,7 @@ class KeysUploadView(APIView):
 
 class KeysCountView(APIView):
     @extend_schema(operation_id="keys_count", responses={200: PrekeyCountSerializer, 401: ERRORS[401]})
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response({"one_time_prekeys": selectors.one_time_prekey_count(user_id=request.user.pk)})
 
 
@@ -475,7 +476,7 @@ class KeyBackupView(APIView):
         "encrypted under its passphrase-derived key), `kdf` (the client's text, as sent), `version`, "
         "`updated_at`. Only the owner can read it; `Cache-Control: no-store`.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         backup = selectors.key_backup_of(user_id=request.user.pk)
         return no_store(Response(KeyBackupSerializer(backup).data))
 
@@ -495,7 +496,7 @@ class KeyBackupView(APIView):
         "`version`: a positive integer (the client's format). The server never reads any of it. "
         "Answers what is now stored.",
     )
-    def put(self, request: Request) -> Response:
+    def put(self, request: AuthenticatedRequest) -> Response:
         data = KeyBackupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         backup = services.key_backup_store(user_id=request.user.pk, **data.validated_data)
@@ -507,6 +508,6 @@ class KeyBackupView(APIView):
         responses={204: None, 401: ERRORS[401], 404: NOT_FOUND, 429: THROTTLED},
         description="Delete the caller's key backup (account deletion deletes it too).",
     )
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: AuthenticatedRequest) -> Response:
         services.key_backup_delete(user_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -36,7 +36,8 @@ class AccessTokenAuthentication(JWTAuthentication):
         except TokenError as exc:
             raise InvalidToken({"detail": str(exc), "code": "token_not_valid"}) from exc
 
-    def get_user(self, validated_token: Token) -> User:
+    # simplejwt's return type is a TypeVar of its own signature (AbstractBaseUser or TokenUser).
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
         from accounts.selectors import active_user_for_token_claim
 
         user = active_user_for_token_claim(user_id=validated_token.get(api_settings.USER_ID_CLAIM))

@@ -11,7 +11,7 @@ class AccessTokenScheme(SimpleJWTScheme):
 
 
 class DeleteWithBodySchema(AutoSchema):
-    def _get_request_body(self, direction: str = "request"):  # type: ignore[no-untyped-def]
+    def _get_request_body(self, direction: str = "request"):
         if self.method != "DELETE":
             return super()._get_request_body(direction)
         self.method = "POST"

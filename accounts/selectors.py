@@ -51,12 +51,13 @@ def register_activity_rule(rule: ActivityRule) -> None:
     _activity_rule[:] = [rule]
 
 
-def may_see_activity(*, viewer_id: UUID | str, user_ref: str = "pk") -> ExpressionWrapper:
+def may_see_activity(*, viewer_id: UUID | str, user_ref: str = "pk") -> ExpressionWrapper[Q]:
     """For `.annotate(may_see_activity=...)`: may the viewer see the activity of the user whose id
     is the column `user_ref` of the annotated rows (`pk` for users, `user_id` for a membership)."""
     condition = Q(**{user_ref: viewer_id})
     if _activity_rule:
-        condition |= _activity_rule[0](viewer_id, OuterRef(user_ref))
+        # Django ORs a Q with a conditional expression (the Exists); the stubs take only a Q.
+        condition |= _activity_rule[0](viewer_id, OuterRef(user_ref))  # type: ignore[operator]
     return ExpressionWrapper(condition, output_field=BooleanField())
 
 
@@ -114,7 +115,8 @@ def active_user_for_token_claim(*, user_id: object) -> User | None:
     if not user_id:
         return None
     try:
-        return User.objects.filter(pk=user_id, is_active=True).first()
+        # A signed claim of any JSON type: one that is no UUID raises below.
+        return User.objects.filter(pk=user_id, is_active=True).first()  # type: ignore[misc]
     except (ValueError, TypeError, DjangoValidationError):  # a signed claim that is no UUID
         return None
 
@@ -273,7 +275,7 @@ def user_search_page(
 
     def position(row: tuple[str, User]) -> UserSearchPosition:
         branch, user = row
-        return UserSearchPosition(branch=branch, key=user.search_key, user_id=user.pk)  # type: ignore[attr-defined]
+        return UserSearchPosition(branch=branch, key=user.search_key, user_id=user.pk)  # type: ignore[attr-defined]  # the query's annotation
 
     return UserSearchPage(
         users=[user for _, user in rows],

@@ -1,7 +1,7 @@
 """Output shapes of a user (docs/API.md): `<user>` for everyone, `<me>` for the user themself."""
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -57,8 +57,12 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = PUBLIC_USER_FIELDS
 
     def to_representation(self, instance: User) -> dict[str, Any]:
-        return public_user_payload(
-            instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
+        # DRF's to_representation is typed `dict[str, Any]`; the builder's TypedDict is one.
+        return cast(
+            dict[str, Any],
+            public_user_payload(
+                instance, may_see_activity=instance.pk in self.context.get(MAY_SEE_ACTIVITY, ())
+            ),
         )
 
 

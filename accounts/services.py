@@ -222,11 +222,11 @@ def _check_password_or_fail(*, user: User | None, login: str, password: str) -> 
         ok = False
     else:
         ok = user.check_password(password) and user.is_active
-    if not ok:
+    if user is None or not ok:  # (no user: ok is False)
         ratelimit.record_login_failure(login=login)
         raise InvalidCredentials()
     ratelimit.clear_login_failures(login=login)
-    return user  # type: ignore[return-value]
+    return user
 
 
 @dataclass(frozen=True)
@@ -327,7 +327,9 @@ def _session_of(raw_token: str) -> str | None:
     """The `sid` of a token this server issued (read from our own outstanding-token table, so its
     signature was checked when it was issued)."""
     try:
-        return RefreshToken(raw_token, verify=False).get(SESSION_CLAIM)
+        # simplejwt annotates the encoded token as a Token: it is the str.
+        session: str | None = RefreshToken(raw_token, verify=False).get(SESSION_CLAIM)  # type: ignore[arg-type]
+        return session
     except TokenError:
         return None
 
@@ -542,7 +544,7 @@ def keys_upload(
     user_id: UUID,
     identity_key: bytes | None = None,
     signed_prekey: dict[str, Any] | None = None,
-    one_time_prekeys: list[dict[str, Any]] | tuple = (),
+    one_time_prekeys: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
 ) -> int:
     """Store the caller's bundle: replace the identity key / signed prekey when given, append
     one-time prekeys up to the cap. Returns how many one-time prekeys are now stored.

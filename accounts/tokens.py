@@ -133,8 +133,9 @@ def parse_token(token_class: type[T], raw: str | bytes) -> T:
     try:
         # Signature first, then the claims' shapes, before simplejwt reads them (its verify()
         # looks the jti up in the blacklist table and turns exp into a datetime).
-        _check_claims(token_backend.decode(raw, verify=True))
-        return token_class(raw)
+        # simplejwt annotates the encoded token as a Token: it is the str (or bytes).
+        _check_claims(token_backend.decode(raw, verify=True))  # type: ignore[arg-type]
+        return token_class(raw)  # type: ignore[arg-type]
     except TokenBackendError as exc:
         raise TokenError(str(exc.args[0]) if exc.args else "Token is invalid") from exc
     except (OverflowError, ValueError, TypeError) as exc:

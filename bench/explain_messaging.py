@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -82,7 +83,7 @@ class Timer:
         log(f"  {self.label}: {time.monotonic() - self.started:.1f} s")
 
 
-def execute(sql: str, params: list | None = None) -> None:
+def execute(sql: str, params: list[Any] | dict[str, Any] | None = None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
 

@@ -132,7 +132,7 @@ def endpoint_sql(params: dict[str, str]) -> tuple[dict, list[tuple[str, tuple]]]
     force_authenticate(request, user=User(pk=uuid.uuid4(), username="bench"))
     captured: list[tuple[str, tuple]] = []
 
-    def capture(execute, sql, sql_params, many, context):  # type: ignore[no-untyped-def]
+    def capture(execute, sql, sql_params, many, context):
         captured.append((sql, tuple(sql_params or ())))
         return execute(sql, sql_params, many, context)
 

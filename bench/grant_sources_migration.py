@@ -61,18 +61,18 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def execute(sql: str, params=None) -> None:  # type: ignore[no-untyped-def]
+def execute(sql: str, params=None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
 
 
-def scalar(sql: str, params=None):  # type: ignore[no-untyped-def]
+def scalar(sql: str, params=None):
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
         return cursor.fetchone()[0]
 
 
-def migrate(targets) -> float:  # type: ignore[no-untyped-def]
+def migrate(targets) -> float:
     started = time.monotonic()
     MigrationExecutor(connection).migrate(targets)
     return time.monotonic() - started
@@ -217,7 +217,7 @@ def seed(args: argparse.Namespace) -> None:
     execute("VACUUM ANALYZE")
 
 
-def explain(sql: str, params) -> str:  # type: ignore[no-untyped-def]
+def explain(sql: str, params) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params)
         return "\n".join(f"    {row[0]}" for row in cursor.fetchall())
@@ -236,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a scratch PostgreSQL database.")
-    log(f"database {settings.DATABASES['default']['NAME']}: PostgreSQL {connection.pg_version}")
+    log(f"database {settings.DATABASES['default']['NAME']}: PostgreSQL {connection.pg_version}")  # type: ignore[attr-defined]  # the PostgreSQL backend's
     call_command("migrate", verbosity=0)
     migrate(BEFORE)
     started = time.monotonic()

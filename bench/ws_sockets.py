@@ -216,6 +216,7 @@ class Client:
             self.closed = "closed by the server"
 
     async def ping(self) -> None:
+        assert self.connection is not None
         with contextlib.suppress(ConnectionClosed):
             await self.connection.send(json.dumps({"type": "ping"}))
 
@@ -259,6 +260,7 @@ async def run_bench(args: argparse.Namespace, server_url: str, pid: int, seed: d
     await open_client(warm, ws_url, asyncio.Semaphore(1), compression)
     if warm.error:
         raise RuntimeError(f"warm-up socket failed: {warm.error}")
+    assert warm.connection is not None
     await warm.connection.close()
     response = await http.get(
         f"/api/v1/groups/{seed['group_id']}", headers={"Authorization": f"Bearer {creator_token}"}
@@ -321,6 +323,7 @@ async def run_bench(args: argparse.Namespace, server_url: str, pid: int, seed: d
     hwm = rss_kib(pid, "VmHWM")
 
     for c in connected:
+        assert c.connection is not None
         await c.connection.close()
     for c in connected:
         if c.reader is not None:

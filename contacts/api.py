@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from contacts.selectors import contact_for_participant, contacts_for_user
 from contacts.serializers import (
     ContactCreateSerializer,
@@ -69,7 +70,7 @@ class ContactListView(APIView):
         description="The caller's contacts, newest first: pending requests both ways, accepted "
         "contacts and blocks. `direction` says who asked; `blocked_by_me` who holds a block.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         query = ContactListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         queryset = contacts_for_user(user_id=request.user.pk, status=query.validated_data.get("status"))
@@ -98,7 +99,7 @@ class ContactListView(APIView):
             ),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = ContactCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = contact_request(requester_id=request.user.pk, addressee_id=body.validated_data["user_id"])
@@ -110,7 +111,7 @@ class ContactDetailView(APIView):
     @extend_schema(
         operation_id="contacts_retrieve", responses={200: ContactSerializer, 401: ERROR, 404: ERROR}
     )
-    def get(self, request: Request, contact_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, contact_id: str) -> Response:
         contact = contact_for_participant(contact_id=contact_id, user_id=request.user.pk)
         return Response(ContactSerializer(contact, context={"viewer_id": request.user.pk}).data)
 
@@ -122,7 +123,7 @@ class ContactDetailView(APIView):
         "side blocks the other (a block cuts messaging, requests, invitations and presence both "
         "ways; only its holder lifts it, by DELETE).",
     )
-    def patch(self, request: Request, contact_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, contact_id: str) -> Response:
         body = ContactUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         contact = contact_set_status(
@@ -135,7 +136,7 @@ class ContactDetailView(APIView):
         responses={204: None, 401: ERROR, 403: ERROR, 404: ERROR},
         description="Removes the contact (and, for its holder, lifts a block).",
     )
-    def delete(self, request: Request, contact_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, contact_id: str) -> Response:
         contact_delete(contact_id=contact_id, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -167,7 +168,7 @@ class InvitationSendView(APIView):
         "a verified account's owner is told who wants to chat, with no token; a block between "
         "the two sends nothing).",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = InvitationSendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = invitation_send(inviter_id=request.user.pk, email=body.validated_data["email"])

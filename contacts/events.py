@@ -8,7 +8,7 @@ the REST `<contact>`): the other user, and who asked (`direction`); a deleted on
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict, cast
+from typing import Literal, TypedDict
 from uuid import UUID
 
 from accounts.events import PublicUserPayload, public_user_payload
@@ -44,6 +44,6 @@ def contact_payload(contact: Contact, *, viewer_id: UUID | str, status: str | No
         "status": str(status),
         "direction": "outgoing" if outgoing else "incoming",
         "blocked_by_me": contact.blocked_by_id is not None and contact.blocked_by_id == viewer,
-        "created_at": cast(str, iso(contact.created_at)),
-        "updated_at": cast(str, iso(contact.updated_at)),
+        "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
     }

@@ -19,6 +19,7 @@ from django.db.models import Exists, Q, QuerySet
 
 from contacts.exceptions import ContactNotFound
 from contacts.models import Contact, Invitation
+from core.stream import column_of
 
 
 def _pair(a: UUID | str, b: UUID | str) -> Q:
@@ -31,7 +32,7 @@ def block_between_sql() -> str:
     ids, then the same two swapped: `(actor, target, target, actor)`. The index on
     (requester, status) answers each side."""
     quote = connection.ops.quote_name
-    table, status = quote(Contact._meta.db_table), quote(Contact._meta.get_field("status").column)
+    table, status = quote(Contact._meta.db_table), quote(column_of(Contact._meta.get_field("status")))
     requester = quote(Contact._meta.get_field("requester").column)
     addressee = quote(Contact._meta.get_field("addressee").column)
     # Only identifiers from the model and a fixed literal are formatted in; the ids are parameters.

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.selectors import active_account_for_email, get_active_user
@@ -44,7 +44,7 @@ from notifications.services import email_enqueue
 from relay.services import block_forget, block_record
 
 
-def _locked_contacts():  # type: ignore[no-untyped-def]
+def _locked_contacts() -> QuerySet[Contact]:
     # `of=("self",)`: lock the contact row only, not the joined users' rows.
     return Contact.objects.select_for_update(no_key=True, of=("self",)).select_related(
         "requester", "addressee"
@@ -239,7 +239,7 @@ def invitation_send(*, inviter_id: UUID | str, email: str) -> InvitationSendResu
     )
     invitation = pending.first()
     created = invitation is None
-    if created:
+    if invitation is None:
         try:
             with transaction.atomic():  # a racing send to the same address
                 invitation = Invitation.objects.create(inviter_id=inviter.pk, invitee_email=address, **fields)

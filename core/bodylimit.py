@@ -75,7 +75,8 @@ def bearer_refusal(path: str, authorization: str | bytes | None) -> tuple[str, s
     if len(parts) != 2 or parts[0] not in api_settings.AUTH_HEADER_TYPES:
         return "bad_authorization_header", "Authorization header must contain two space-delimited values"
     try:
-        AccessToken(parts[1])  # signature, expiry and type: no query, no cache
+        # simplejwt annotates the encoded token as a Token: it is the str.
+        AccessToken(parts[1])  # type: ignore[arg-type]  # signature, expiry and type: no query, no cache
     except (TokenError, OverflowError, ValueError, TypeError):
         return "token_not_valid", "Given token not valid for any token type"
     return None
@@ -143,7 +144,8 @@ class BodyLimitMiddleware:
     chunked JSON body used to be ignored.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    # Any ASGI application: Django's handler (asgiref's typed scope) or core.threaded_http's.
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,7 +155,7 @@ class BodyLimitMiddleware:
         limit, code = body_limit(scope.get("path", ""))
         headers = dict(scope.get("headers", []))
 
-        def answer(status: int, body: bytes, warning: tuple = ()) -> Awaitable[None]:
+        def answer(status: int, body: bytes, warning: tuple[Any, ...] = ()) -> Awaitable[None]:
             # Only a refused request pays for its id; one that goes on gets it from the middleware.
             request_id = request_id_for(headers.get(b"x-request-id"))
             if warning:
@@ -254,7 +256,8 @@ def install_for_daphne() -> None:
     if getattr(http_protocol.WebRequest, "body_limited", False):
         return
 
-    class LimitedWebRequest(http_protocol.WebRequest):  # type: ignore[name-defined,misc]
+    # daphne ships no types: its class is Any to mypy.
+    class LimitedWebRequest(http_protocol.WebRequest):  # type: ignore[misc]
         body_limited = True
         _refused = False
         _received = 0
@@ -294,7 +297,7 @@ def install_for_daphne() -> None:
                 return None
             return super().process()
 
-        def _refuse(self, status: int, body: bytes, warning: tuple = ()) -> None:
+        def _refuse(self, status: int, body: bytes, warning: tuple[Any, ...] = ()) -> None:
             # As Twisted answers a malformed request itself: the response on the wire, then the
             # connection closed. The application never sees this request.
             self._refused = True
@@ -325,7 +328,11 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def _wsgi_answer(
-    environ: dict[str, Any], start_response: StartResponse, status: int, body: bytes, warning: tuple = ()
+    environ: dict[str, Any],
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    warning: tuple[Any, ...] = (),
 ) -> list[bytes]:
     request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
     if warning:

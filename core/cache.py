@@ -11,8 +11,10 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache as DjangoLocMemCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -26,14 +28,20 @@ from django_prometheus.cache.metrics import (
 
 _MISSING = object()
 
+# A mixin in front of one of Django's backends: to mypy it is one (its `super().get` is theirs).
+if TYPE_CHECKING:
+    _Backend = BaseCache
+else:
+    _Backend = object
 
-class _CountingGet:
+
+class _CountingGet(_Backend):
     metrics_backend = ""
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         django_cache_get_total.labels(backend=self.metrics_backend).inc()
         try:
-            value = super().get(key, _MISSING, version=version)  # type: ignore[misc]
+            value = super().get(key, _MISSING, version=version)
         except Exception:
             django_cache_get_fail_total.labels(backend=self.metrics_backend).inc()
             raise
@@ -65,6 +73,12 @@ class SharedClientRedisCacheClient(RedisCacheClient):
     notices a fork and starts afresh, so one per process serves every thread and request.
     """
 
+    if TYPE_CHECKING:  # Django's private members used here, which the stubs leave out
+        _client: Callable[..., Any]
+
+        def _get_connection_pool_index(self, write: bool) -> int: ...
+        def _get_connection_pool(self, write: bool) -> Any: ...
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
@@ -91,7 +105,7 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 # One client (and so one set of pools) per process and configuration. Django's cache handler
 # makes a backend object per thread (and per async context), each building its own client with
 # its own pools: under gunicorn's threads or ASGI's contexts that was a pool per thread.
-_shared_clients: dict[tuple, SharedClientRedisCacheClient] = {}
+_shared_clients: dict[tuple[tuple[str, ...], str], SharedClientRedisCacheClient] = {}
 _shared_clients_lock = threading.Lock()
 
 
@@ -107,8 +121,12 @@ def _shared_client(servers: list[str], options: dict[str, Any]) -> SharedClientR
 class RedisCache(_CountingGet, DjangoRedisCache):
     metrics_backend = "redis"
 
+    if TYPE_CHECKING:  # Django's private members used here, which the stubs leave out
+        _servers: list[str]
+        _options: dict[str, Any]
+
     @cached_property
-    def _cache(self) -> SharedClientRedisCacheClient:  # type: ignore[override]
+    def _cache(self) -> SharedClientRedisCacheClient:
         return _shared_client(self._servers, self._options)
 
     def count_in_window(self, key: str, seconds: float, version: int | None = None) -> tuple[int, float]:
@@ -119,6 +137,14 @@ class RedisCache(_CountingGet, DjangoRedisCache):
 
 class LocMemCache(_CountingGet, DjangoLocMemCache):
     metrics_backend = "locmem"
+
+    if TYPE_CHECKING:  # Django's private members used here, which the stubs leave out
+        _cache: dict[str, bytes]
+        _expire_info: dict[str, float]  # None for a key set with no timeout: never a counter's
+        _lock: threading.Lock
+
+        def _has_expired(self, key: str) -> bool: ...
+        def _set(self, key: str, value: bytes, timeout: float | None = ...) -> None: ...
 
     def count_in_window(self, key: str, seconds: float, version: int | None = None) -> tuple[int, float]:
         """RedisCache.count_in_window, under the cache's own lock (one process: the embedded mode)."""

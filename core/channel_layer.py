@@ -28,7 +28,8 @@ DEFAULT_MAX_CONNECTIONS = 50
 POOL_TIMEOUT_SECONDS = 20
 
 
-class RedisChannelLayer(ChannelsRedisChannelLayer):
+# channels_redis ships no types: its class is Any to mypy.
+class RedisChannelLayer(ChannelsRedisChannelLayer):  # type: ignore[misc]
     def create_pool(self, index: int) -> Any:
         host = dict(self.hosts[index])
         if "address" not in host:  # sentinel and host/port forms: channels_redis's own pool

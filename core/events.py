@@ -41,9 +41,10 @@ def realtime_chat_group_name(group_id: UUID | str) -> str:
     return f"chatgroup.{group_id}"
 
 
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
     # The Redis layer serialises with msgpack: UUIDs and datetimes must become strings first.
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    jsonable: dict[str, Any] = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return jsonable
 
 
 def _send(
@@ -76,7 +77,7 @@ def send_now(group_names: list[str], message: dict[str, Any]) -> None:
 
 
 def build_message(
-    event_type: str, data: dict[str, Any], *, exclude_channel: str | None = None
+    event_type: str, data: Mapping[str, Any], *, exclude_channel: str | None = None
 ) -> dict[str, Any]:
     return {
         "type": FORWARD_TYPE,
@@ -88,7 +89,7 @@ def build_message(
 def publish(
     user_ids: Iterable[UUID | str],
     event_type: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     *,
     exclude_channel: str | None = None,
 ) -> None:
@@ -106,7 +107,7 @@ def publish(
 def publish_per_user(
     parts: Mapping[UUID | str, dict[str, Any]],
     event_type: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     *,
     exclude_channel: str | None = None,
 ) -> None:
@@ -124,7 +125,7 @@ def publish_per_user(
 def publish_to_chat_group(
     group_id: UUID | str,
     event_type: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     *,
     exclude_channel: str | None = None,
 ) -> None:

@@ -92,7 +92,7 @@ class RateLimited(ApplicationError):
     default_code = "throttled"
     default_message = "Too many requests."
 
-    def __init__(self, message: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+    def __init__(self, message: str | None = None, *, retry_after: float, **kwargs: Any) -> None:
         headers = {"Retry-After": str(max(1, int(retry_after)))}
         super().__init__(message, headers=headers, **kwargs)
         self.retry_after = max(1, int(retry_after))
@@ -204,22 +204,24 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, drf_exceptions.APIException):
         set_rollback()
         headers: dict[str, str] = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(max(1, int(exc.wait)))
-        detail = exc.detail
-        if isinstance(detail, dict | list):
+        auth_header = getattr(exc, "auth_header", None)  # NotAuthenticated's, AuthenticationFailed's
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)  # Throttled's
+        if wait:
+            headers["Retry-After"] = str(max(1, int(wait)))
+        api_detail = exc.detail
+        if isinstance(api_detail, dict | list):
             # simplejwt puts {"detail", "code", "messages"} here; keep the sentence and the code.
-            message = detail.get("detail") if isinstance(detail, dict) else None
-            code = detail.get("code") if isinstance(detail, dict) else None
+            sentence = api_detail.get("detail") if isinstance(api_detail, dict) else None
+            detail_code = api_detail.get("code") if isinstance(api_detail, dict) else None
             return Response(
-                envelope(str(message or exc.default_detail), str(code or exc.default_code)),
+                envelope(str(sentence or exc.default_detail), str(detail_code or exc.default_code)),
                 status=exc.status_code,
                 headers=headers,
             )
         return Response(
-            envelope(str(detail), getattr(detail, "code", None) or exc.default_code),
+            envelope(str(api_detail), getattr(api_detail, "code", None) or exc.default_code),
             status=exc.status_code,
             headers=headers,
         )

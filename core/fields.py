@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 from rest_framework.utils import html
@@ -13,7 +14,7 @@ from rest_framework.utils import html
 from core.exceptions import PayloadTooLargeAPIException
 
 
-class Base64BytesField(serializers.Field):
+class Base64BytesField(serializers.Field[bytes, str, str, Any]):
     """Standard base64 (with padding) in, `bytes` out; `bytes` rendered back as base64.
 
     Its OpenAPI schema (`format: byte`, `minLength`) is core.schema's extension.
@@ -31,7 +32,9 @@ class Base64BytesField(serializers.Field):
         "type": "Must be a base64 string.",
     }
 
-    def __init__(self, *, max_bytes: int | None = None, allow_empty: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_bytes: int | Callable[[], int] | None = None, allow_empty: bool = False, **kwargs: Any
+    ) -> None:
         self.max_bytes = max_bytes
         self.allow_empty = allow_empty
         super().__init__(**kwargs)
@@ -64,20 +67,27 @@ class Base64BytesField(serializers.Field):
         return base64.b64encode(bytes(value)).decode("ascii")
 
 
-class StrictStringMixin:
+# A mixin in front of a CharField (or a subclass): to mypy it is one.
+if TYPE_CHECKING:
+    _StringField = serializers.CharField
+else:
+    _StringField = object
+
+
+class StrictStringMixin(_StringField):
     """Refuses a value that is not a JSON string. DRF's CharField (and RegexField, EmailField...)
     turns `5` into "5": a client sending an integer `description` got it stored as a string, and
     the OpenAPI schema (`type: string`) says it is invalid input."""
 
     def get_value(self, dictionary: Any) -> Any:
-        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":  # type: ignore[attr-defined]
+        if html.is_html_input(dictionary) and dictionary.get(self.field_name) == "":
             return ""  # a form or query field sent empty is a value (DRF: as if omitted)
-        return super().get_value(dictionary)  # type: ignore[misc]
+        return super().get_value(dictionary)
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
-            self.fail("not_a_string")  # type: ignore[attr-defined]
-        return super().to_internal_value(data)  # type: ignore[misc]
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 class StrictCharField(StrictStringMixin, serializers.CharField):

@@ -4,11 +4,16 @@ channel layer is the one the running processes use: core.layer_shards)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +32,7 @@ class NotReady(Exception):
     """A dependency answers, but this process must not take traffic: the message says why."""
 
 
-def _redis_client():  # type: ignore[no-untyped-def]
+def _redis_client() -> redis.Redis:
     import redis
 
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
@@ -54,7 +59,7 @@ def check_channel_layer_shards() -> None:
         raise NotReady(check.problem())
 
 
-def _storage_probe():  # type: ignore[no-untyped-def]
+def _storage_probe() -> Callable[[], None] | None:
     """The default storage's readiness probe, if it has one (core.storage.S3Storage:
     a HEAD on the bucket with short timeouts, raising when the endpoint or bucket is unreachable)."""
     from django.core.files.storage import default_storage

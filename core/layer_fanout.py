@@ -136,8 +136,8 @@ class RedisGroupSender:
                 if owner is not None:
                     inbox_users[key][owner[0]] = owner[1]
         by_shard: dict[int, list[str]] = collections.defaultdict(list)
-        for key, channels in inbox_channels.items():
-            by_shard[layer.consistent_hash(layer.non_local_name(next(iter(channels))))].append(key)
+        for key, served in inbox_channels.items():
+            by_shard[layer.consistent_hash(layer.non_local_name(next(iter(served))))].append(key)
         now = time.time()
         for shard, keys in by_shard.items():
             payloads = []

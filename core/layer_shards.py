@@ -25,9 +25,13 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +118,17 @@ class ShardCheck:
         )
 
 
-def register_and_compare(client) -> ShardCheck | None:  # type: ignore[no-untyped-def]
+def register_and_compare(client: redis.Redis) -> ShardCheck | None:
     """Registers this process's layer with `client` (REDIS_URL's) and compares it with the
     established one; None when this process has no Redis layer to compare."""
     fingerprint = layer_fingerprint()
     if fingerprint is None:
         return None
     window = settings.CHANNEL_LAYER_SHARDS_WINDOW_SECONDS
-    answer = client.eval(_REGISTER, 2, *_registry_keys(), fingerprint, window, math.ceil(window * 2))
+    # redis-py types the answers of its sync and asyncio clients as one (`Awaitable | Any`).
+    answer = cast(
+        list[Any], client.eval(_REGISTER, 2, *_registry_keys(), fingerprint, window, math.ceil(window * 2))
+    )
     registered = {
         (name.decode() if isinstance(name, bytes) else name): float(age)
         for name, age in zip(answer[::2], answer[1::2], strict=True)

@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -205,7 +205,7 @@ def scrape_gauge_names() -> list[str]:
 
 
 class _ScrapeGauges:
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         for name, documentation, labels, read in _scrape_gauges:
             family = GaugeMetricFamily(name, documentation, labels=labels)
             try:
@@ -219,7 +219,7 @@ class _ScrapeGauges:
 
 _scrape_collector = _ScrapeGauges()
 if not MULTIPROCESS:
-    REGISTRY.register(_scrape_collector)  # type: ignore[arg-type]
+    REGISTRY.register(_scrape_collector)
 
 
 def scrape_registry() -> CollectorRegistry:
@@ -230,7 +230,7 @@ def scrape_registry() -> CollectorRegistry:
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(_scrape_collector)  # type: ignore[arg-type]
+    registry.register(_scrape_collector)
     return registry
 
 

@@ -47,7 +47,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
     return page_not_found(request, exception)
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's own 400 (a SuspiciousOperation before any view: a Host header not allowed, say)."""
     if is_api_path(request.path):
         return JsonResponse(envelope("The request is malformed.", "bad_request"), status=400)
@@ -56,7 +56,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     return bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's own 403 (a PermissionDenied outside DRF)."""
     if is_api_path(request.path):
         return JsonResponse(

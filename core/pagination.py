@@ -1,7 +1,15 @@
 """Cursor pagination: `{"results", "next", "previous"}`, stable while rows are inserted."""
 
+from __future__ import annotations
+
+from typing import Any, cast
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field, QuerySet
 from rest_framework import pagination
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
 
@@ -11,7 +19,7 @@ class InvalidCursor(ApplicationError):
     default_message = "The cursor is not valid; use the `next` or `previous` link of a page."
 
 
-def page_size(request, *, default: int, maximum: int, param: str = "limit") -> int:  # type: ignore[no-untyped-def]
+def page_size(request: Request, *, default: int, maximum: int, param: str = "limit") -> int:
     """`?limit=`: absent, the default; a positive integer, itself, cut to `maximum`; anything else
     (`0`, `-1`, `abc`, empty) a 400 on `limit`. DRF falls back to the default instead, which
     answered a request the OpenAPI schema (`minimum: 1`) calls invalid as if it were valid."""
@@ -35,23 +43,30 @@ class CursorPagination(pagination.CursorPagination):
     DRF would answer 404 for the first and reach the database with the second (a 500).
     """
 
-    page_size = 50
-    max_page_size = 200
+    page_size: int = 50
+    max_page_size: int = 200
     page_size_query_param = "limit"
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
+    _position_field: Field[Any, Any]
 
-    def get_page_size(self, request):  # type: ignore[no-untyped-def]
+    def get_page_size(self, request: Request) -> int:
         return page_size(request, default=self.page_size, maximum=self.max_page_size)
 
-    def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
-        ordering = self.get_ordering(request, queryset, view)
+    # Querysets only (DRF's also takes a list): the cursor's position is checked against the
+    # model's field.
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: APIView | None = None
+    ) -> list[Any]:
+        # DRF reads the view with getattr (its own paginate_queryset hands on a None view too).
+        ordering = self.get_ordering(request, queryset, view)  # type: ignore[arg-type]
         self._position_field = queryset.model._meta.get_field(ordering[0].lstrip("-"))
-        return super().paginate_queryset(queryset, request, view)
+        # DRF's None is for a page size of 0 or None, which get_page_size never gives.
+        return cast(list[Any], super().paginate_queryset(queryset, request, view))
 
-    def decode_cursor(self, request):  # type: ignore[no-untyped-def]
+    def decode_cursor(self, request: Request) -> pagination.Cursor | None:
         try:
             cursor = super().decode_cursor(request)
-        except pagination.NotFound:
+        except NotFound:
             raise InvalidCursor(errors={"cursor": ["Not a cursor of this list."]}) from None
         if cursor is not None and cursor.position is not None:
             try:

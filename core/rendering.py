@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from base64 import b64encode
 from datetime import datetime
+from typing import Any, overload
 
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
@@ -16,7 +17,15 @@ from rest_framework.fields import DateTimeField
 _drf_datetime = DateTimeField()
 
 
-def iso(value: datetime | None) -> str | None:
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
+
+
+def iso(value: Any) -> str | None:
     """`DateTimeField().to_representation`: in the current time zone, ISO 8601, `Z` for UTC.
 
     The aware case is done here (DRF's costs a field lookup of its settings and its time zone
@@ -25,7 +34,8 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
-        return _drf_datetime.to_representation(value)
+        text: str = _drf_datetime.to_representation(value)
+        return text
     text = value.astimezone(timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

@@ -11,7 +11,9 @@ from drf_spectacular.plumbing import force_instance
 from rest_framework import serializers
 
 
-def drop_trailing_slash_twins(endpoints: list[tuple[str, str, str, Any]], **kwargs: Any) -> list:
+def drop_trailing_slash_twins(
+    endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
+) -> list[tuple[str, str, str, Any]]:
     """Every route exists with and without its slash; document only the slashless one."""
     paths = {path for path, *_ in endpoints}
     return [
@@ -21,12 +23,14 @@ def drop_trailing_slash_twins(endpoints: list[tuple[str, str, str, Any]], **kwar
     ]
 
 
-class ErrorEnvelopeSerializer(serializers.Serializer):
+class ErrorEnvelopeSerializer(serializers.Serializer[None]):
     """The body of every 4xx/5xx answer (docs/API.md, "Errors"); schema only."""
 
     detail = serializers.CharField(help_text="A human sentence.")
     code = serializers.CharField(help_text="A stable machine code, e.g. `not_found`, `throttled`.")
-    errors = serializers.DictField(
+    # The envelope's key is `errors`, the name of Serializer's property: this serializer documents
+    # the body, it never validates one.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="On a 400 for invalid fields: `{field: [message, ...]}`.",
@@ -120,8 +124,10 @@ class AutoSchema(openapi.AutoSchema):
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
-    def _map_serializer_field(self, field: Any, direction: str, bypass_extensions: bool = False) -> dict:
-        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
         if direction != "request":
             return schema
         if (
@@ -138,8 +144,10 @@ class AutoSchema(openapi.AutoSchema):
             schema["minLength"] = 1  # an empty file is refused (`empty`)
         return schema
 
-    def _map_serializer(self, serializer: Any, direction: str, bypass_extensions: bool = False) -> dict:
-        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+    def _map_serializer(
+        self, serializer: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer(serializer, direction, bypass_extensions)
         # A body whose fields are all optional but which must not be empty (`{}` is a 400): its
         # serializer class states the rule its `validate` applies as `request_schema`, e.g.
         # `{"minProperties": 1}`.

@@ -84,7 +84,8 @@ class StreamingUpload:
             answer = self.client.upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=part
             )
-            return answer["ETag"]
+            etag: str = answer["ETag"]
+            return etag
         finally:
             self.slots.release()
 
@@ -130,7 +131,8 @@ class _Typed:
         self.content_type = content_type
 
 
-class S3Storage(BaseS3Storage):
+# django-storages ships no types: its class is Any to mypy.
+class S3Storage(BaseS3Storage):  # type: ignore[misc]
     public_endpoint_url: str | None
 
     def get_default_settings(self) -> dict[str, Any]:
@@ -139,8 +141,9 @@ class S3Storage(BaseS3Storage):
     def _save(self, name: str, content: Any) -> str:
         temporary_file_path = getattr(content, "temporary_file_path", None)
         if temporary_file_path is None or self.gzip:
-            return super()._save(name, content)
-        cleaned_name = clean_name(name)
+            saved: str = super()._save(name, content)
+            return saved
+        cleaned_name: str = clean_name(name)
         name = self._normalize_name(cleaned_name)
         params = self._get_write_parameters(name, content)
         content.flush()
@@ -187,24 +190,29 @@ class S3Storage(BaseS3Storage):
         http_method: str | None = None,
     ) -> str:
         if not self.public_endpoint_url or self.custom_domain or not self.querystring_auth:
-            return super().url(name, parameters=parameters, expire=expire, http_method=http_method)
+            url: str = super().url(name, parameters=parameters, expire=expire, http_method=http_method)
+            return url
         params = {
             **(parameters or {}),
             "Bucket": self.bucket_name,
             "Key": self._normalize_name(clean_name(name)),
         }
-        return self.signing_client.generate_presigned_url(
+        signed: str = self.signing_client.generate_presigned_url(
             "get_object",
             Params=params,
             ExpiresIn=self.querystring_expire if expire is None else expire,
             HttpMethod=http_method,
         )
+        return signed
 
     def upload_url(self, name: str, *, expire: int, parameters: dict[str, Any]) -> str:
         """A presigned PUT of one object. Every header `parameters` implies (Content-Type,
         Content-Length, x-amz-checksum-sha256...) is signed: the uploader must send exactly it."""
         params = {**parameters, "Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(name))}
-        return self.signing_client.generate_presigned_url("put_object", Params=params, ExpiresIn=expire)
+        signed: str = self.signing_client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=expire
+        )
+        return signed
 
     def check_reachable(self) -> None:
         """Raises unless the bucket answers a HEAD within a couple of seconds."""

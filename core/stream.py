@@ -10,10 +10,10 @@ stream writers serialise on the lock for the short tail of their transactions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from core.models import StreamCounter
 
@@ -45,6 +45,12 @@ def next_position_cte_sql(*, source: str) -> str:
     )
 
 
+def column_of(field: Field[Any, Any]) -> str:
+    """A concrete field's column, for SQL written by hand. Django's `concrete` means `column is
+    not None`; the stubs type `column` as every field's, `str | None`."""
+    return cast(str, field.column)
+
+
 def positioned_insert_sql(model: type[Model], *, position: str = "position") -> str:
     """`INSERT INTO <model's table> (<every column>) SELECT ... FROM <position>`: one parameter
     per column (`positioned_insert_params`), except `stream_position`, which takes the value of
@@ -60,7 +66,7 @@ def positioned_insert_sql(model: type[Model], *, position: str = "position") -> 
     )
     # Only identifiers from the model and fixed SQL are formatted in; every value is a parameter.
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(column_of(field)) for field in fields)}) "  # noqa: S608
         f"SELECT {values} FROM {position}"
     )
 

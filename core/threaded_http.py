@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+# A coroutine function, as every ASGI server's is: `_pull` hands its coroutine to the loop.
+Receive = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -53,7 +54,7 @@ class _Exchange:
     # --- wsgi.input -----------------------------------------------------------------------------
 
     def _pull(self) -> None:
-        message = asyncio.run_coroutine_threadsafe(self.receive(), self.loop).result()
+        message: dict[str, Any] = asyncio.run_coroutine_threadsafe(self.receive(), self.loop).result()
         if message["type"] == "http.disconnect":
             self.more_body = False
             raise ClientDisconnected("The client disconnected while sending the body.")

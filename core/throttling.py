@@ -20,7 +20,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
 from core import metrics
 
@@ -41,7 +43,8 @@ def count_in_window(key: str, seconds: int) -> tuple[int, float]:
     """One hit on `key`: (hits in its window so far, this one included; seconds left of it)."""
     counter = getattr(cache, "count_in_window", None)
     if counter is not None:  # core.cache's backends: one atomic step
-        return counter(key, seconds)
+        counted: tuple[int, float] = counter(key, seconds)
+        return counted
     # Any other backend (a test's, an operator's): add-then-incr, atomic where incr is.
     cache.add(key, 0, timeout=seconds)
     try:
@@ -57,6 +60,7 @@ class SettingsRateThrottle(SimpleRateThrottle):
     # Not DRF's `throttle_%(scope)s_%(ident)s`: those keys hold DRF's lists, which INCR refuses;
     # a rolling upgrade's new processes count beside the old ones' instead of failing on them.
     cache_format = "throttle:%(scope)s:%(ident)s"
+    scope: str  # every subclass names its rate (DRF's base allows none)
 
     def __init__(self) -> None:  # no super(): it would read the rate from DRF's frozen settings
         self.rate = self.get_rate()
@@ -67,7 +71,7 @@ class SettingsRateThrottle(SimpleRateThrottle):
         return settings.THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        if self.rate is None:
+        if self.num_requests is None or self.duration is None:  # no rate: parse_rate's (None, None)
             return True
         self.key = self.get_cache_key(request, view)
         if self.key is None:
@@ -97,7 +101,7 @@ class UserRateThrottle(SettingsRateThrottle):
 
     scope = "user_default"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request: Request, view: APIView) -> str:
         user = getattr(request, "user", None)
         ident = str(user.pk) if user is not None and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
@@ -106,7 +110,7 @@ class UserRateThrottle(SettingsRateThrottle):
 class IPRateThrottle(SettingsRateThrottle):
     """Per client address; subclasses only set `scope`."""
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request: Request, view: APIView) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
@@ -116,7 +120,7 @@ class _ScopeForUser(UserRateThrottle):
         self.user_id = user_id
         super().__init__()
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request: Request | None, view: APIView | None) -> str:
         return self.cache_format % {"scope": self.scope, "ident": str(self.user_id)}
 
 
@@ -125,6 +129,6 @@ def user_throttle_wait(*, scope: str, user_id: object) -> float | None:
     frame doing what an endpoint does), sharing that endpoint's counter: None when allowed,
     else the seconds to wait."""
     throttle = _ScopeForUser(scope, user_id)
-    if throttle.allow_request(None, None):  # type: ignore[arg-type]
+    if throttle.allow_request(None, None):
         return None
     return throttle.wait() or 1.0

@@ -10,10 +10,10 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from core.pagination import CursorPagination
 from groups import selectors, services
 from groups.events import group_message_data
@@ -65,8 +65,9 @@ class GroupMessageCursorPagination(CursorPagination):
 def _group_response(group_id: UUID, user_id: UUID, status_code: int = status.HTTP_200_OK) -> Response:
     membership = selectors.get_membership(group_id=group_id, user_id=user_id)
     group = membership.group
-    group.my_role = membership.role
-    group.member_list = selectors.group_members(group_id=group_id)
+    # The caller's view of the group, which GroupSerializer reads: not columns of the model.
+    group.my_role = membership.role  # type: ignore[attr-defined]
+    group.member_list = selectors.group_members(group_id=group_id)  # type: ignore[attr-defined]
     return Response(GroupSerializer(group).data, status=status_code)
 
 
@@ -78,7 +79,7 @@ class GroupListCreateView(APIView):
         responses=paginated("PaginatedGroupList", GroupListItemSerializer(many=True)),
         parameters=[OpenApiParameter("limit", int, description="Page size (default 50, max 200).")],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = GroupCursorPagination()
         page = paginator.paginate_queryset(
             selectors.groups_for_user(user_id=request.user.pk), request, view=self
@@ -93,7 +94,7 @@ class GroupListCreateView(APIView):
         request=GroupCreateSerializer,
         responses={201: GroupSerializer, 400: ERRORS[400]},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         group = services.group_create(creator_id=request.user.pk, **data.validated_data)
@@ -106,7 +107,7 @@ class GroupDetailView(APIView):
         summary="A group with its members (members only)",
         responses={200: GroupSerializer, **ERRORS},
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         return _group_response(group_id, request.user.pk)
 
     @extend_schema(
@@ -115,7 +116,7 @@ class GroupDetailView(APIView):
         request=GroupUpdateSerializer,
         responses={200: GroupSerializer, **ERRORS, **FORBIDDEN},
     )
-    def patch(self, request: Request, group_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = GroupUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.group_update(group_id=group_id, actor_id=request.user.pk, **data.validated_data)
@@ -129,7 +130,7 @@ class GroupDetailView(APIView):
         "still carries it; the uploaders keep their own.",
         responses={204: None, 404: ERRORS[404], **FORBIDDEN},
     )
-    def delete(self, request: Request, group_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         services.group_delete(group_id=group_id, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -149,7 +150,7 @@ class GroupMembersView(APIView):
             409: OpenApiResponse(description="Conflict."),
         },
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.group_member_add(
@@ -166,7 +167,7 @@ class GroupMemberView(APIView):
         request=MemberRoleSerializer,
         responses={200: MemberSerializer, **ERRORS, **FORBIDDEN},
     )
-    def patch(self, request: Request, group_id: UUID, user_id: UUID) -> Response:
+    def patch(self, request: AuthenticatedRequest, group_id: UUID, user_id: UUID) -> Response:
         data = MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.group_member_set_role(
@@ -188,7 +189,7 @@ class GroupMemberView(APIView):
             409: OpenApiResponse(description="Owner must transfer first."),
         },
     )
-    def delete(self, request: Request, group_id: UUID, user_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, group_id: UUID, user_id: UUID) -> Response:
         services.group_member_remove(group_id=group_id, actor_id=request.user.pk, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -200,7 +201,7 @@ class GroupOwnershipTransferView(APIView):
         request=OwnershipTransferSerializer,
         responses={200: GroupSerializer, **ERRORS, **FORBIDDEN},
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = OwnershipTransferSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.group_transfer_ownership(
@@ -220,7 +221,7 @@ class GroupMessagesView(APIView):
             404: ERRORS[404],
         },
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         membership = selectors.get_membership(group_id=group_id, user_id=request.user.pk)
         paginator = GroupMessageCursorPagination()
         page = paginator.paginate_queryset(
@@ -254,7 +255,7 @@ class GroupMessagesView(APIView):
             413: OpenApiResponse(description="Ciphertext or a key over the limit."),
         },
     )
-    def post(self, request: Request, group_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         data = GroupMessageSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sent = services.group_message_send(

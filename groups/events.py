@@ -181,7 +181,7 @@ def group_message_data(
         "encryption_algorithm": message.encryption_algorithm,
         "client_message_id": _str_or_none(message.client_message_id),
         "attachments": attachments_of(message.attachment_ids, attachments_by_id),
-        "created_at": cast(str, iso(message.created_at)),
+        "created_at": iso(message.created_at),
     }
 
 
@@ -205,8 +205,8 @@ def group_summary(group: ChatGroup) -> GroupSummary:
         "name": group.name,
         "description": group.description,
         "creator_id": _str_or_none(group.creator_id),
-        "created_at": cast(str, iso(group.created_at)),
-        "updated_at": cast(str, iso(group.updated_at)),
+        "created_at": iso(group.created_at),
+        "updated_at": iso(group.updated_at),
     }
 
 
@@ -215,7 +215,7 @@ def member_data(membership: GroupMember) -> MemberData:
     return {
         "user": public_user_payload(membership.user, may_see_activity=False),
         "role": cast(Role, membership.role),
-        "joined_at": cast(str, iso(membership.joined_at)),
+        "joined_at": iso(membership.joined_at),
     }
 
 
@@ -253,7 +253,7 @@ def group_updated_data(
         "group_id": str(group.pk),
         "name": group.name,
         "description": group.description,
-        "updated_at": cast(str, iso(group.updated_at)),
+        "updated_at": iso(group.updated_at),
         "updated_by": _str_or_none(updated_by),
         "role_changes": [
             {"user_id": str(user_id), "role": cast(Role, role)} for user_id, role in role_changes

@@ -20,7 +20,9 @@ from media.selectors import attachments_for
 def get_membership(*, group_id: UUID | str, user_id: UUID | str) -> GroupMember:
     """The caller's membership (with its group), or GroupNotFound for outsiders and unknown ids."""
     try:
-        return GroupMember.objects.select_related("group").get(group_id=group_id, user_id=user_id)
+        # The ids may be a socket frame's strings. The plugin types an FK's `_id` lookup as the
+        # pk it reads (UUID); Django takes a str too.
+        return GroupMember.objects.select_related("group").get(group_id=group_id, user_id=user_id)  # type: ignore[misc]
     except (GroupMember.DoesNotExist, ValueError, TypeError, DjangoValidationError):
         # A malformed id is just another group the caller cannot see.
         raise GroupNotFound() from None
@@ -42,15 +44,15 @@ def groups_for_user(*, user_id: UUID | str) -> QuerySet[ChatGroup]:
     )
 
 
-def group_members(*, group_id: UUID | str) -> list[GroupMember]:
+def group_members(*, group_id: UUID) -> list[GroupMember]:
     """Members with their users (one query), owner first, then by joining."""
     members = list(GroupMember.objects.filter(group_id=group_id).select_related("user"))
-    order = {GroupRole.OWNER: 0, GroupRole.ADMIN: 1, GroupRole.MEMBER: 2}
+    order: dict[str, int] = {GroupRole.OWNER: 0, GroupRole.ADMIN: 1, GroupRole.MEMBER: 2}
     members.sort(key=lambda m: (order[m.role], m.joined_at, m.pk))
     return members
 
 
-def member_user_ids(*, group_id: UUID | str) -> set[UUID]:
+def member_user_ids(*, group_id: UUID) -> set[UUID]:
     return set(GroupMember.objects.filter(group_id=group_id).values_list("user_id", flat=True))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -184,8 +184,12 @@ class GroupMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return group_message_data(
-            instance,
-            encrypted_session_key=getattr(instance, "my_key", None),
-            attachments_by_id=self.context.get("attachments_by_id", {}),
+        # DRF's to_representation is typed `dict[str, Any]`; the builder's TypedDict is one.
+        return cast(
+            dict[str, Any],
+            group_message_data(
+                instance,
+                encrypted_session_key=getattr(instance, "my_key", None),
+                attachments_by_id=self.context.get("attachments_by_id", {}),
+            ),
         )

@@ -12,10 +12,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest, OptionallyAuthenticatedRequest
 from media import selectors, services
 from media.events import media_representation, thumbnail_url
 from media.exceptions import MediaNotFound
@@ -75,7 +75,7 @@ class MediaUploadView(APIView):
         "QuickTime video), else as `application/octet-stream`; always as an attachment with nosniff. "
         "A plain image uploaded without a thumbnail gets one made in the background.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = MediaUploadSerializer(data=request.data)
         if not serializer.is_valid():
             discard_streamed(request.FILES.values())  # the file may already be in storage
@@ -107,7 +107,7 @@ class MediaDirectUploadView(APIView):
         "SHA-256 and answers the `<media>`. Until then the media is invisible and cannot be attached; "
         "one never completed is purged with other unattached uploads.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = DirectUploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         direct = services.media_direct_upload_start(uploader_id=request.user.pk, **serializer.validated_data)
@@ -137,7 +137,7 @@ class MediaCompleteView(APIView):
         },
         description="Uploader only. Idempotent: once complete, it answers the same `<media>` again.",
     )
-    def post(self, request: Request, media_id: UUID) -> Response:
+    def post(self, request: AuthenticatedRequest, media_id: UUID) -> Response:
         media = services.media_direct_upload_complete(media_id=media_id, user_id=request.user.pk)
         return Response(MediaSerializer(media_representation(media)).data)
 
@@ -151,7 +151,7 @@ class MediaDetailView(APIView):
         "grant it (another message carrying the same media still does). The same rule serves "
         "`/download` and `/thumbnail`.",
     )
-    def get(self, request: Request, media_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, media_id: UUID) -> Response:
         media = selectors.get_visible_media(media_id=media_id, user_id=request.user.pk)
         return Response(MediaSerializer(media_representation(media)).data)
 
@@ -163,7 +163,7 @@ class MediaDetailView(APIView):
             404: _ERRORS[404],
         },
     )
-    def delete(self, request: Request, media_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, media_id: UUID) -> Response:
         services.media_delete(media_id=media_id, user_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -176,7 +176,7 @@ class _ServeObjectView(APIView):
     thumbnail = False
     route = ""
 
-    def _media(self, request: Request, media_id: UUID) -> Media:
+    def _media(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Media:
         token = request.query_params.get("sig")
         if token:
             return selectors.get_media_by_signed_url(media_id=media_id, token=token, thumbnail=self.thumbnail)
@@ -212,7 +212,7 @@ class _ServeObjectView(APIView):
         response["Cache-Control"] = "private, no-store"
         return response
 
-    def get(self, request: Request, media_id: UUID) -> Any:
+    def get(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Any:
         media = self._media(request, media_id)
         return self._serve(media)
 
@@ -232,7 +232,7 @@ class MediaDownloadView(_ServeObjectView):
             404: _ERRORS[404],
         },
     )
-    def get(self, request: Request, media_id: UUID) -> Any:
+    def get(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Any:
         return super().get(request, media_id)
 
 
@@ -253,5 +253,5 @@ class MediaThumbnailView(_ServeObjectView):
             404: _ERRORS[404],
         },
     )
-    def get(self, request: Request, media_id: UUID) -> Any:
+    def get(self, request: OptionallyAuthenticatedRequest, media_id: UUID) -> Any:
         return super().get(request, media_id)

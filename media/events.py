@@ -7,7 +7,7 @@ same text in its REST body, its /sync item and its socket event, 1:1 or group al
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict, cast
+from typing import TypedDict
 from uuid import UUID
 
 from django.urls import reverse
@@ -50,7 +50,7 @@ def media_metadata(media: Media) -> MediaMetadata:
         "file_size": media.file_size,
         "sha256": media.sha256,
         "thumbnail_url": thumbnail_url(media),
-        "created_at": cast(str, iso(media.created_at)),
+        "created_at": iso(media.created_at),
     }
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -46,7 +47,7 @@ MEDIA_PREFIX = "media"
 THUMBNAIL_PREFIX = "thumbnails"
 
 
-def _digest_and_head(upload: File) -> tuple[str, bytes]:
+def _digest_and_head(upload: File[Any]) -> tuple[str, bytes]:
     """SHA-256 and the first bytes: taken from the upload handler when it computed them while
     the file streamed in, otherwise read here in chunks."""
     sha256, head = getattr(upload, "sha256", ""), getattr(upload, "head", None)
@@ -62,9 +63,10 @@ def _digest_and_head(upload: File) -> tuple[str, bytes]:
     return digest.hexdigest(), bytes(first)
 
 
-def _store(prefix: str, content: File, *, content_type: str) -> str:
+def _store(prefix: str, content: File[Any], *, content_type: str) -> str:
     content.seek(0)
     # S3 keeps a Content-Type with the object: ours (never the client's claim), made safe.
+    # django-storages reads `content_type` off the file it saves: not an attribute of File itself.
     content.content_type = served_content_type(content_type)  # type: ignore[attr-defined]
     with storage_errors():
         return media_storage().save(new_object_key(prefix), content)
@@ -91,9 +93,9 @@ def _delete_now_or_later(keys: list[str]) -> None:
 def media_upload(
     *,
     uploader_id: UUID,
-    upload: File,
+    upload: File[Any],
     file_name: str | None = None,
-    thumbnail: File | None = None,
+    thumbnail: File[Any] | None = None,
 ) -> Media:
     """Store `upload` (and the client's own `thumbnail`) under random keys and record it.
 
@@ -324,7 +326,7 @@ def media_thumbnail_make(*, media_id: UUID, final_attempt: bool = True) -> str:
                 max_side=settings.MEDIA_THUMBNAIL_MAX_SIDE,
             )
         rendered = ContentFile(data)
-        rendered.content_type = THUMBNAIL_TYPE  # type: ignore[attr-defined]
+        rendered.content_type = THUMBNAIL_TYPE  # type: ignore[attr-defined]  # for django-storages, as _store
         thumbnail_key = media_storage().save(new_object_key(THUMBNAIL_PREFIX), rendered)
     except ThumbnailRejected as exc:
         logger.info("Thumbnail of media %s rejected: %s", media_id, exc)

@@ -56,7 +56,7 @@ def is_s3(storage: Storage | None = None) -> bool:
     return hasattr(storage, "bucket_name") and hasattr(storage, "connection")
 
 
-def open_streaming_upload(kind: str, *, file_type: str):  # type: ignore[no-untyped-def]
+def open_streaming_upload(kind: str, *, file_type: str):
     """(object key, writer) of a new object that takes its bytes as they arrive, when the storage
     can (S3: core.storage.StreamingUpload); None for the filesystem, which is written
     from the spooled file instead."""
@@ -83,6 +83,7 @@ def direct_upload_url(
         "Content-Length": str(file_size),
         "x-amz-checksum-sha256": checksum,
     }
+    # core.storage.S3Storage's: a direct upload exists in the S3 mode only (supports_direct_upload).
     url = media_storage().upload_url(  # type: ignore[attr-defined]
         object_key,
         expire=expire,
@@ -145,6 +146,7 @@ def object_download_url(
             "ResponseContentDisposition": attachment_disposition(file_name),
             "ResponseContentType": served_content_type(file_type),
         }
+        # django-storages' S3 signature (is_s3 above); Storage.url takes the name only.
         return storage.url(object_key, parameters=parameters, expire=url_ttl_seconds())  # type: ignore[call-arg]
     token = sign_download(media_id=media_id, object_key=object_key)
     return f"{reverse(route, kwargs={'media_id': media_id})}?sig={token}"

@@ -10,7 +10,7 @@ THUMBNAIL_MAX_RETRIES = 5
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=THUMBNAIL_MAX_RETRIES)
-def make_thumbnail(self, media_id: str) -> str:  # type: ignore[no-untyped-def]
+def make_thumbnail(self, media_id: str) -> str:
     """A bad image is rejected inside (never raised); a storage hiccup is retried with backoff."""
     from media.services import media_thumbnail_make
 

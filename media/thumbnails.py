@@ -22,7 +22,7 @@ def render_thumbnail(source: IO[bytes], *, max_pixels: int, max_side: int) -> by
         # Pillow warns past Image.MAX_IMAGE_PIXELS and raises past twice that; both are bombs here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(source)  # lazy: reads the header, not the pixels
+            image: Image.Image = Image.open(source)  # lazy: reads the header, not the pixels
             width, height = image.size
             if width <= 0 or height <= 0 or width * height > max_pixels:
                 raise ThumbnailRejected(f"{width}x{height} is over the {max_pixels}-pixel cap")

@@ -81,6 +81,7 @@ def too_large(field_name: str, limit: int) -> MediaTooLarge:
 
 class MediaUploadHandler(FileUploadHandler):
     chunk_size = CHUNK_SIZE
+    file_name: str  # new_file() sets it before the first chunk arrives
 
     def __init__(self, request: Any = None, *, limits: Mapping[str, int]) -> None:
         super().__init__(request)
@@ -91,7 +92,8 @@ class MediaUploadHandler(FileUploadHandler):
         self.object_key = ""
         self.streamed: list[StreamedUpload] = []  # completed, not yet owned by a Media row
 
-    def handle_raw_input(
+    # Django hands over the boundary as bytes (MultiPartParser encodes it); the stubs say str.
+    def handle_raw_input(  # type: ignore[override]
         self,
         input_data: Any,
         META: dict[str, Any],

@@ -14,6 +14,7 @@ from django.db.models.functions import Length
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from accounts.requests import AuthenticatedHttpRequest
 from messaging.models import Message
 from messaging.services import MODERATOR_ROLES, message_moderate_delete
 
@@ -38,7 +39,7 @@ class EstimatedCountPaginator(Paginator):
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [self.object_list.model._meta.db_table],
+                    [self.object_list.model._meta.db_table],  # type: ignore[attr-defined]  # a queryset (`query` above)
                 )
                 row = cursor.fetchone()
             if row and row[0] >= self.estimate_from_rows:
@@ -95,11 +96,11 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="content bytes")
     def content_bytes(self, message: Message) -> int:
-        return message._content_bytes
+        return message._content_bytes  # type: ignore[attr-defined]  # get_queryset's annotation
 
     @admin.display(description="key bytes")
     def key_bytes(self, message: Message) -> int:
-        return message._key_bytes
+        return message._key_bytes  # type: ignore[attr-defined]  # get_queryset's annotation
 
     @admin.display(description="attachments")
     def attachment_count(self, message: Message) -> int:
@@ -120,7 +121,7 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.action(
         description="Delete for everyone (wipe content, keep a tombstone)", permissions=["moderate"]
     )
-    def delete_for_everyone(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+    def delete_for_everyone(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Message]) -> None:
         count = 0
         for message_id in queryset.filter(deleted_at__isnull=True).values_list("pk", flat=True):
             message_moderate_delete(moderator_id=request.user.pk, message_id=message_id)

@@ -6,10 +6,10 @@ from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from accounts.serializers import MAY_SEE_ACTIVITY
 from core.fields import StrictCharField, StrictIntegerField
 from core.pagination import CursorPagination
@@ -71,7 +71,7 @@ class MessageSendView(APIView):
         description="Store an encrypted message for a recipient. Unknown recipient 404, blocked 403, "
         "attachments not the sender's 400, ciphertext over MESSAGE_MAX_CIPHERTEXT_BYTES 413.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = validated_send_body(request.data)
         sent = services.message_send(sender_id=request.user.pk, **body)
         return Response(
@@ -93,7 +93,7 @@ class ConversationView(APIView):
         description="Messages between the caller and `user_id`, newest first, cursor-paginated. "
         "Messages the caller deleted for themself are left out; an unknown user is an empty list.",
     )
-    def get(self, request: Request, user_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             conversation_messages(user_id=request.user.pk, peer_id=user_id), request, view=self
@@ -108,7 +108,7 @@ class ConversationReadView(APIView):
         responses={200: ConversationReadResultSerializer},
         description="Mark read every message `user_id` sent the caller (up to `up_to_id` if given).",
     )
-    def put(self, request: Request, user_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         body = ConversationReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         messages = services.conversation_mark_read(
@@ -130,7 +130,7 @@ class ConversationsView(APIView):
         description="The caller's conversations, most recent first: the other user, the last message "
         "the caller can see, and how many messages from them are unread.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(conversations_for(user_id=request.user.pk), request, view=self)
         context = {
@@ -152,7 +152,7 @@ class MessageReadView(APIView):
         },
         description="The recipient marks the message read (idempotent). The sender: 403; anyone else: 404.",
     )
-    def put(self, request: Request, message_id: UUID) -> Response:
+    def put(self, request: AuthenticatedRequest, message_id: UUID) -> Response:
         message = services.message_mark_read(user_id=request.user.pk, message_id=message_id)
         return Response(message_payload(message, viewer_id=request.user.pk))
 
@@ -179,7 +179,7 @@ class MessageDeleteView(APIView):
             ),
         },
     )
-    def delete(self, request: Request, message_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, message_id: UUID) -> Response:
         services.message_delete(
             user_id=request.user.pk, message_id=message_id, scope=request.query_params.get("scope", "me")
         )
@@ -217,7 +217,7 @@ class SyncView(APIView):
         "read receipts and deletions, each exactly once, oldest first. Without `since`: no items and "
         "a fresh token. The source of truth after a reconnect.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         query = SyncQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         token = query.validated_data.get("since") or None

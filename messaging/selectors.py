@@ -38,7 +38,7 @@ def message_get_visible(*, user_id: UUID | str, message_id: UUID | str) -> Messa
         raise MessageNotFound() from None
 
 
-def message_by_client_id(*, sender_id: UUID | str, client_message_id: UUID | None) -> Message | None:
+def message_by_client_id(*, sender_id: UUID, client_message_id: UUID | None) -> Message | None:
     if client_message_id is None:
         return None
     return Message.objects.filter(sender_id=sender_id, client_message_id=client_message_id).first()
@@ -66,7 +66,7 @@ def latest_visible_message(*, user_id: UUID, peer_id: UUID) -> Message | None:
     return conversation_messages(user_id=user_id, peer_id=peer_id).order_by("-stream_position").first()
 
 
-def conversations_for(*, user_id: UUID | str) -> QuerySet[Conversation]:
+def conversations_for(*, user_id: UUID) -> QuerySet[Conversation]:
     """The caller's conversations with a message they can still see, most recent first; each with
     `may_see_activity`: may the caller see the peer's last_seen (an accepted contact)."""
     return (
@@ -76,7 +76,7 @@ def conversations_for(*, user_id: UUID | str) -> QuerySet[Conversation]:
     )
 
 
-def unread_counts(*, user_id: UUID | str, peer_ids: list[UUID]) -> dict[UUID, int]:
+def unread_counts(*, user_id: UUID, peer_ids: list[UUID]) -> dict[UUID, int]:
     """Unread messages from each peer to the user: one grouped query on `msg_unread_by_recipient`."""
     if not peer_ids:
         return {}

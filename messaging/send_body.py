@@ -15,11 +15,12 @@ import base64
 import binascii
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.core.validators import RegexValidator
 
+from core.fields import Base64BytesField
 from messaging.serializers import MAX_ATTACHMENTS, MessageSendSerializer
 
 _NOT_VALID = object()  # the fast path declines: the serializer decides (and explains)
@@ -29,11 +30,12 @@ _NOT_VALID = object()  # the fast path declines: the serializer decides (and exp
 def _pattern(field_name: str) -> re.Pattern[str]:
     field = MessageSendSerializer._declared_fields[field_name]
     (validator,) = (v for v in field.validators if isinstance(v, RegexValidator))
-    return validator.regex
+    return cast(re.Pattern[str], validator.regex)  # compiled by RegexValidator.__init__
 
 
 def _limit(field_name: str) -> int:
-    return MessageSendSerializer._declared_fields[field_name]._limit()
+    field = cast(Base64BytesField, MessageSendSerializer._declared_fields[field_name])
+    return cast(int, field._limit())  # every ciphertext field of a send has a cap
 
 
 def _uuid(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -87,11 +87,18 @@ class MessageSerializer(serializers.Serializer):
 
     @extend_schema_field(AttachmentSerializer(many=True))
     def get_attachments(self, message: Message) -> list[dict[str, Any]]:
-        return self.to_representation(message)["attachments"]
+        attachments: list[dict[str, Any]] = self.to_representation(message)["attachments"]
+        return attachments
 
     def to_representation(self, message: Message) -> dict[str, Any]:
-        return message_payload(
-            message, viewer_id=self.context.get("viewer_id", ""), attachments=self.context.get("attachments")
+        # DRF's to_representation is typed `dict[str, Any]`; the builder's TypedDict is one.
+        return cast(
+            dict[str, Any],
+            message_payload(
+                message,
+                viewer_id=self.context.get("viewer_id", ""),
+                attachments=self.context.get("attachments"),
+            ),
         )
 
 
@@ -103,7 +110,7 @@ class ReadEventSerializer(serializers.Serializer):
 
 
 class DeletedEventSerializer(ReadEventSerializer):
-    read_at = None
+    read_at = None  # type: ignore[assignment]  # DRF's way to drop an inherited field
     scope = serializers.ChoiceField(choices=["everyone", "me"])
     deleted_at = serializers.DateTimeField()
 
@@ -130,7 +137,7 @@ class ConversationSerializer(serializers.Serializer):
                 may_see_activity=conversation.peer_id in self.context.get(MAY_SEE_ACTIVITY, ()),
             ),
             "last_message": message_payload(
-                conversation.last_message,
+                conversation.last_message,  # type: ignore[arg-type]  # conversations_for lists only those with one
                 viewer_id=self.context["viewer_id"],
                 attachments=self.context.get("attachments"),
             ),
@@ -157,7 +164,10 @@ class SyncItemSerializer(serializers.Serializer):
         choices=["message.new", "message.read", "message.deleted", "group.message.new"],
         help_text="The same types and payloads as the WebSocket events.",
     )
-    data = serializers.DictField(help_text="`<message>`, a read receipt, a deletion, or a group message.")
+    # Schema only (it never validates): the sync item's key is `data`, the name of Serializer's property.
+    data = serializers.DictField(  # type: ignore[assignment]
+        help_text="`<message>`, a read receipt, a deletion, or a group message."
+    )
 
 
 class SyncResponseSerializer(serializers.Serializer):

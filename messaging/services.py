@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -404,7 +404,7 @@ class UnreadEmailOutcome:
 
 
 @transaction.atomic
-def unread_email_send(*, user_id: UUID | str, now=None) -> UnreadEmailOutcome:  # type: ignore[no-untyped-def]
+def unread_email_send(*, user_id: UUID | str, now: datetime | None = None) -> UnreadEmailOutcome:
     """Email `user_id` about their unread messages if, now, at least one message is missed:
     unread, not deleted or hidden, older than MESSAGING_UNREAD_EMAIL_DELAY_SECONDS, newer than
     the user's `last_seen` (they have not been online since it arrived) and not counted by an

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from contacts.selectors import block_between_sql, is_blocked
 from core.stream import (
     MAIN_STREAM,
+    column_of,
     next_position_cte_sql,
     next_stream_position,
     positioned_insert_params,
@@ -66,8 +67,8 @@ def _send_statement() -> str:
     return (
         "WITH checks AS ("  # noqa: S608
         f"SELECT {block_between_sql()} AS blocked, "
-        f"EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} WHERE {quote(user_pk.column)} = {recipient} "
-        f"AND {quote(user_model._meta.get_field('is_active').column)}) AS recipient_active), "
+        f"EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} WHERE {quote(column_of(user_pk))} = {recipient} "
+        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) AS recipient_active), "
         f"position AS ({next_position_cte_sql(source='checks WHERE NOT blocked AND recipient_active')}), "
         f"message AS ({positioned_insert_sql(Message)} "
         f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
@@ -150,11 +151,11 @@ def _insert_if_recipient_active(message: Message) -> bool:
     fields = Message._meta.concrete_fields
     # Only identifiers from the models and fixed SQL are formatted in; every value is a parameter.
     sql = (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(column_of(f)) for f in fields)}) "  # noqa: S608
         f"SELECT {', '.join(['%s'] * len(fields))} "
         f"WHERE EXISTS (SELECT 1 FROM {quote(user_model._meta.db_table)} "
-        f"WHERE {quote(user_model._meta.pk.column)} = %s "
-        f"AND {quote(user_model._meta.get_field('is_active').column)}) "
+        f"WHERE {quote(column_of(user_model._meta.pk))} = %s "
+        f"AND {quote(column_of(user_model._meta.get_field('is_active')))}) "
         f"ON CONFLICT ({quote('sender_id')}, {quote('client_message_id')}) DO NOTHING "
         f"RETURNING {quote('id')}"
     )

@@ -8,7 +8,7 @@ from celery import shared_task
 
 
 @shared_task(name="messaging.send_unread_messages_email", bind=True, acks_late=True, ignore_result=True)
-def send_unread_messages_email(self, user_id: str, due_at: float) -> str:  # type: ignore[no-untyped-def]
+def send_unread_messages_email(self, user_id: str, due_at: float) -> str:
     """Scheduled on commit of a send with `countdown=MESSAGING_UNREAD_EMAIL_DELAY_SECONDS`;
     `due_at` (epoch seconds) is when the delay ends. The service re-checks everything then."""
     from messaging.services import unread_email_send

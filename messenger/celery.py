@@ -1,5 +1,6 @@
 """The Celery application: `celery -A messenger worker` (and `beat` for the periodic tasks)."""
 
+import contextvars
 import os
 
 from celery import Celery
@@ -48,7 +49,7 @@ def _register_channel_layer(**kwargs: object) -> None:
 
 # The request id of whatever enqueued a task (a request, a socket frame, another task) goes in
 # the task's headers, and the worker logs the task under it: one id from the click to the email.
-_TASK_CONTEXT: dict[str, object] = {}
+_TASK_CONTEXT: dict[str, tuple[contextvars.Token[str | None], contextvars.Token[str | None]]] = {}
 
 
 @before_task_publish.connect

@@ -6,7 +6,7 @@ from celery import shared_task
 
 
 @shared_task(name="notifications.send_outbound_email", bind=True, acks_late=True, ignore_result=True)
-def send_outbound_email(self, email_id: str) -> str:  # type: ignore[no-untyped-def]
+def send_outbound_email(self, email_id: str) -> str:
     from notifications.services import email_send
 
     outcome = email_send(email_id=email_id)

@@ -4,10 +4,10 @@ fields as the socket's `presence` events)."""
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from core.throttling import UserRateThrottle
 from presence.events import presence_payload
 from presence.selectors import presence_for_viewer
@@ -51,7 +51,7 @@ class PresenceView(APIView):
         "online. Fetch this after (re)connecting, then follow the socket's `presence` events: "
         "they carry the same fields.",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         query = PresenceQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         statuses = presence_for_viewer(viewer_id=request.user.pk, user_ids=query.validated_data["user_ids"])

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -395,7 +395,10 @@ class RedisStore(PresenceStore):
         ids = list(user_ids)
         if not ids:
             return set()
-        scores = self.client.zmscore(self.online_key, [str(user_id) for user_id in ids])
+        # redis-py types the answers of its sync and asyncio clients as one (`Awaitable | Any`).
+        scores = cast(
+            list[float | None], self.client.zmscore(self.online_key, [str(user_id) for user_id in ids])
+        )
         return {user_id for user_id, score in zip(ids, scores, strict=True) if score is not None}
 
     def forget_everything(self) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts.requests import AuthenticatedRequest
 from accounts.tokens import SESSION_CLAIM
 from core.responses import no_store
 from core.throttling import UserRateThrottle
@@ -36,7 +36,7 @@ class WsTicketView(APIView):
         description="A single-use ticket for the WebSocket handshake, so that no JWT travels in a "
         "URL. It belongs to the caller's session: a logout of that session refuses it.",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         payload = request.auth.payload
         ticket = ticket_issue(
             user_id=request.user.pk,

@@ -32,6 +32,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -507,7 +508,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     # --- sending -------------------------------------------------------------------------------
 
-    async def send_frame(self, frame_type: str, data: dict[str, Any]) -> None:
+    async def send_frame(self, frame_type: str, data: Mapping[str, Any]) -> None:
         await self.send(text_data=json.dumps({"type": frame_type, "data": data}))
 
     async def send_error(self, code: str, detail: str, *, status: int = 400) -> None:

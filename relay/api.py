@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from accounts.requests import AuthenticatedRequest
 from core.pagination import page_size
 from core.throttling import UserRateThrottle
 from relay import selectors, services
@@ -94,7 +95,7 @@ class RelayQueueView(APIView):
         },
         description=QUEUE_DESCRIPTION,
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         body = RelayQueueSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         envelope = services.envelope_queue(sender_id=request.user.pk, **body.validated_data)
@@ -138,7 +139,7 @@ class RelayPendingView(APIView):
         "expired one. Read forward: process a page, acknowledge what you processed, follow `next` "
         "(or read again from the start, since acknowledged envelopes are gone).",
     )
-    def get(self, request: Request, user_id: UUID) -> Response:
+    def get(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         limit = _page_size(request)
         token = request.query_params.get("cursor")
         after = decode_cursor(token) if token else None
@@ -169,6 +170,6 @@ class RelayAckView(APIView):
         },
         description="The recipient acknowledges an envelope: it is removed for good.",
     )
-    def delete(self, request: Request, message_id: UUID) -> Response:
+    def delete(self, request: AuthenticatedRequest, message_id: UUID) -> Response:
         services.envelope_ack(recipient_id=request.user.pk, envelope_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

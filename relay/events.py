@@ -47,8 +47,8 @@ def queued_payload(envelope: RelayEnvelope) -> RelayQueuedPayload:
         "id": str(envelope.id),
         "sender_id": str(envelope.sender_id),
         "recipient_id": str(envelope.recipient_id),
-        "created_at": cast(str, iso(envelope.created_at)),
-        "expires_at": cast(str, iso(envelope.expires_at)),
+        "created_at": iso(envelope.created_at),
+        "expires_at": iso(envelope.expires_at),
     }
 
 

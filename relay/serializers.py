@@ -7,7 +7,7 @@ GET /relay/pending/{userId} are the same JSON object.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from rest_framework import serializers
@@ -41,8 +41,9 @@ class RelayQueueSerializer(serializers.Serializer):
         fields = super().get_fields()
         # The service's range (it answers `invalid_ttl` outside it, for the socket path too), read
         # by drf-spectacular so the OpenAPI schema states it: `minimum`, `maximum`.
-        fields["ttl_seconds"].min_value = 1
-        fields["ttl_seconds"].max_value = settings.RELAY_MAX_TTL_SECONDS
+        ttl_seconds = cast(StrictIntegerField, fields["ttl_seconds"])
+        ttl_seconds.min_value = 1
+        ttl_seconds.max_value = settings.RELAY_MAX_TTL_SECONDS
         return fields
 
 

@@ -33,10 +33,12 @@ from relay.store import QueueIsFull, RelayEnvelope, get_store, new_envelope_id
 from relay.tasks import drop_from_sender
 
 
-def _checked_ttl(ttl_seconds: int | None) -> int:
+def _checked_ttl(ttl_seconds: object) -> int:
+    """A socket frame's `ttl_seconds` arrives unchecked: anything JSON holds."""
     if ttl_seconds is None:
-        return settings.RELAY_DEFAULT_TTL_SECONDS
-    maximum = settings.RELAY_MAX_TTL_SECONDS
+        default: int = settings.RELAY_DEFAULT_TTL_SECONDS
+        return default
+    maximum: int = settings.RELAY_MAX_TTL_SECONDS
     if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 0 < ttl_seconds <= maximum:
         message = f"Must be a whole number of seconds greater than 0 and at most {maximum}."
         raise InvalidTTL(errors={"ttl_seconds": [message]})
@@ -58,7 +60,7 @@ def _checked_payload(payload: bytes) -> bytes:
 def _retry_after(seconds_until_a_slot_frees: float) -> int:
     # A slot frees by itself when the oldest envelope expires, sooner if the recipient acks:
     # so never ask a sender to wait longer than the configured ceiling.
-    ceiling = settings.RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS
+    ceiling: int = settings.RELAY_QUEUE_FULL_RETRY_AFTER_MAX_SECONDS
     return max(1, min(ceiling, math.ceil(seconds_until_a_slot_frees)))
 
 
@@ -151,22 +153,20 @@ def envelopes_purge_expired() -> int:
 # --- the replica of blocks (contacts writes it; see the package docstring) -------------------
 
 
-def block_record(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+def block_record(*, blocker_id: UUID, blocked_id: UUID) -> None:
     """`blocker` blocked `blocked`: from now on neither may queue an envelope for the other,
     and what `blocked` had queued for `blocker` goes once the block commits. Idempotent.
     Contacts calls it inside the transaction that stores the block, so a block that rolls back
     leaves no row here (and drops nothing) and one that commits always has it. The drop runs as
     a task after commit: Redis cannot roll back with the database, and an outage is retried."""
-    blocker, blocked = as_uuid_or_none(blocker_id), as_uuid_or_none(blocked_id)
+    blocker, blocked = blocker_id, blocked_id
     Block.objects.bulk_create([Block(blocker_id=blocker, blocked_id=blocked)], ignore_conflicts=True)
     transaction.on_commit(lambda: drop_from_sender.delay(str(blocker), str(blocked)), robust=True)
 
 
-def block_forget(*, blocker_id: UUID | str, blocked_id: UUID | str) -> None:
+def block_forget(*, blocker_id: UUID, blocked_id: UUID) -> None:
     """`blocker` lifted their block of `blocked` (contacts' DELETE of the blocked contact)."""
-    Block.objects.filter(
-        blocker_id=as_uuid_or_none(blocker_id), blocked_id=as_uuid_or_none(blocked_id)
-    ).delete()
+    Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).delete()
 
 
 def blocks_forget_user(*, user_id: UUID | str) -> int:

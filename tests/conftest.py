@@ -35,7 +35,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     db = settings.DATABASES["default"]
     # The database the tests use (pytest-django creates it), not the development one in NAME.
-    test_db = connection.creation._get_test_db_name()
+    test_db = connection.creation._get_test_db_name()  # type: ignore[attr-defined]  # each backend's, not the base's
     return [
         f"messenger: test database vendor={settings.DATABASE_VENDOR} name={test_db} host={db.get('HOST') or '-'}",
         f"messenger: redis={settings.REDIS_URL or 'none (embedded: locmem cache, in-memory layer)'}",
@@ -68,7 +68,7 @@ def _clean_cache() -> Iterator[None]:
 def _clear_cache() -> None:
     if settings.REDIS_URL:
         # RedisCache.clear() is FLUSHDB, which would also drop the broker's and layer's keys.
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # core.cache.RedisCache's
         prefix = settings.CACHES["default"]["KEY_PREFIX"]
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
@@ -125,7 +125,7 @@ def bearer_client(user) -> APIClient:
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    client.user = user
+    client.user = user  # type: ignore[attr-defined]  # tests read the client's user back
     return client
 
 
@@ -205,4 +205,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         function = getattr(item, "function", None)
         if function is not None and inspect.iscoroutinefunction(function):
-            item.fixturenames.append("_end_sockets")
+            item.fixturenames.append("_end_sockets")  # type: ignore[attr-defined]  # a test function: it has both

@@ -139,7 +139,10 @@ async def check_messages(
         result.live_missed += sum(
             1
             for send in acked
-            if reader_id in send.audience and send.acked_at > online_from and send.id not in counts
+            if reader_id in send.audience
+            and send.acked_at is not None  # every send in `acked` has it
+            and send.acked_at > online_from
+            and send.id not in counts
         )
     unacked_cmids = {send.client_message_id for send in ledger.sends if not send.id}
     stored_unacked: set[str] = set()
@@ -329,7 +332,9 @@ def check_purge(
 
     result.media_purged = int(manage(env, "shell", "-c", PURGE).strip().splitlines()[-1])
     with psycopg.connect(database_url) as connection:
-        rows = connection.execute("SELECT count(*) FROM media").fetchone()[0]
+        counted = connection.execute("SELECT count(*) FROM media").fetchone()
+        assert counted is not None
+        rows = counted[0]
     objects = list_objects()
     result.media_left_after_purge = rows + len(objects)
     if result.media_left_after_purge:

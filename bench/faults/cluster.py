@@ -373,6 +373,7 @@ class Cluster:
         return roles
 
     def gunicorn_workers(self) -> list[int]:
+        assert self.gunicorn.process is not None
         return [pid for pid in self.gunicorn.pids() if pid != self.gunicorn.process.pid]
 
     def mail_dir(self) -> Path:

@@ -542,14 +542,14 @@ class Load:
         for task in pending:
             task.cancel()
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()
+            if (failure := task.exception()) is not None:
+                raise failure
         await asyncio.sleep(3.0)  # the last deliveries and relay acks land
         for receiver in self.receivers:
             receiver.done = True
         for task in self.tasks[-len(self.receivers) :]:
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # a receiver died of a bug: its counts cannot be trusted
+            if task.done() and (failure := task.exception()) is not None:
+                raise failure  # a receiver died of a bug: its counts cannot be trusted
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()

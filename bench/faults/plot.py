@@ -100,8 +100,8 @@ def panel(
     for index, points in enumerate(series):
         colour = PALETTE[index % len(PALETTE)][1]
         previous = None
-        for x, percent in points:
-            xy = to_xy(x, percent)
+        for at, share in points:
+            xy = to_xy(at, share)
             if previous is not None:
                 canvas.line(*previous, *xy, colour, thick=2)
             previous = xy

@@ -30,6 +30,7 @@ class Scenario:
 async def kill_asgi(cluster: Cluster, ledger: Ledger, seconds: float) -> tuple[float, float]:
     """SIGKILL uvicorn-1: no close frames, no clean-up. A supervisor starts it again 10 s later."""
     doomed = cluster.asgi[0]
+    assert doomed.process is not None
     start = ledger.now()
     os.killpg(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait(timeout=10)

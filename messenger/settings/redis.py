@@ -1,6 +1,8 @@
 """Redis's share that is not the relay's or presence's: the cache and the channel layer (sharded
 over CHANNEL_LAYER_REDIS_URLS). Without REDIS_URL, both in the process's memory."""
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from messenger.settings.environment import REDIS_URL, env
@@ -59,7 +61,7 @@ if REDIS_URL:
     if len(set(CHANNEL_LAYER_REDIS_URLS)) != len(CHANNEL_LAYER_REDIS_URLS):
         # One instance twice would still work, but weighs it double: surely a typo.
         raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS lists the same URL twice.")
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "core.channel_layer.RedisChannelLayer",
             "CONFIG": {

@@ -2,6 +2,7 @@
 served by whitenoise."""
 
 import warnings
+from typing import Any
 
 from messenger.settings.environment import DEBUG, VAR_DIR, env
 from messenger.settings.limits import MEDIA_URL_TTL_SECONDS
@@ -24,7 +25,7 @@ if S3_BUCKET:
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config as BotocoreConfig
 
-    STORAGES = {
+    STORAGES: dict[str, dict[str, Any]] = {
         "default": {
             # django-storages' S3Storage; uploads spooled files by path (flat memory), presigns
             # for a public endpoint, probes for /readyz (see there).

@@ -40,7 +40,7 @@ def bearer(access: str) -> APIClient:
 def verification_token_from_outbox(address: str) -> str:
     messages = [m for m in mail.outbox if address in m.to]
     assert messages, f"no email to {address}"
-    match = re.search(r"token[=:]\s*([A-Za-z0-9_\-:.%]+)", messages[-1].body)
+    match = re.search(r"token[=:]\s*([A-Za-z0-9_\-:.%]+)", str(messages[-1].body))
     assert match, messages[-1].body
     from urllib.parse import unquote
 

@@ -195,7 +195,7 @@ CLAIMERS, PREKEYS = 60, 40
 def pool_of_at_least(size: int) -> Iterator[None]:
     """Django's psycopg pool is shared by every thread (DATABASE_POOL_MAX, 10 by default): grow it
     so that each claimer holds its own connection at the same moment, then shrink it back."""
-    pool = connection.pool
+    pool = connection.pool  # type: ignore[attr-defined]  # the PostgreSQL backend's (psycopg's pool)
     if pool is None:  # DATABASE_POOL=0: each thread opens its own connection anyway
         yield
         return
@@ -280,7 +280,7 @@ def test_a_claim_skips_the_prekey_another_claim_holds_instead_of_waiting(make_us
         try:
             with transaction.atomic():
                 oldest = OneTimePrekey.objects.select_for_update().filter(user=owner).order_by("id").first()
-                assert oldest.key_id == 0
+                assert oldest is not None and oldest.key_id == 0
                 held.set()
                 release.wait(timeout=10)
         finally:

@@ -30,7 +30,7 @@ def register_and_get_link(client, django_capture_on_commit_callbacks) -> str:
         )
     assert response.status_code == 201, response.content
     (message,) = [m for m in mail.outbox if "ann@example.com" in m.to]
-    match = re.search(r"https?://\S+/verify-email\?token=\S+", message.body)
+    match = re.search(r"https?://\S+/verify-email\?token=\S+", str(message.body))
     assert match, message.body
     return match.group(0)
 

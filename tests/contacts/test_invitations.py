@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 def token_from(message) -> str:
-    return re.search(r"invitation code: (\S+)", message.body).group(1)
+    found = re.search(r"invitation code: (\S+)", message.body)
+    assert found, message.body
+    return found.group(1)
 
 
 def test_send_creates_pending_invitation_and_emails_the_link(user, send, settings):

@@ -22,7 +22,9 @@ def invite(client, email: str, capture) -> str:
     with capture(execute=True):
         assert client.post("/api/v1/invitations/send", {"email": email}, format="json").status_code == 201
     message = next(m for m in reversed(mail.outbox) if m.to == [email])
-    return re.search(r"invitation code: (\S+)", message.body).group(1)
+    found = re.search(r"invitation code: (\S+)", str(message.body))
+    assert found, message.body
+    return found.group(1)
 
 
 def register(capture, **body) -> dict:
@@ -67,7 +69,9 @@ def verify_link_token(address: str) -> str:
         for m in reversed(mail.outbox)
         if [t.lower() for t in m.to] == [address.lower()] and "verify-email" in m.body
     )
-    return unquote(re.search(r"verify-email\?token=(\S+)", message.body).group(1))
+    found = re.search(r"verify-email\?token=(\S+)", str(message.body))
+    assert found, message.body
+    return unquote(found.group(1))
 
 
 def test_registering_the_invited_address_alone_makes_no_contact_until_it_is_verified(

@@ -216,7 +216,7 @@ _runs: list[int] = []
 
 
 @shared_task(name="tests.metrics_retried", bind=True, max_retries=3)
-def _retried(self) -> str:  # type: ignore[no-untyped-def]
+def _retried(self) -> str:
     _runs.append(1)
     if len(_runs) == 1:
         raise self.retry(countdown=0, exc=RuntimeError("again"))

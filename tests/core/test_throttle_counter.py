@@ -68,11 +68,11 @@ def test_the_counter_is_one_integer_in_the_shared_cache(api_client, settings):
 @pytest.mark.skipif(not django_settings.REDIS_URL, reason="the Redis round trips of the real mode")
 def test_one_redis_round_trip_per_check(api_client, settings, monkeypatch):
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "test_echo": "1/m"}
-    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    client = cache._cache.get_client(write=True)
     commands: list[str] = []
     real = type(client).execute_command
 
-    def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+    def counting(self, *args, **options):
         commands.append(str(args[0]))
         return real(self, *args, **options)
 

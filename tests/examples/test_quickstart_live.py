@@ -231,10 +231,14 @@ def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
         make("demo", port=server.port), cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=180
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    password = re.search(r"password for all: (\S+)\)", demo.stdout).group(1)
+    found = re.search(r"password for all: (\S+)\)", demo.stdout)
+    assert found, demo.stdout
+    password = found.group(1)
     with httpx.Client(base_url=server.url, timeout=HTTP_TIMEOUT) as browser:
         form = browser.get("/admin/login/")
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        csrf_field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert csrf_field, form.text
+        csrf = csrf_field.group(1)
         logged_in = browser.post(
             "/admin/login/?next=/admin/",
             data={"csrfmiddlewaretoken": csrf, "username": "demo_admin", "password": password},

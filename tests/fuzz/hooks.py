@@ -133,7 +133,7 @@ class BearerAuth:
 
 
 def fresh_refresh_token(case: Any) -> str:
-    session = (case is not None and _sessions.pop(case.id, None)) or fresh_session()
+    session = (_sessions.pop(case.id, None) if case is not None else None) or fresh_session()
     return session["refresh"]
 
 
@@ -160,7 +160,8 @@ def _unschemable_password_rules_fail(body: dict[str, Any]) -> bool:
     try:
         CommonPasswordValidator().validate(body["password"])
         NumericPasswordValidator().validate(body["password"])  # Unicode digits: "[^0-9]" lets them by
-        UserAttributeSimilarityValidator(("username", "email", "full_name")).validate(body["password"], user)
+        # The validator reads the attributes only: a namespace stands in for the unsaved user.
+        UserAttributeSimilarityValidator(("username", "email", "full_name")).validate(body["password"], user)  # type: ignore[arg-type]
     except Exception:
         return True
     return False

@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
@@ -136,7 +136,9 @@ def emails(mail_dir: Path) -> list[str]:
         for chunk in reversed(path.read_text(errors="replace").split("-" * 79)):
             message = email.message_from_string(chunk.strip())
             parts = [
-                part.get_payload(decode=True) or b"" for part in message.walk() if not part.is_multipart()
+                cast(bytes | None, part.get_payload(decode=True)) or b""  # decoded: bytes, or None
+                for part in message.walk()
+                if not part.is_multipart()
             ]
             texts.append(
                 "\n".join(str(message[h]) for h in ("To",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_a_limit_that_is_not_a_positive_integer_is_400(make_user, make_group, cl
         assert response.json()["errors"] == {"limit": ["A whole number of at least 1."]}
 
 
-SEND_CASES = [
+SEND_CASES: list[tuple[str, Any]] = [
     ("body null", None),
     ("body a list", []),
     ("keys null", {"encrypted_session_keys": None}),

@@ -35,6 +35,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from tests.conftest import bearer_client
 
 pytestmark = pytest.mark.django_db
@@ -158,8 +159,8 @@ OWN_USER_ID_PATHS = ("/api/v1/relay/pending/", "/api/v1/users/{user_id}")
 class World:
     """Two accepted contacts with a group and a message between them: real ids for path params."""
 
-    me: object
-    other: object
+    me: User
+    other: User
     client: APIClient
     ids: dict[str, str]
 
@@ -410,7 +411,7 @@ def forge(payload: str, *, alg: str = "HS256", header: str | None = None) -> str
 def claims(subject: str, **overrides: str | None) -> str:
     """The payload text of an access token (values as raw JSON, so 1e400 and NaN can be spelt)."""
     now = int(time.time())
-    fields = {
+    fields: dict[str, str | None] = {
         "token_type": '"access"',
         "exp": str(now + 600),
         "iat": str(now),

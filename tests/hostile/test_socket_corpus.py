@@ -149,7 +149,7 @@ async def answers_until_pong(socket, sent: str | bytes) -> list[dict]:
     handles its frames in order). A close instead fails the test."""
     await send_raw(socket, sent)
     await socket.send_to(text_data='{"type": "ping"}')
-    answers = []
+    answers: list[dict[str, Any]] = []
     while True:
         output = await socket.receive_output(timeout=5)
         assert output["type"] == "websocket.send", f"closed on {sent[:80]!r}: {output}"

@@ -20,7 +20,7 @@ def b64(data: bytes) -> str:
 
 def send_body(recipient, **overrides: Any) -> dict[str, Any]:
     """A valid send body; an override of `...` drops that field."""
-    body = {
+    body: dict[str, Any] = {
         "recipient_id": str(recipient.pk),
         "encrypted_content": b64(os.urandom(48)),
         "encrypted_session_key": b64(os.urandom(32)),
@@ -92,7 +92,7 @@ def assert_envelope(response, status: int, code: str | None = None) -> dict[str,
 
 # Send bodies that are not a valid send, each a 400 that stores nothing: (label, the change to a
 # valid body; a body that is not an object replaces it).
-SEND_CASES = [
+SEND_CASES: list[tuple[str, Any]] = [
     ("a JSON null body", None),
     ("a list", []),
     ("a string", "hello"),

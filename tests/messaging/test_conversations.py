@@ -61,7 +61,7 @@ def test_the_list_is_paginated(send, client_for, user, make_user):
     assert len(rest["results"]) == 1
 
 
-def count_queries(client, django_assert_max_num_queries) -> int:
+def count_queries(client, django_assert_max_num_queries) -> tuple[int, int]:
     with django_assert_max_num_queries(100) as captured:
         response = client.get("/api/v1/messages/conversations?limit=100")
     assert response.status_code == 200

@@ -57,7 +57,9 @@ def parse_mail_file(path: Path) -> list[Message]:
 def text_of(message: Message, subtype: str = "plain") -> str:
     for part in message.walk():
         if part.get_content_type() == f"text/{subtype}":
-            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes), payload  # a leaf part decodes to bytes
+            return payload.decode(part.get_content_charset() or "utf-8")
     raise AssertionError(f"no text/{subtype} part")
 
 

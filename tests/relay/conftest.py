@@ -59,6 +59,7 @@ def relay_store(
     assert store.name == request.param
     yield store
     if request.param == "redis":
+        assert relay_redis_url is not None
         _forget_relay_keys(relay_redis_url, settings.RELAY_REDIS_PREFIX)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -137,7 +138,7 @@ def test_purge_removes_expired_index_entries_from_redis(redis_store: RedisStore,
 @pytest.mark.parametrize("relay_store", ["redis"], indirect=True)
 def test_redis_keys_carry_their_own_ttls(redis_store: RedisStore, user, other_user):
     envelope = envelope_queue(sender_id=user.pk, recipient_id=other_user.pk, payload=b"x", ttl_seconds=300)
-    client = redis_store.client
+    client: Any = redis_store.client  # redis-py types a sync client's answers as `Awaitable | Any`
     payload_ttl = client.pttl(redis_store.payload_key(other_user.pk, envelope.id))
     assert 250_000 < payload_ttl <= 300_001  # ms, rounded up
     # The index keys expire with their last envelope: an abandoned queue vanishes by itself.

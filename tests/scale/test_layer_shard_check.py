@@ -183,7 +183,7 @@ def test_two_processes_the_one_with_other_shards_is_not_ready_until_the_other_is
         delete_keys(prefix)
 
 
-def first_readyz_answer(server) -> httpx.Response:  # type: ignore[no-untyped-def]
+def first_readyz_answer(server) -> httpx.Response:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         try:
