@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "contacts",
     "groups",
     "messaging",
+    "webclient",  # the browser client's page and static files (/)
     "messenger.demo",  # manage.py demo: on top of every app
 ]
 
