@@ -4,7 +4,7 @@ import { ApiError, anonymous, api, currentSession, get, onSessionChange, post, s
 import * as C from "./crypto.js";
 import { Realtime } from "./realtime.js";
 import * as store from "./store.js";
-import { busy, displayName, field, h, initials, sizeOf, timeOf } from "./ui.js";
+import { busy, displayName, field, h, initials, put, sizeOf, timeOf } from "./ui.js";
 
 const root = document.getElementById("app");
 const state = {
@@ -37,7 +37,7 @@ async function route() {
     return renderLogin();
   }
   if (!state.me) {
-    root.replaceChildren(h("div", { class: "center muted", role: "status" }, "Loading your account…"));
+    put(root, h("div", { class: "center muted", role: "status" }, "Loading your account…"));
     try { await boot(); } catch (error) { return renderFatal(error); }
   }
   if (path === "/restore" || (!state.keys && !state.skipRestore)) return renderRestore();
@@ -45,7 +45,7 @@ async function route() {
 }
 
 function renderFatal(error) {
-  root.replaceChildren(h("div", { class: "center card" }, h("h1", {}, "Something went wrong"), h("p", { class: "status error" }, error.message),
+  put(root, h("div", { class: "center card" }, h("h1", {}, "Something went wrong"), h("p", { class: "status error" }, error.message),
     h("button", { onclick: () => location.reload() }, "Try again")));
 }
 
@@ -187,7 +187,7 @@ function bumpConversation(peerId, message) {
 
 // --- screens: logged out ----------------------------------------------------------------------------
 function authPage(title, ...content) {
-  root.replaceChildren(h("main", { class: "auth" },
+  put(root, h("main", { class: "auth" },
     h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "✉"), "Messenger"),
     h("section", { class: "card" }, h("h1", {}, title), ...content)));
 }
@@ -299,13 +299,13 @@ function renderShell(path) {
   const open = (section === "chat" || section === "group" || section === "contacts" || section === "settings");
   shell = { listPane, mainPane, tab: shell ? shell.tab : "chats" };
   if (section === "contacts") shell.tab = "contacts";
-  root.replaceChildren(h("div", { class: `layout ${open ? "has-main" : ""}` }, listPane, mainPane));
+  put(root, h("div", { class: `layout ${open ? "has-main" : ""}` }, listPane, mainPane));
   paintSidebar();
   if (section === "chat" && id) openChat("chat", id);
   else if (section === "group" && id) openChat("group", id);
   else if (section === "contacts") renderContacts();
   else if (section === "settings") renderSettings();
-  else { state.view = null; mainPane.replaceChildren(h("div", { class: "empty" }, h("p", {}, "Pick a conversation, or find people under Contacts."))); }
+  else { state.view = null; put(mainPane, h("div", { class: "empty" }, h("p", {}, "Pick a conversation, or find people under Contacts."))); }
 }
 
 function paintSidebar() {
@@ -315,7 +315,7 @@ function paintSidebar() {
     class: `tab ${shell.tab === t ? "active" : ""}`, role: "tab", "aria-selected": String(shell.tab === t),
     onclick: () => { shell.tab = t; if (t === "contacts") navigate("/contacts"); else paintSidebar(); },
   }, t[0].toUpperCase() + t.slice(1)));
-  shell.listPane.replaceChildren(
+  put(shell.listPane, 
     h("header", { class: "me" },
       h("span", { class: "avatar" }, initials(me)),
       h("div", { class: "grow" }, h("strong", {}, displayName(me)), h("div", { class: "conn", id: "conn" })),
@@ -351,16 +351,16 @@ function paintLists() {
       h("span", { class: "grow" }, h("strong", {}, displayName(c.user)), h("small", { class: "muted" }, c.last_message ? timeOf(c.last_message.created_at) : "")),
       c.unread_count ? h("span", { class: "badge", "aria-label": `${c.unread_count} unread` }, c.unread_count) : null)));
     const contacts = state.contacts.filter((c) => c.status === "accepted" && !state.conversations.some((v) => v.user.id === c.user.id));
-    list.replaceChildren(...rows, ...contacts.map((c) => h("li", {}, h("a", { href: `/chat/${c.user.id}`, "data-nav": true, class: "row" },
+    put(list, ...rows, ...contacts.map((c) => h("li", {}, h("a", { href: `/chat/${c.user.id}`, "data-nav": true, class: "row" },
       h("span", { class: "avatar" }, initials(c.user), dot(c.user.id)), h("span", { class: "grow" }, h("strong", {}, displayName(c.user)), h("small", { class: "muted" }, "Say hello"))))));
     if (!list.children.length) list.append(h("li", { class: "muted pad" }, "No conversations yet. Add people under Contacts."));
   } else if (shell.tab === "groups") {
     const create = h("li", {}, h("button", { class: "secondary wide", onclick: renderNewGroup }, "+ New group"));
-    list.replaceChildren(create, ...state.groups.map((g) => h("li", {}, h("a", { href: `/group/${g.id}`, "data-nav": true, class: `row ${here === `/group/${g.id}` ? "current" : ""}` },
+    put(list, create, ...state.groups.map((g) => h("li", {}, h("a", { href: `/group/${g.id}`, "data-nav": true, class: `row ${here === `/group/${g.id}` ? "current" : ""}` },
       h("span", { class: "avatar group" }, initials({ full_name: g.name })),
       h("span", { class: "grow" }, h("strong", {}, g.name), h("small", { class: "muted" }, `${g.member_count} members · ${g.my_role}`))))));
   } else {
-    list.replaceChildren(...state.contacts.filter((c) => c.status === "accepted").map((c) => h("li", {}, h("a", { href: `/chat/${c.user.id}`, "data-nav": true, class: "row" },
+    put(list, ...state.contacts.filter((c) => c.status === "accepted").map((c) => h("li", {}, h("a", { href: `/chat/${c.user.id}`, "data-nav": true, class: "row" },
       h("span", { class: "avatar" }, initials(c.user), dot(c.user.id)), h("span", { class: "grow" }, h("strong", {}, displayName(c.user)), h("small", { class: "muted" }, `@${c.user.username}`))))));
   }
 }
@@ -375,7 +375,7 @@ function renderContacts() {
   const form = h("form", { class: "inline" }, q, searchButton);
   form.addEventListener("submit", busy(searchButton, status, async () => {
     const found = (await get(`/users/search?q=${encodeURIComponent(q.value.trim())}`)).results.filter((u) => u.id !== state.me.id);
-    results.replaceChildren(...found.map((u) => {
+    put(results, ...found.map((u) => {
       remember(u);
       const known = state.contacts.find((c) => c.user.id === u.id);
       const add = h("button", { class: "small" }, known ? known.status : "Add contact");
@@ -418,7 +418,7 @@ function renderContacts() {
     inviteEmail.value = "";
   }));
 
-  shell.mainPane.replaceChildren(h("div", { class: "page" },
+  put(shell.mainPane, h("div", { class: "page" },
     h("header", { class: "bar" }, h("a", { href: "/", "data-nav": true, class: "back", "aria-label": "Back" }, "←"), h("h2", {}, "Contacts")),
     h("div", { class: "scroll pad" },
       h("h3", {}, "Find people"), form, status, results,
@@ -443,7 +443,7 @@ function renderSettings() {
     setSession(null);
   }));
   const me = state.me;
-  shell.mainPane.replaceChildren(h("div", { class: "page" },
+  put(shell.mainPane, h("div", { class: "page" },
     h("header", { class: "bar" }, h("a", { href: "/", "data-nav": true, class: "back", "aria-label": "Back" }, "←"), h("h2", {}, "Settings")),
     h("div", { class: "scroll pad" },
       h("p", {}, h("strong", {}, displayName(me)), ` @${me.username} · ${me.email} · `, me.is_verified ? "email confirmed" : "email not confirmed yet"),
@@ -465,18 +465,18 @@ async function openChat(kind, id) {
   const status = h("p", { class: "status", role: "alert", id: "send-status" });
   const input = h("textarea", { rows: 1, placeholder: state.keys ? "Write a message" : "This device cannot send: its keys are missing", "aria-label": "Message", name: "message", disabled: !state.keys });
   const fileInput = h("input", { type: "file", hidden: true, name: "attachment" });
-  const attachButton = h("button", { type: "button", class: "icon", title: "Attach a file", "aria-label": "Attach a file", onclick: () => fileInput.click(), disabled: !state.keys }, "📎");
+  const attachButton = h("button", { type: "button", class: "icon", title: "Attach a file", "aria-label": "Attach a file", onclick: () => fileInput.click(), disabled: !state.keys }, "+");
   const pending = h("span", { class: "pending muted" });
   const sendButton = h("button", { type: "submit", disabled: !state.keys }, "Send");
   const composer = h("form", { class: "composer" }, attachButton, fileInput, h("div", { class: "grow" }, pending, input), sendButton);
   const actions = h("div", { class: "bar-actions" });
   Object.assign(view, { title, sub, list, scroller, status, input, fileInput, pending });
-  shell.mainPane.replaceChildren(h("div", { class: "page chat" },
+  put(shell.mainPane, h("div", { class: "page chat" },
     h("header", { class: "bar" }, h("a", { href: "/", "data-nav": true, class: "back", "aria-label": "Back" }, "←"),
       h("div", { class: "grow" }, title, sub), actions),
     scroller, status, composer));
   fileInput.addEventListener("change", () => {
-    pending.textContent = fileInput.files[0] ? `📎 ${fileInput.files[0].name} (${sizeOf(fileInput.files[0].size)})` : "";
+    pending.textContent = fileInput.files[0] ? `Attached: ${fileInput.files[0].name} (${sizeOf(fileInput.files[0].size)})` : "";
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); composer.requestSubmit(); }
@@ -495,14 +495,16 @@ async function openChat(kind, id) {
     if (!text && !file) return;
     await sendMessage(view, text, file);
     input.value = ""; fileInput.value = ""; pending.textContent = "";
-    clearTimeout(typingStop); typingSent = 0;
+    clearTimeout(typingStop);
+    if (typingSent) state.rt && state.rt.send("typing", { ...(kind === "chat" ? { to_user_id: id } : { group_id: id }), state: "stop" });
+    typingSent = 0;
     input.focus();
   }));
   scroller.addEventListener("scroll", () => { if (scroller.scrollTop < 80) loadOlder(view); });
 
   if (kind === "chat") {
     const peer = await userById(id);
-    title.replaceChildren(dot(id), " ", displayName(peer));
+    put(title, dot(id), " ", displayName(peer));
     paintHeader();
   } else {
     await loadMembers(view);
@@ -584,7 +586,7 @@ function paintMessage(m) {
   const mine = m.raw.sender_id === state.me.id;
   const body = [];
   if (m.plain && m.plain.deleted || m.raw.is_deleted) body.push(h("em", { class: "muted" }, "This message was deleted."));
-  else if (m.plain && m.plain.unreadable) body.push(h("em", { class: "unreadable" }, "🔒 ", m.plain.unreadable));
+  else if (m.plain && m.plain.unreadable) body.push(h("em", { class: "unreadable" }, m.plain.unreadable));
   else if (m.plain) {
     if (m.plain.t) body.push(h("p", { class: "text" }, m.plain.t));
     for (const a of m.plain.a || []) body.push(attachmentView(a));
@@ -640,7 +642,7 @@ function attachmentView(a) {
       h("button", { class: "thumb", onclick: open, title: `Open ${a.n}`, "aria-label": `Open image ${a.n}` }, h("img", { src: a.th, alt: a.n })),
       h("figcaption", { class: "muted" }, label));
   }
-  return h("div", { class: "attachment file" }, h("button", { class: "secondary small", onclick: open }, `⬇ Download ${label}`));
+  return h("div", { class: "attachment file" }, h("button", { class: "secondary small", onclick: open }, `Download ${label}`));
 }
 
 function markRead() {
@@ -762,7 +764,7 @@ function renderNewGroup() {
     navigate(`/group/${group.id}`);
   }));
   root.querySelector(".layout").classList.add("has-main");
-  shell.mainPane.replaceChildren(h("div", { class: "page" },
+  put(shell.mainPane, h("div", { class: "page" },
     h("header", { class: "bar" }, h("a", { href: "/", "data-nav": true, class: "back", "aria-label": "Back" }, "←"), h("h2", {}, "New group")),
     h("div", { class: "scroll pad" }, form)));
   name.focus();
@@ -796,7 +798,7 @@ async function renderMembers(view) {
     await post(`/groups/${group.id}/members`, { user_id: select.value });
     await renderMembers(view);
   }));
-  shell.mainPane.replaceChildren(h("div", { class: "page" },
+  put(shell.mainPane, h("div", { class: "page" },
     h("header", { class: "bar" }, h("a", { href: `/group/${group.id}`, "data-nav": true, class: "back", "aria-label": "Back to the chat" }, "←"), h("h2", {}, `${group.name}: members`)),
     h("div", { class: "scroll pad" }, h("ul", { class: "list" }, rows),
       canManage && candidates.length ? h("div", { class: "inline" }, select, add) : null,
