@@ -55,7 +55,9 @@ def request_contact(page: Any, username: str) -> None:
     page.fill("input[name=q]", username)
     page.get_by_role("button", name="Search").click()
     page.locator("ul.results li", has_text=f"@{username}").get_by_role("button", name="Add contact").click()
-    expect(page.locator("[data-contact]", has_text=f"@{username}")).to_contain_text("Cancel", timeout=TIMEOUT_MS)
+    expect(page.locator("[data-contact]", has_text=f"@{username}")).to_contain_text(
+        "Cancel", timeout=TIMEOUT_MS
+    )
 
 
 def accept_contact(page: Any, username: str) -> None:
