@@ -14,6 +14,8 @@ const state = {
   typing: new Map(), banner: "",
 };
 const BACKUP_PATH = "/keys/backup";
+// "Continue without my keys", remembered for this tab only: the next visit asks again.
+const SKIP_RESTORE = "messenger.skip-restore";
 
 // --- routing -----------------------------------------------------------------------------------
 export function navigate(path, replace = false) {
@@ -40,7 +42,7 @@ async function route() {
     put(root, h("div", { class: "center muted", role: "status" }, "Loading your account…"));
     try { await boot(); } catch (error) { return renderFatal(error); }
   }
-  if (path === "/restore" || (!state.keys && !state.skipRestore)) return renderRestore();
+  if (path === "/restore" || (!state.keys && !sessionStorage.getItem(SKIP_RESTORE))) return renderRestore();
   renderShell(path);
 }
 
@@ -62,7 +64,6 @@ async function boot() {
   state.me = await get("/auth/me");
   remember(state.me);
   state.keys = (await store.loadKeys(state.me.id)) || null;
-  state.skipRestore = false;
   await Promise.all([loadContacts(), loadConversations(), loadGroups()]);
   startRealtime();
 }
@@ -282,7 +283,7 @@ function renderRestore() {
     state.keys = await store.loadKeys(state.me.id);
     navigate("/", true);
   }));
-  const skip = h("button", { class: "secondary", onclick: () => { state.skipRestore = true; navigate("/", true); } }, "Continue without my keys");
+  const skip = h("button", { class: "secondary", onclick: () => { sessionStorage.setItem(SKIP_RESTORE, "1"); navigate("/", true); } }, "Continue without my keys");
   authPage("Restore your keys",
     h("p", {}, "This device does not have your encryption keys. Enter your key backup passphrase to restore them."),
     h("p", { class: "warning" }, "Without the backup, old messages cannot be read on this device."),

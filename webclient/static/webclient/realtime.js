@@ -43,6 +43,8 @@ export class Realtime {
 
   async connect() {
     if (this.stopped || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
+    // Offline, a ticket cannot even be asked for: the "online" event reconnects at once.
+    if (!navigator.onLine) return this.onState("offline");
     this.onState("connecting");
     let ticket;
     try {
