@@ -245,7 +245,7 @@ async function renderRegister(invitation) {
     setSession({ access: answer.access, refresh: answer.refresh, user_id: answer.user.id });
     status.textContent = "Publishing your public keys and saving the key backup…";
     await api("PUT", "/keys", C.keysUpload(material));
-    await api("PUT", BACKUP_PATH, { blob: await C.sealBackup(material, passphrase.value, answer.user.id) });
+    await api("PUT", BACKUP_PATH, await C.sealBackup(material, passphrase.value, answer.user.id));
     await store.saveKeys(answer.user.id, await C.importIdentity(material));
     state.me = null;
     navigate("/", true);

@@ -110,7 +110,10 @@ export async function sealBackup(material, passphrase, userId) {
   const iv = random(12);
   const key = await passphraseKey(passphrase, salt, KDF);
   const ct = await subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(`backup:${userId}`) }, key, jsonBytes(material));
-  return b64(jsonBytes({ v: 1, kdf: "argon2id", ...KDF, salt: b64(salt), iv: b64(iv), ct: b64(ct) }));
+  const blob = b64(jsonBytes({ v: 1, kdf: "argon2id", ...KDF, salt: b64(salt), iv: b64(iv), ct: b64(ct) }));
+  // PUT /keys/backup's body: the server keeps `kdf` and `version` beside the blob, unread.
+  const phcSalt = b64(salt).replace(/=+$/, "");
+  return { blob, version: 1, kdf: `$argon2id$v=19$m=${KDF.memorySize},t=${KDF.iterations},p=${KDF.parallelism}$${phcSalt}` };
 }
 export async function openBackup(blob, passphrase, userId) {
   const box = parseBytes(unb64(blob));
