@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from accounts import services
 from accounts.backends import REFUSED_ATTRIBUTE
 from accounts.models import DeletedUser, User, validate_unreserved_email, validate_unreserved_username
-from messenger.core.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 
 class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):

@@ -23,6 +23,7 @@ from accounts.ratelimit import LoginIPThrottle
 from accounts.schema import DeleteWithBodySchema
 from accounts.serializers import (
     MAY_SEE_ACTIVITY,
+    KeyBackupSerializer,
     KeysUploadSerializer,
     LoginSerializer,
     MeSerializer,
@@ -38,11 +39,11 @@ from accounts.serializers import (
     UserSearchPageSerializer,
     VerifyEmailSerializer,
 )
-from messenger.core.exceptions import ApplicationError, Forbidden
-from messenger.core.fields import StrictCharField
-from messenger.core.pagination import CursorPagination
-from messenger.core.responses import no_store
-from messenger.core.throttling import IPRateThrottle, SettingsRateThrottle
+from core.exceptions import ApplicationError, Forbidden
+from core.fields import StrictCharField
+from core.pagination import CursorPagination
+from core.responses import no_store
+from core.throttling import IPRateThrottle, SettingsRateThrottle, UserRateThrottle
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `{detail, code, errors}`."),
@@ -114,6 +115,13 @@ class PrekeyClaimTargetBudget(SettingsRateThrottle):
 
     def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
         return self.cache_format % {"scope": self.scope, "ident": str(view.kwargs.get("user_id"))}
+
+
+class KeyBackupThrottle(UserRateThrottle):
+    """Reads and writes of the caller's own key backup (THROTTLE_KEYS_BACKUP), every method
+    counted together: a device restores once, a client rewrites it when its keys change."""
+
+    scope = "keys_backup"
 
 
 def _session_body(session_user: Any, access: str, refresh: str) -> dict[str, Any]:
@@ -451,3 +459,54 @@ class KeyBundleView(APIView):
         within_budget = PrekeyClaimTargetBudget().allow_request(request, self)
         bundle = services.prekey_bundle_claim(user_id=user_id, with_one_time_prekey=within_budget)
         return Response(PrekeyBundleSerializer(bundle).data)
+
+
+class KeyBackupView(APIView):
+    """The caller's own key backup; there is no way to name another user's (no id in the path)."""
+
+    throttle_classes = [KeyBackupThrottle]
+    NOT_FOUND = OpenApiResponse(description="No key backup stored: `key_backup_not_found`.")
+    THROTTLED = OpenApiResponse(description="Too many key backup requests; see Retry-After.")
+
+    @extend_schema(
+        operation_id="keys_backup_read",
+        responses={200: KeyBackupSerializer, 401: ERRORS[401], 404: NOT_FOUND, 429: THROTTLED},
+        description="The caller's key backup, as stored: `blob` (standard base64, the keys the client "
+        "encrypted under its passphrase-derived key), `kdf` (the client's text, as sent), `version`, "
+        "`updated_at`. Only the owner can read it; `Cache-Control: no-store`.",
+    )
+    def get(self, request: Request) -> Response:
+        backup = selectors.key_backup_of(user_id=request.user.pk)
+        return no_store(Response(KeyBackupSerializer(backup).data))
+
+    @extend_schema(
+        operation_id="keys_backup_store",
+        request=KeyBackupSerializer,
+        responses={
+            200: KeyBackupSerializer,
+            400: ERRORS[400],
+            401: ERRORS[401],
+            413: OpenApiResponse(description="`blob` larger than ACCOUNTS_KEY_BACKUP_MAX_BYTES decoded."),
+            429: THROTTLED,
+        },
+        description="Create or replace the caller's key backup (one per user). `blob`: standard base64, "
+        "1 to ACCOUNTS_KEY_BACKUP_MAX_BYTES (64 KiB) decoded; `kdf`: text of up to 1024 characters, "
+        "optional (how the client derives its key from the passphrase, e.g. a PHC string); "
+        "`version`: a positive integer (the client's format). The server never reads any of it. "
+        "Answers what is now stored.",
+    )
+    def put(self, request: Request) -> Response:
+        data = KeyBackupSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        backup = services.key_backup_store(user_id=request.user.pk, **data.validated_data)
+        return no_store(Response(KeyBackupSerializer(backup).data))
+
+    @extend_schema(
+        operation_id="keys_backup_delete",
+        request=None,
+        responses={204: None, 401: ERRORS[401], 404: NOT_FOUND, 429: THROTTLED},
+        description="Delete the caller's key backup (account deletion deletes it too).",
+    )
+    def delete(self, request: Request) -> Response:
+        services.key_backup_delete(user_id=request.user.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,13 +15,13 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
-from messenger.core.logging import bind_user
+from core.logging import bind_user
 
 if TYPE_CHECKING:
     from accounts.models import User
 
 # DRF imports this module while rest_framework.views is still loading (DEFAULT_AUTHENTICATION_CLASSES),
-# and accounts.selectors/tokens import messenger.core.exceptions, which imports rest_framework.views:
+# and accounts.selectors/tokens import core.exceptions, which imports rest_framework.views:
 # so they are imported inside the methods.
 
 

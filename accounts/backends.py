@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from accounts import ratelimit
 from accounts.models import User
-from messenger.core.exceptions import RateLimited
+from core.exceptions import RateLimited
 
 # Set on the request when a limit refused the attempt: the admin's login form then says so
 # instead of "wrong password" (accounts.admin.RateLimitedAdminAuthenticationForm).

@@ -25,5 +25,5 @@ user_deleted = django.dispatch.Signal()
 # refresh token presented again (jti = None, session_id: that session) or a ban / account deletion
 # (jti = None, no session_id: every session). kwargs: user_id (UUID), jti (str | None),
 # session_id (str | None).
-# messenger.realtime subscribes and closes the matching sockets.
+# realtime subscribes and closes the matching sockets.
 access_revoked = django.dispatch.Signal()

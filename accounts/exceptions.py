@@ -1,10 +1,10 @@
-"""Errors of the accounts app, each with a stable code (rendered by messenger.core's handler)."""
+"""Errors of the accounts app, each with a stable code (rendered by core's handler)."""
 
 from __future__ import annotations
 
 from rest_framework import status
 
-from messenger.core.exceptions import ApplicationError, NotFound
+from core.exceptions import ApplicationError, NotFound
 
 
 class Unauthorized(ApplicationError):
@@ -43,3 +43,8 @@ class UserNotFound(NotFound):
 class KeysNotFound(NotFound):
     default_code = "keys_not_found"
     default_message = "This user has no prekey bundle."
+
+
+class KeyBackupNotFound(NotFound):
+    default_code = "key_backup_not_found"
+    default_message = "You have no key backup."

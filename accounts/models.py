@@ -158,3 +158,25 @@ class OneTimePrekey(models.Model):
 
     def __str__(self) -> str:
         return f"prekey {self.key_id} of {self.user_id}"
+
+
+class KeyBackup(models.Model):
+    """A user's passphrase-protected key backup (issue 18): what a second device restores the
+    private keys from. The client encrypts its keys under a key derived from a passphrase that
+    never leaves it; the server keeps the result as opaque bytes, for its owner only, and never
+    shows it elsewhere (not in the admin, not in logs). One per user: a PUT replaces it."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="key_backup")
+    blob = models.BinaryField()
+    # How the client derives the key from the passphrase (algorithm, salt, costs; e.g. a PHC
+    # string "$argon2id$v=19$m=65536,t=3,p=1$<salt>"), as the client wrote it: opaque to the
+    # server, beside the blob so that a device reads the costs before it spends them.
+    kdf = models.CharField(max_length=1024, blank=True, default="")
+    version = models.PositiveIntegerField()  # the client's format of the blob
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "key_backups"
+
+    def __str__(self) -> str:
+        return f"key backup of {self.user_id}"

@@ -24,8 +24,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from messenger.core.exceptions import RateLimited
-from messenger.core.throttling import IPRateThrottle, parse_rate
+from core.exceptions import RateLimited
+from core.throttling import IPRateThrottle, parse_rate
 
 SCOPE = "login_account"
 

@@ -25,9 +25,10 @@ from django.db.models.functions import Collate, Lower
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from accounts.models import IdentityKeys, OneTimePrekey, User
+from accounts.exceptions import KeyBackupNotFound
+from accounts.models import IdentityKeys, KeyBackup, OneTimePrekey, User
 from accounts.tokens import decode_access_token
-from messenger.core.exceptions import NotFound
+from core.exceptions import NotFound
 
 SEARCH_MIN_LENGTH = 2
 
@@ -312,3 +313,12 @@ def identity_keys_for(*, user_id: UUID | str) -> IdentityKeys | None:
 
 def one_time_prekey_count(*, user_id: UUID | str) -> int:
     return OneTimePrekey.objects.filter(user_id=user_id).count()
+
+
+def key_backup_of(*, user_id: UUID | str) -> KeyBackup:
+    """The user's key backup, or KeyBackupNotFound. Only ever read for the caller themself
+    (accounts.api: the route names no user)."""
+    backup = KeyBackup.objects.filter(user_id=user_id).first()
+    if backup is None:
+        raise KeyBackupNotFound()
+    return backup

@@ -11,8 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User, username_validator, validate_unreserved_email, validate_unreserved_username
-from messenger.core.fields import Base64BytesField, StrictCharField, StrictIntegerField
-from messenger.core.rendering import iso
+from core.fields import Base64BytesField, StrictCharField, StrictIntegerField
+from core.rendering import iso
 
 PUBLIC_USER_FIELDS = (
     "id",
@@ -223,7 +223,7 @@ MAX_KEY_ID = 2**31 - 1
 
 class KeyBytesField(Base64BytesField):
     """Key material as standard base64; `sizes` (input only) lists the decoded lengths allowed.
-    Its OpenAPI schema (messenger.core.schema) is a pattern for exactly those sizes."""
+    Its OpenAPI schema (core.schema) is a pattern for exactly those sizes."""
 
     def __init__(self, *, sizes: tuple[int, ...] = (), **kwargs: Any) -> None:
         self.sizes = sizes
@@ -252,7 +252,7 @@ class KeysUploadSerializer(serializers.Serializer):
     """PUT /keys. The first upload needs identity_key and signed_prekey; later ones may send only
     what changes (typically more one-time prekeys)."""
 
-    # `validate` below, as the OpenAPI schema states it (messenger.core.schema).
+    # `validate` below, as the OpenAPI schema states it (core.schema).
     request_schema = {
         "anyOf": [
             {"required": ["identity_key"]},
@@ -304,3 +304,18 @@ class PrekeyBundleSerializer(serializers.Serializer):
     identity_key = KeyBytesField()
     signed_prekey = _SignedPrekeyOut()
     one_time_prekey = _OneTimePrekeyOut(allow_null=True)
+
+
+class KeyBackupSerializer(serializers.Serializer):
+    """PUT /keys/backup in, and GET's body out (with `updated_at`). `blob` is what the client
+    encrypted under its passphrase-derived key; `kdf` how it derived that key, as text the server
+    never reads (a PHC string, or JSON: the client's choice); `version` the client's format of
+    the blob. `kdf` is a string, not an object: its bound is then one `maxLength` the OpenAPI
+    schema states exactly (an object's size in bytes it cannot)."""
+
+    blob = Base64BytesField(max_bytes=lambda: settings.ACCOUNTS_KEY_BACKUP_MAX_BYTES)
+    kdf = StrictCharField(
+        max_length=1024, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    version = StrictIntegerField(min_value=1, max_value=MAX_KEY_ID)
+    updated_at = serializers.DateTimeField(read_only=True)

@@ -35,6 +35,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from accounts import events, ratelimit, selectors
 from accounts.exceptions import (
     InvalidCredentials,
+    KeyBackupNotFound,
     KeysNotFound,
     TokenInvalid,
     UserNotFound,
@@ -43,6 +44,7 @@ from accounts.exceptions import (
 from accounts.models import (
     DeletedUser,
     IdentityKeys,
+    KeyBackup,
     OneTimePrekey,
     User,
     validate_unreserved_email,
@@ -56,8 +58,8 @@ from accounts.tokens import (
     parse_token,
     revoke_access,
 )
-from messenger.core.events import publish
-from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.events import publish
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -517,6 +519,7 @@ def user_delete(*, user_id: UUID, reason: str) -> None:
     user.user_permissions.clear()
     IdentityKeys.objects.filter(user_id=user.pk).delete()
     OneTimePrekey.objects.filter(user_id=user.pk).delete()
+    KeyBackup.objects.filter(user_id=user.pk).delete()
     _blacklist_all_refresh_tokens(user.pk)
     events.user_deleted.send(sender=User, user_id=user.pk)
     _revoke_everything_on_commit(user.pk)
@@ -681,3 +684,24 @@ def prekey_bundle_claim(*, user_id: UUID, with_one_time_prekey: bool = True) -> 
         },
         one_time_prekey=one_time,
     )
+
+
+# --- Key backup ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def key_backup_store(*, user_id: UUID, blob: bytes, kdf: str, version: int) -> KeyBackup:
+    """Create or replace the user's key backup (one per user). The user row is locked, as for
+    the prekeys: a backup stored while the account is being deleted cannot outlive it."""
+    _locked_active_user(user_id)
+    backup, _created = KeyBackup.objects.update_or_create(
+        user_id=user_id, defaults={"blob": blob, "kdf": kdf, "version": version}
+    )
+    return backup
+
+
+@transaction.atomic
+def key_backup_delete(*, user_id: UUID) -> None:
+    deleted, _by_model = KeyBackup.objects.filter(user_id=user_id).delete()
+    if not deleted:
+        raise KeyBackupNotFound()

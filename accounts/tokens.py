@@ -25,7 +25,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from messenger.core.exceptions import ServiceUnavailable
+from core.exceptions import ServiceUnavailable
 
 SESSION_CLAIM = "sid"
 T = TypeVar("T", AccessToken, RefreshToken)

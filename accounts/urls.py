@@ -1,7 +1,7 @@
 """Routes of the accounts app, mounted under /api/v1/ (trailing slash optional on each)."""
 
 from accounts import api
-from messenger.core.urls import slash_optional
+from core.urls import slash_optional
 
 urlpatterns = [
     *slash_optional("auth/register", api.RegisterView.as_view(), "auth-register"),
@@ -17,5 +17,6 @@ urlpatterns = [
 urlpatterns += [
     *slash_optional("keys", api.KeysUploadView.as_view(), "keys-upload"),
     *slash_optional("keys/count", api.KeysCountView.as_view(), "keys-count"),
+    *slash_optional("keys/backup", api.KeyBackupView.as_view(), "keys-backup"),
     *slash_optional("keys/<uuid:user_id>", api.KeyBundleView.as_view(), "keys-claim"),
 ]

@@ -61,7 +61,7 @@ def redis_connections(port: int) -> int:
 def measure_publish(rounds: int) -> str:
     from channels.layers import get_channel_layer
 
-    from messenger.core import events
+    from core import events
 
     layer = get_channel_layer()
     users = [str(uuid.uuid4()) for _ in range(2)]
@@ -97,7 +97,7 @@ def measure_delivery(rounds: int) -> str:
     from asgiref.sync import sync_to_async
     from channels.layers import get_channel_layer
 
-    from messenger.core import events
+    from core import events
 
     async def run() -> list[float]:
         layer = get_channel_layer()
@@ -123,7 +123,7 @@ def measure_group(members: int, rounds: int) -> str:
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from messenger.core import events
+    from core import events
 
     layer_class = type(get_channel_layer())
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]

@@ -41,8 +41,8 @@ from contacts.services import (
     invitation_check,
     invitation_send,
 )
-from messenger.core.pagination import CursorPagination
-from messenger.core.throttling import UserRateThrottle
+from core.pagination import CursorPagination
+from core.throttling import UserRateThrottle
 
 ERROR = OpenApiResponse(description="Error envelope: {detail, code}.")
 

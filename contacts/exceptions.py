@@ -1,6 +1,6 @@
 """Errors of the contacts app, each with a stable code."""
 
-from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 
 
 class ContactNotFound(NotFound):

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer
 from contacts.models import Contact, Invitation
-from messenger.core.fields import StrictUUIDField
+from core.fields import StrictUUIDField
 
 
 class ContactSerializer(serializers.ModelSerializer):

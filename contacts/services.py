@@ -1,4 +1,4 @@
-"""Writes of contacts and invitations. Events go to sockets after commit (messenger.core.events).
+"""Writes of contacts and invitations. Events go to sockets after commit (core.events).
 
 Realtime events: `contact.request` to the addressee of a new request; `contact.updated` to both
 sides when a contact is accepted, blocked or deleted (each side gets its own view of the row;
@@ -38,7 +38,7 @@ from contacts.selectors import (
     is_blocked,
 )
 from contacts.serializers import contact_view
-from messenger.core.events import publish
+from core.events import publish
 from notifications.services import email_enqueue
 from relay.services import block_forget, block_record
 

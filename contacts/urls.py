@@ -3,7 +3,7 @@
 from django.urls import register_converter
 
 from contacts.api import ContactDetailView, ContactListView, InvitationSendView, InvitationVerifyView
-from messenger.core.urls import slash_optional
+from core.urls import slash_optional
 
 
 class InvitationTokenConverter:

@@ -3,7 +3,7 @@
 - the Grafana dashboards (deploy/grafana/dashboards/*.json) parse, have a uid and a title, and
   every panel has a unique id, a title, a type, a grid position and PromQL targets with refIds;
 - every metric named in a dashboard's query or an alert rule's expression (deploy/prometheus/
-  alerts.yml) is one the app exposes: its own (messenger/core/metrics.py) or django-prometheus's,
+  alerts.yml) is one the app exposes: its own (core/metrics.py) or django-prometheus's,
   collected from the registry the app builds, or Prometheus' own `up`.
 
 `python deploy/check_monitoring.py [dashboard.json ...]`: exits 1, listing each problem.
@@ -43,7 +43,7 @@ def known_metrics() -> set[str]:
     from django_prometheus.middleware import Metrics
     from prometheus_client import REGISTRY
 
-    from messenger.core import metrics
+    from core import metrics
 
     Metrics.get_instance()  # the middleware registers its metrics on first use
     names = set(REGISTRY._names_to_collectors)  # every name and suffixed sample name

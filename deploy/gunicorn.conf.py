@@ -1,6 +1,6 @@
 """gunicorn settings of the REST processes (deploy/k8s: web and relay; `gunicorn -c deploy/gunicorn.conf.py`).
 
-Metrics: prometheus-client's multiprocess mode (messenger/core/metrics.py). Every worker writes
+Metrics: prometheus-client's multiprocess mode (core/metrics.py). Every worker writes
 its samples under PROMETHEUS_MULTIPROC_DIR, which deploy/run-with-metrics.sh empties before
 gunicorn starts; a worker that exits is marked dead here, so its live gauges stop counting.
 

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.pagination import CursorPagination
 from groups import selectors, services
 from groups.serializers import (
     GroupCreateSerializer,
@@ -27,7 +28,6 @@ from groups.serializers import (
     MemberSerializer,
     OwnershipTransferSerializer,
 )
-from messenger.core.pagination import CursorPagination
 
 TAG = ["groups"]
 ERRORS = {

@@ -1,10 +1,10 @@
 """Events the groups app publishes to sockets, and the contract the realtime gateway implements.
 
-All are sent after commit through `messenger.core.events`, one layer send per event, never a loop
+All are sent after commit through `core.events`, one layer send per event, never a loop
 of per-member sends. Channel-layer group names: `realtime_chat_group_name(group_id)` for every socket
 of every member, `realtime_user_group_name(user_id)` for one user's sockets.
 
-What the gateway (messenger.realtime) must do with each, precisely:
+What the gateway (realtime) must do with each, precisely:
 
 `group.message.new` (to each recipient member's user group; `GroupMessageLayerEvent`)
     Sent with `publish_per_user`: `data` is the message without `encrypted_session_key`, and each

@@ -1,6 +1,6 @@
 """Errors of the groups app, each with a stable `code` (docs/API.md's envelope)."""
 
-from messenger.core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
+from core.exceptions import ApplicationError, Conflict, Forbidden, NotFound
 
 
 class GroupNotFound(NotFound):

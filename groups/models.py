@@ -92,7 +92,7 @@ class GroupMessage(models.Model):
     # Media ids (no FK: media is its own bounded context and checks its own grants).
     attachment_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # From messenger.core.stream: orders the group's history and feeds /sync.
+    # From core.stream: orders the group's history and feeds /sync.
     stream_position = models.BigIntegerField(unique=True)
 
     class Meta:

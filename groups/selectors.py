@@ -14,10 +14,10 @@ from uuid import UUID
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
+from core.rendering import b64, iso  # iso: groups.services writes event times with it
 from groups.exceptions import GroupNotFound
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from media.selectors import attachments_metadata
-from messenger.core.rendering import b64, iso  # iso: groups.services writes event times with it
 
 
 def get_membership(*, group_id: UUID | str, user_id: UUID | str) -> GroupMember:

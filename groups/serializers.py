@@ -11,15 +11,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import PublicUserSerializer
+from core.fields import Base64BytesField, StrictCharField, StrictUUIDField
 from groups.models import ASSIGNABLE_ROLE_CHOICES, GroupRole
 from groups.selectors import group_message_data
-from messenger.core.fields import Base64BytesField, StrictCharField, StrictUUIDField
 
 ASSIGNABLE_ROLES = ASSIGNABLE_ROLE_CHOICES
 
 
 class Base64Field(Base64BytesField):
-    """messenger.core's base64 field (its OpenAPI schema is messenger.core.schema's extension)."""
+    """core's base64 field (its OpenAPI schema is core.schema's extension)."""
 
 
 MAX_ATTACHMENTS = 32

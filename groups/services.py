@@ -48,6 +48,16 @@ from django.utils import timezone
 from accounts.selectors import active_users_by_id, get_active_user
 from accounts.serializers import PublicUserSerializer
 from contacts.selectors import blocked_by_any, is_blocked
+from core import metrics
+from core.events import publish, publish_per_user, publish_to_chat_group
+from core.stream import (
+    MAIN_STREAM,
+    current_stream_position,
+    next_position_cte_sql,
+    next_stream_position,
+    positioned_insert_params,
+    positioned_insert_sql,
+)
 from groups import events as group_events
 from groups.exceptions import (
     AlreadyMember,
@@ -64,16 +74,6 @@ from groups.exceptions import (
 from groups.models import ChatGroup, GroupMember, GroupMessage, GroupMessageKey, GroupRole
 from groups.selectors import attachments_for, group_members, group_message_data, iso
 from media.services import grant_media_access, revoke_media_access
-from messenger.core import metrics
-from messenger.core.events import publish, publish_per_user, publish_to_chat_group
-from messenger.core.stream import (
-    MAIN_STREAM,
-    current_stream_position,
-    next_position_cte_sql,
-    next_stream_position,
-    positioned_insert_params,
-    positioned_insert_sql,
-)
 
 MANAGER_ROLES = frozenset({GroupRole.OWNER, GroupRole.ADMIN})
 
@@ -525,7 +525,7 @@ def _group_message_statement() -> str:
 def _insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None:
     """Give `message` its stream position and write it with every member's key, as the
     transaction's last step: the counter's row lock is held from here until COMMIT
-    (messenger.core.stream). PostgreSQL: one statement. SQLite: three (its write lock is
+    (core.stream). PostgreSQL: one statement. SQLite: three (its write lock is
     database-wide anyway)."""
     if connection.vendor != "postgresql":
         message.stream_position = next_stream_position()

@@ -1,7 +1,7 @@
 """Routes of the groups app, mounted under /api/v1/ (trailing slash optional)."""
 
+from core.urls import slash_optional
 from groups import api
-from messenger.core.urls import slash_optional
 
 urlpatterns = [
     *slash_optional("groups", api.GroupListCreateView.as_view(), "group-list"),

@@ -1,4 +1,4 @@
-from messenger.core.exceptions import ApplicationError, NotFound, PayloadTooLarge, ServiceUnavailable
+from core.exceptions import ApplicationError, NotFound, PayloadTooLarge, ServiceUnavailable
 
 
 class MediaNotOwned(ApplicationError):

@@ -9,10 +9,10 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
+from core.exceptions import Forbidden
 from media.exceptions import MediaNotFound
 from media.models import Media, MediaGrant
 from media.storage import object_download_url, verify_download
-from messenger.core.exceptions import Forbidden
 
 _METADATA_FIELDS = (
     "id",

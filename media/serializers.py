@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from messenger.core.fields import StrictCharField, StrictIntegerField, StrictRegexField
+from core.fields import StrictCharField, StrictIntegerField, StrictRegexField
 
 
 class MediaUploadSerializer(serializers.Serializer):

@@ -22,9 +22,9 @@ from django.core.files.storage import Storage, default_storage
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
+from core.exceptions import ApplicationError
 from media.exceptions import StorageUnavailable
 from media.sniff import OCTET_STREAM, served_type
-from messenger.core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def is_s3(storage: Storage | None = None) -> bool:
 
 def open_streaming_upload(kind: str, *, file_type: str):  # type: ignore[no-untyped-def]
     """(object key, writer) of a new object that takes its bytes as they arrive, when the storage
-    can (S3: messenger.core.storage.StreamingUpload); None for the filesystem, which is written
+    can (S3: core.storage.StreamingUpload); None for the filesystem, which is written
     from the spooled file instead."""
     opener = getattr(media_storage(), "open_streaming_upload", None)
     if opener is None:
@@ -67,7 +67,7 @@ def open_streaming_upload(kind: str, *, file_type: str):  # type: ignore[no-unty
 
 
 def supports_direct_upload(storage: Storage | None = None) -> bool:
-    """Presigned PUTs: messenger.core.storage.S3Storage (what settings.py configures for S3)."""
+    """Presigned PUTs: core.storage.S3Storage (what settings.py configures for S3)."""
     return callable(getattr(storage or media_storage(), "upload_url", None))
 
 

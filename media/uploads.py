@@ -5,7 +5,7 @@ CHUNK_SIZE, and each chunk is counted against the field's cap, fed to SHA-256, k
 SNIFF_BYTES only) for type sniffing, and written on:
 
 - to S3 as it arrives, when the storage can take an object that way (the main file): parts go out
-  while the next ones are received (messenger.core.storage.StreamingUpload, a few 8 MiB parts in
+  while the next ones are received (core.storage.StreamingUpload, a few 8 MiB parts in
   memory), so the upload ends about when the body does, instead of receiving the whole body and
   then sending it all again (issue 15: that was two sequential passes). The file part ends as a
   `StreamedUpload`, its object already stored; an upload that fails afterwards deletes it;

@@ -1,5 +1,6 @@
 """Routes of the media app, mounted under /api/v1/."""
 
+from core.urls import slash_optional
 from media.api import (
     MediaCompleteView,
     MediaDetailView,
@@ -8,7 +9,6 @@ from media.api import (
     MediaThumbnailView,
     MediaUploadView,
 )
-from messenger.core.urls import slash_optional
 
 urlpatterns = [
     *slash_optional("media/upload", MediaUploadView.as_view(), "media-upload"),

@@ -11,6 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import MAY_SEE_ACTIVITY
+from core.fields import StrictCharField, StrictIntegerField
+from core.pagination import CursorPagination
+from core.throttling import UserRateThrottle
 from messaging import services
 from messaging.selectors import (
     SYNC_TOKEN_PATTERN,
@@ -35,9 +38,6 @@ from messaging.serializers import (
     render_messages,
     render_sync_entries,
 )
-from messenger.core.fields import StrictCharField, StrictIntegerField
-from messenger.core.pagination import CursorPagination
-from messenger.core.throttling import UserRateThrottle
 
 SYNC_DEFAULT_LIMIT = 100
 SYNC_MAX_LIMIT = 500

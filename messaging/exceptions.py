@@ -1,6 +1,6 @@
 """Errors of the messaging app, each with a stable `code` (docs/API.md's envelope)."""
 
-from messenger.core.exceptions import ApplicationError, Forbidden, NotFound
+from core.exceptions import ApplicationError, Forbidden, NotFound
 
 
 class RecipientNotFound(NotFound):

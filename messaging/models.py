@@ -1,6 +1,6 @@
 """1:1 messages, the per-user conversation summaries and the per-user sync events.
 
-Positions (`stream_position`, `MessageEvent.position`) come from `messenger.core.stream`, the one
+Positions (`stream_position`, `MessageEvent.position`) come from `core.stream`, the one
 monotonic counter every /sync source shares, so a client's token is a single integer.
 """
 

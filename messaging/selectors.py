@@ -13,10 +13,10 @@ from uuid import UUID
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import may_see_activity
+from core.stream import current_stream_position
 from groups.selectors import group_sync_items
 from messaging.exceptions import InvalidSyncToken, MessageNotFound
 from messaging.models import Conversation, Message, MessageEvent, conversation_key_for
-from messenger.core.stream import current_stream_position
 
 
 def as_uuid(value: UUID | str) -> UUID:

@@ -12,11 +12,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import MAY_SEE_ACTIVITY, PublicUserSerializer, public_user_payload
+from core.fields import Base64BytesField, StrictRegexField, StrictUUIDField
+from core.rendering import b64, iso
 from media.selectors import attachments_metadata
 from messaging.models import Conversation, Message, MessageEvent
 from messaging.selectors import SyncEntry
-from messenger.core.fields import Base64BytesField, StrictRegexField, StrictUUIDField
-from messenger.core.rendering import b64, iso
 
 MAX_ATTACHMENTS = 10
 

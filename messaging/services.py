@@ -1,7 +1,7 @@
 """Writes of messaging. REST, the WebSocket gateway and the admin all call these.
 
 Lock order, everywhere: message rows, then the stream counter (`next_stream_position`), then
-conversation rows. Events go out through `messenger.core.events.publish`, after commit.
+conversation rows. Events go out through `core.events.publish`, after commit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,17 @@ from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
 from contacts.selectors import block_between_sql, is_blocked
+from core import metrics
+from core.events import publish
+from core.exceptions import ApplicationError, PayloadTooLarge
+from core.stream import (
+    MAIN_STREAM,
+    next_position_cte_sql,
+    next_stream_position,
+    next_stream_positions,
+    positioned_insert_params,
+    positioned_insert_sql,
+)
 from media.services import grant_media_access, revoke_media_access
 from messaging.exceptions import (
     CannotMessageSelf,
@@ -43,17 +54,6 @@ from messaging.selectors import (
     visible_to,
 )
 from messaging.serializers import attachments_for, deleted_payload, message_payload, read_payload
-from messenger.core import metrics
-from messenger.core.events import publish
-from messenger.core.exceptions import ApplicationError, PayloadTooLarge
-from messenger.core.stream import (
-    MAIN_STREAM,
-    next_position_cte_sql,
-    next_stream_position,
-    next_stream_positions,
-    positioned_insert_params,
-    positioned_insert_sql,
-)
 from notifications.services import email_enqueue
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _store_message(message: Message) -> _Stored:
 
     The dialect split of the send, in this one place. PostgreSQL: one statement. Outside a
     transaction (autocommit, a plain send) it is a transaction of its own, which the server
-    commits before it answers: the stream counter's row lock (messenger.core.stream) is held
+    commits before it answers: the stream counter's row lock (core.stream) is held
     for the statement and its commit and nothing else, not even a round trip to this process
     (which, under load, waits for the GIL before it could send a COMMIT). SQLite: the same
     writes as separate statements in one transaction (its write lock is database-wide anyway).

@@ -1,7 +1,7 @@
 """Routes of the messaging app, mounted under /api/v1/."""
 
+from core.urls import slash_optional
 from messaging import api
-from messenger.core.urls import slash_optional
 
 urlpatterns = [
     *slash_optional("messages/send", api.MessageSendView.as_view(), "message-send"),

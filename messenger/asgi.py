@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through Django, `/ws/` through Channels. Runs under daphne or uvicorn.
 
-HTTP runs Django's WSGI handler on ASGI_HTTP_THREADS threads (messenger.core.threaded_http):
+HTTP runs Django's WSGI handler on ASGI_HTTP_THREADS threads (core.threaded_http):
 Django's ASGI handler runs every synchronous view on one thread per process, one request at a
 time. ASGI_HTTP_THREADS=0 puts Django's ASGI handler back.
 """
@@ -18,13 +18,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from messenger.core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
-from messenger.core.threaded_http import ThreadPoolWSGIApp  # noqa: E402
-from messenger.realtime.origin import OptionalOriginValidator  # noqa: E402
-from messenger.realtime.routing import websocket_urlpatterns  # noqa: E402
+from core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
+from core.threaded_http import ThreadPoolWSGIApp  # noqa: E402
+from realtime.origin import OptionalOriginValidator  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 # Request bodies past their route's limit are refused before Django spools them (under daphne,
-# before Twisted does): messenger.core.bodylimit.
+# before Twisted does): core.bodylimit.
 install_for_daphne()
 
 application = ProtocolTypeRouter(

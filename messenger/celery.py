@@ -27,13 +27,13 @@ def _use_django_logging(**kwargs: object) -> None:
 @worker_ready.connect
 def _register_channel_layer(**kwargs: object) -> None:
     """Workers publish events too but have no readiness probe: each registers its channel layer
-    at start like the web processes do (messenger.core.layer_shards), and logs an ERROR when its
+    at start like the web processes do (core.layer_shards), and logs an ERROR when its
     shard list is not the running processes'."""
     import logging
 
     from django.conf import settings
 
-    from messenger.core.health import NotReady, check_channel_layer_shards
+    from core.health import NotReady, check_channel_layer_shards
 
     if settings.REDIS_URL:
         try:
@@ -53,7 +53,7 @@ _TASK_CONTEXT: dict[str, object] = {}
 
 @before_task_publish.connect
 def _carry_request_id(headers: dict | None = None, **kwargs: object) -> None:
-    from messenger.core.logging import request_id_var, user_id_var
+    from core.logging import request_id_var, user_id_var
 
     if headers is not None and request_id_var.get():
         headers.setdefault("request_id", request_id_var.get())
@@ -63,7 +63,7 @@ def _carry_request_id(headers: dict | None = None, **kwargs: object) -> None:
 
 @task_prerun.connect
 def _adopt_request_id(task_id: str | None = None, task: object = None, **kwargs: object) -> None:
-    from messenger.core.logging import request_id_var, user_id_var
+    from core.logging import request_id_var, user_id_var
 
     request = getattr(task, "request", None)
     request_id = getattr(request, "request_id", None)
@@ -76,7 +76,7 @@ def _adopt_request_id(task_id: str | None = None, task: object = None, **kwargs:
 
 @task_postrun.connect
 def _drop_request_id(task_id: str | None = None, **kwargs: object) -> None:
-    from messenger.core.logging import request_id_var, user_id_var
+    from core.logging import request_id_var, user_id_var
 
     tokens = _TASK_CONTEXT.pop(task_id, None) if task_id else None
     if tokens is not None:

@@ -65,7 +65,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Browser origins allowed to open /ws/ (apps and scripts send no Origin and are let through).
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
-# The gateway (messenger.realtime): a socket must authenticate within REALTIME_AUTH_TIMEOUT_SECONDS;
+# The gateway (realtime): a socket must authenticate within REALTIME_AUTH_TIMEOUT_SECONDS;
 # a ticket from POST /auth/ws-ticket is good once, for REALTIME_TICKET_TTL_SECONDS; a client frame
 # over REALTIME_MAX_FRAME_BYTES is refused with an error frame.
 REALTIME_AUTH_TIMEOUT_SECONDS = env.float("REALTIME_AUTH_TIMEOUT_SECONDS", default=10.0)
@@ -78,7 +78,7 @@ REALTIME_PREAUTH_MAX_FRAME_BYTES = env.int("REALTIME_PREAUTH_MAX_FRAME_BYTES", d
 # Open sockets per user, counted across processes where presence counts them; the next one is
 # closed with 4409. 0 turns the cap off.
 REALTIME_MAX_SOCKETS_PER_USER = env.int("REALTIME_MAX_SOCKETS_PER_USER", default=20)
-# Client frames per connection (messenger/realtime/ratelimit.py): past the soft bucket a frame is
+# Client frames per connection (realtime/ratelimit.py): past the soft bucket a frame is
 # answered with a 429 error frame; past the hard one the socket is closed with 4429.
 REALTIME_FRAME_RATE_PER_SECOND = env.float("REALTIME_FRAME_RATE_PER_SECOND", default=10.0)
 REALTIME_FRAME_BURST = env.float("REALTIME_FRAME_BURST", default=30.0)
@@ -113,8 +113,9 @@ INSTALLED_APPS = [
     "channels",
     "storages",
     "django_prometheus",
-    "messenger.core",
-    "messenger.realtime",
+    "core",
+    "realtime",
+    "presence",
     "notifications",
     "accounts",
     "media",
@@ -123,14 +124,14 @@ INSTALLED_APPS = [
     "groups",
     "messaging",
     "webclient",  # the browser client's page and static files (/)
-    "messenger.demo",  # manage.py demo: on top of every app
+    "demo",  # manage.py demo: on top of every app
 ]
 
 MIDDLEWARE = [
     # Requests' counts, latencies and statuses (first and last: they time everything between).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # The request id every log line of the request carries, and its one access line.
-    "messenger.core.logging.RequestIdMiddleware",
+    "core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,7 +140,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "messenger.core.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -211,14 +212,14 @@ if REALTIME_GROUP_REJOIN_SECONDS >= CHANNEL_LAYER_GROUP_EXPIRY_SECONDS:
     )
 # With the Redis layer each process registers a fingerprint of its shard list on REDIS_URL when its
 # readiness is probed; one that differs from the running processes' is not ready
-# (messenger/core/layer_shards.py). A fingerprint not registered for this long is forgotten
+# (core/layer_shards.py). A fingerprint not registered for this long is forgotten
 # (probes come every few seconds).
 CHANNEL_LAYER_SHARDS_WINDOW_SECONDS = env.float("CHANNEL_LAYER_SHARDS_WINDOW_SECONDS", default=60)
 if REDIS_URL:
     CACHES = {
         "default": {
             # Django's own Redis cache, plus django-prometheus's get/hit/miss counters.
-            "BACKEND": "messenger.core.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -228,7 +229,7 @@ if REDIS_URL:
     # socket timeout cuts the layer's own 5 s blocking read (BZPOPMIN), closing one idle socket
     # per process every 5 s (1011). The socket timeout stays for an operator who must run
     # redis-py 8 (above 5 s); unset, none. The layer's pool is a blocking one of
-    # CHANNEL_LAYER_MAX_CONNECTIONS (default 50) per process and shard (messenger/core/
+    # CHANNEL_LAYER_MAX_CONNECTIONS (default 50) per process and shard (core/
     # channel_layer.py): a burst waits for a connection instead of opening one per socket.
     _channel_host_options: dict = {}
     if env.str("CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS", default=""):
@@ -252,7 +253,7 @@ if REDIS_URL:
         raise ImproperlyConfigured("CHANNEL_LAYER_REDIS_URLS lists the same URL twice.")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "messenger.core.channel_layer.RedisChannelLayer",
+            "BACKEND": "core.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": url, **_channel_host_options} for url in CHANNEL_LAYER_REDIS_URLS],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="messenger:asgi"),
@@ -263,7 +264,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "messenger.core.cache.LocMemCache"}}  # + get/hit/miss counters
+    CACHES = {"default": {"BACKEND": "core.cache.LocMemCache"}}  # + get/hit/miss counters
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
@@ -334,7 +335,7 @@ if S3_BUCKET:
         "default": {
             # django-storages' S3Storage; uploads spooled files by path (flat memory), presigns
             # for a public endpoint, probes for /readyz (see there).
-            "BACKEND": "messenger.core.storage.S3Storage",
+            "BACKEND": "core.storage.S3Storage",
             "OPTIONS": {
                 "bucket_name": S3_BUCKET,
                 "endpoint_url": env.str("S3_ENDPOINT_URL", default=None),
@@ -387,8 +388,8 @@ EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Messenger <no-reply@localhost>")
 # Where links in emails point (verification, invitations, reminders): the web client's origin.
-# Until there is one, this server answers /verify-email itself (accounts.pages), so the default is
-# the server's own address as `make run` serves it (HOST and PORT, which the Makefile passes on).
+# This server serves the web client (webclient/), so the default is the server's own address as
+# `make run` serves it (HOST and PORT, which the Makefile passes on).
 _PUBLIC_HOST = env.str("HOST", default="127.0.0.1")
 if _PUBLIC_HOST in {"0.0.0.0", "::", ""}:  # noqa: S104 (listening on every interface: link to loopback)
     _PUBLIC_HOST = "127.0.0.1"
@@ -414,10 +415,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["messenger.core.parsers.SafeJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "messenger.core.pagination.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "messenger.core.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "messenger.core.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 50,
     # Per-IP throttles (login, registration) key on the client address. 0: REMOTE_ADDR, and a
@@ -445,7 +446,7 @@ if not DEBUG and len(SIMPLE_JWT["SIGNING_KEY"]) < SECRET_KEY_MIN_LENGTH:
         f"Refusing to start with DEBUG off: JWT_SIGNING_KEY, when set, needs {SECRET_KEY_MIN_LENGTH}+ characters."
     )
 
-# Rates for messenger.core.throttling classes, read at request time so tests and operators can
+# Rates for core.throttling classes, read at request time so tests and operators can
 # change them without a restart of the class cache. Format: "<count>/<second|minute|hour|day>"
 # or "<count>/<n><s|m|h|d>" (e.g. "5/30m").
 THROTTLE_RATES = {
@@ -456,6 +457,9 @@ THROTTLE_RATES = {
     # accounts: prekey bundles one caller may claim from one user (each claim spends a one-time
     # prekey; a session needs one, so this only stops a caller draining someone's prekeys)
     "keys_claim": env.str("THROTTLE_KEYS_CLAIM", default="30/h"),
+    # accounts: GET/PUT/DELETE /keys/backup per user (a device restores once; a client rewrites
+    # it when its keys change)
+    "keys_backup": env.str("THROTTLE_KEYS_BACKUP", default="60/h"),
     # accounts: GET /users/search per user, and (on top) its exact-email lookups, which tell
     # whether an address has an account
     "user_search": env.str("THROTTLE_USER_SEARCH", default="60/m"),
@@ -497,13 +501,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["messenger.core.schema.drop_trailing_slash_twins"],
+    "PREPROCESSING_HOOKS": ["core.schema.drop_trailing_slash_twins"],
 }
 
 # --- Limits, TTLs, caps (each app reads its own; defaults from docs/API.md) -------------------
 # accounts
 ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS = env.int("ACCOUNTS_VERIFY_EMAIL_TTL_SECONDS", default=3 * 24 * 3600)
 ACCOUNTS_MAX_ONE_TIME_PREKEYS = env.int("ACCOUNTS_MAX_ONE_TIME_PREKEYS", default=200)
+# The key backup (PUT /keys/backup): its encrypted blob, at most this many bytes decoded (a few
+# private keys and their metadata need a few KiB).
+ACCOUNTS_KEY_BACKUP_MAX_BYTES = env.int("ACCOUNTS_KEY_BACKUP_MAX_BYTES", default=64 * 1024)
 # An account whose address is still unverified this many hours after registration is deleted
 # (through the account-deletion service, every app cleaning up), freeing the address for its
 # owner: whoever typed it first cannot hold it. 0 turns the purge off. Never shorter than the
@@ -587,7 +594,7 @@ CELERY_BEAT_SCHEDULE["relay-purge-expired"] = {
 }
 # Per sender, POST /relay/queue (a brake on flooding; the per-recipient cap bounds the damage).
 THROTTLE_RATES["relay_queue"] = env.str("THROTTLE_RELAY_QUEUE", default="1200/m")
-# realtime: presence (messenger/realtime/presence.py). Each socket refreshes its entry every
+# realtime: presence (presence/services.py). Each socket refreshes its entry every
 # REALTIME_PRESENCE_HEARTBEAT_SECONDS; one not refreshed for REALTIME_PRESENCE_TTL_SECONDS (three
 # heartbeats) belongs to a process that died, and the sweep declares its user offline. last_seen
 # is written at most once per REALTIME_LAST_SEEN_WRITE_SECONDS while online, and on going offline.
@@ -600,8 +607,8 @@ if REALTIME_PRESENCE_TTL_SECONDS <= REALTIME_PRESENCE_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
         "REALTIME_PRESENCE_TTL_SECONDS must exceed REALTIME_PRESENCE_HEARTBEAT_SECONDS (about three heartbeats)."
     )
-CELERY_BEAT_SCHEDULE["realtime-presence-sweep"] = {
-    "task": "realtime.presence_sweep",
+CELERY_BEAT_SCHEDULE["presence-sweep"] = {
+    "task": "presence.sweep",
     "schedule": env.float("REALTIME_PRESENCE_SWEEP_EVERY_SECONDS", default=30.0),
 }
 # contacts
@@ -614,7 +621,7 @@ EMAIL_OUTBOX_RETRY_MAX_SECONDS = env.int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", defau
 EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS = env.int("EMAIL_OUTBOX_REDISPATCH_AFTER_SECONDS", default=300)
 EMAIL_OUTBOX_RETENTION_DAYS = env.int("EMAIL_OUTBOX_RETENTION_DAYS", default=7)
 
-# --- Metrics (messenger/core/metrics.py; README "Operations") ---------------------------------
+# --- Metrics (core/metrics.py; README "Operations") ---------------------------------
 # Who may read /metrics: "loopback" (the TCP peer is 127.0.0.0/8 or ::1), "token" (the header
 # `Authorization: Bearer <METRICS_TOKEN>`), both ("loopback,token"), or "none". Everyone else gets
 # the 404 of an unknown path.
@@ -642,13 +649,13 @@ X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False  # API routes accept both forms themselves; no redirects
 
 # HTTP under an ASGI server (uvicorn: `make run`; the sockets' servers of deploy/): Django's WSGI
-# handler on this many threads per process (messenger.core.threaded_http), as gunicorn's gthread
+# handler on this many threads per process (core.threaded_http), as gunicorn's gthread
 # workers run it (deploy/: 8). Django's own ASGI handler runs synchronous views one at a time per
 # process; 0 puts it back. Keep it under DATABASE_POOL_MAX (10): a thread holds a connection while
 # its request runs.
 ASGI_HTTP_THREADS = env.int("ASGI_HTTP_THREADS", default=8)
 
-# Request bodies (messenger.core.bodylimit): past its route's limit a body is refused with 413
+# Request bodies (core.bodylimit): past its route's limit a body is refused with 413
 # before it is read, under uvicorn, daphne and gunicorn alike (a declared Content-Length at once, a
 # chunked body at the limit). Every route but the upload takes JSON, the largest being a group
 # message at its caps: GROUP_MAX_MEMBERS wrapped keys of MESSAGE_MAX_KEY_BYTES plus a ciphertext of
@@ -685,7 +692,7 @@ USE_TZ = True
 
 # LOG_FORMAT: json (one object a line, for a log pipeline) or text (readable); json by default
 # in real mode (REDIS_URL or a database URL set), text in the embedded mode. Every line carries
-# the request id, user id and socket ids in context and is redacted (messenger/core/logging.py).
+# the request id, user id and socket ids in context and is redacted (core/logging.py).
 LOG_FORMAT = env.str(
     "LOG_FORMAT", default="json" if (REDIS_URL or env.str("DATABASE_URL", default="")) else "text"
 )
@@ -695,13 +702,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "messenger.core.logging.JsonFormatter"},
-        "text": {"()": "messenger.core.logging.TextFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
+        "text": {"()": "core.logging.TextFormatter"},
     },
     "filters": {
-        "context": {"()": "messenger.core.logging.RequestContext"},
-        "redact_credentials": {"()": "messenger.core.logging.RedactCredentials"},
-        "drop_query_strings": {"()": "messenger.core.logging.DropQueryStrings"},
+        "context": {"()": "core.logging.RequestContext"},
+        "redact_credentials": {"()": "core.logging.RedactCredentials"},
+        "drop_query_strings": {"()": "core.logging.DropQueryStrings"},
     },
     "handlers": {
         "console": {

@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from messenger.core.health import healthz, readyz
-from messenger.core.metrics import metrics_view
-from messenger.core.middleware import api_not_found
+from core.health import healthz, readyz
+from core.metrics import metrics_view
+from core.middleware import api_not_found
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -15,7 +15,8 @@ api_v1 = [
     path("", include("groups.urls")),
     path("", include("media.urls")),
     path("", include("relay.urls")),
-    path("", include("messenger.realtime.urls")),
+    path("", include("realtime.urls")),
+    path("", include("presence.urls")),
 ]
 
 urlpatterns = [
@@ -32,7 +33,7 @@ urlpatterns = [
     path("", include("webclient.urls")),
 ]
 
-handler400 = "messenger.core.middleware.handler400"
-handler403 = "messenger.core.middleware.handler403"
-handler404 = "messenger.core.middleware.handler404"
-handler500 = "messenger.core.middleware.handler500"
+handler400 = "core.middleware.handler400"
+handler403 = "core.middleware.handler403"
+handler404 = "core.middleware.handler404"
+handler500 = "core.middleware.handler500"

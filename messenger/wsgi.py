@@ -8,8 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.settings")
 
 django_wsgi_app = get_wsgi_application()  # sets Django up before anything imports models
 
-from messenger.core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
+from core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
 
 # Request bodies past their route's limit are refused before Django reads them, and a chunked
-# body is read within the limit: messenger.core.bodylimit.
+# body is read within the limit: core.bodylimit.
 application = WSGIBodyLimitMiddleware(django_wsgi_app)

@@ -6,7 +6,7 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from messenger.core.metrics import register_scrape_gauge
+        from core.metrics import register_scrape_gauge
 
         register_scrape_gauge(
             "messenger_outbox_emails",

@@ -54,7 +54,7 @@ A block also drops what the blocked user had queued for the blocker (task relay.
 after commit, retried while Redis is down): blocking the accounts that filled one's queue frees
 it at once. What the blocker had queued for the blocked user stays until acknowledged or expired.
 
-The gateway's side (what messenger.realtime codes against; tests/relay/test_contract.py holds it
+The gateway's side (what realtime codes against; tests/relay/test_contract.py holds it
 to this, on both stores):
 - `relay.selectors.envelopes_pending(recipient_id=, after=None, limit=None)`: the unexpired
   envelopes, oldest first, as `RelayEnvelope`s; page with `limit` and `after`.

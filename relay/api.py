@@ -23,8 +23,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from messenger.core.pagination import page_size
-from messenger.core.throttling import UserRateThrottle
+from core.pagination import page_size
+from core.throttling import UserRateThrottle
 from relay import selectors, services
 from relay.serializers import (
     RelayEnvelopeSerializer,

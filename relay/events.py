@@ -1,4 +1,4 @@
-"""The event relay publishes (through messenger.core.events, after commit).
+"""The event relay publishes (through core.events, after commit).
 
 `relay.envelope`, to every device of the recipient, on each queued envelope. Its data is exactly
 one item of GET /relay/pending/{userId}: {"id", "sender_id", "recipient_id", "payload" (standard

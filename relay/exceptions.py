@@ -1,6 +1,6 @@
-"""The relay's errors, each with a stable `code` (rendered by messenger.core's one handler)."""
+"""The relay's errors, each with a stable `code` (rendered by core's one handler)."""
 
-from messenger.core.exceptions import (
+from core.exceptions import (
     ApplicationError,
     Forbidden,
     NotFound,

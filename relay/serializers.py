@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from messenger.core.fields import Base64BytesField, StrictIntegerField, StrictUUIDField
+from core.fields import Base64BytesField, StrictIntegerField, StrictUUIDField
 
 
 def _max_payload_bytes() -> int:

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.selectors import active_user_exists
-from messenger.core import metrics
-from messenger.core.events import publish
+from core import metrics
+from core.events import publish
 from relay.events import RELAY_ACKED, RELAY_ENVELOPE, envelope_event_data
 from relay.exceptions import (
     EnvelopeNotFound,

@@ -1,7 +1,7 @@
 """Routes of the relay app, mounted under /api/v1/ (by messenger.urls, or alone by
 messenger.relay_service.urls in a relay-only process)."""
 
-from messenger.core.urls import slash_optional
+from core.urls import slash_optional
 from relay.api import RelayAckView, RelayPendingView, RelayQueueView
 
 urlpatterns = [

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from messenger.core import events
+from core import events
 
 pytest_plugins = ["tests.s3"]  # s3_server / s3_bucket / s3_storage: a real S3 endpoint (moto)
 

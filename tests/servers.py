@@ -132,9 +132,11 @@ def delete_keys(prefix: str, redis_url: str | None = None) -> None:
         client.close()
 
 
-def start_server(kind: str, env: dict[str, str], log_path: Path) -> Server:
-    """Starts `kind` on a free port with `env`; not yet ready (`wait_until_ready`)."""
-    port = free_port()
+def start_server(kind: str, env: dict[str, str], log_path: Path, port: int | None = None) -> Server:
+    """Starts `kind` on `port` (a free one unless given: a caller whose environment must name the
+    server's own address, e.g. FRONTEND_URL, picks it first) with `env`; not yet ready
+    (`wait_until_ready`)."""
+    port = port or free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             server_command(kind, port), cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT

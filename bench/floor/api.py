@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.floor.models import FloorRow
-from messenger.core.pagination import CursorPagination
+from core.pagination import CursorPagination
 
 
 class FloorRowSerializer(serializers.ModelSerializer):

@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.relay_service.setting
 
 django_asgi_app = get_asgi_application()
 
-from messenger.core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
+from core.bodylimit import BodyLimitMiddleware, install_for_daphne  # noqa: E402
 
 # As the monolith's entry point: bodies past the limit are refused before they are read.
 install_for_daphne()

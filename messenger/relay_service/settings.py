@@ -20,12 +20,12 @@ INSTALLED_APPS = [
 # CSRF and frame options stay so `check --deploy` is clean (DRF's views are CSRF-exempt: Bearer).
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "messenger.core.logging.RequestIdMiddleware",
+    "core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "messenger.core.middleware.ApiErrorMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

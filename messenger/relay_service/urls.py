@@ -3,9 +3,9 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from messenger.core.health import healthz, readyz
-from messenger.core.metrics import metrics_view
-from messenger.core.middleware import api_not_found
+from core.health import healthz, readyz
+from core.metrics import metrics_view
+from core.middleware import api_not_found
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -17,7 +17,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
 ]
 
-handler400 = "messenger.core.middleware.handler400"
-handler403 = "messenger.core.middleware.handler403"
-handler404 = "messenger.core.middleware.handler404"
-handler500 = "messenger.core.middleware.handler500"
+handler400 = "core.middleware.handler400"
+handler403 = "core.middleware.handler403"
+handler404 = "core.middleware.handler404"
+handler500 = "core.middleware.handler500"

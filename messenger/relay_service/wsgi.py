@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messenger.relay_service.setting
 
 django_wsgi_app = get_wsgi_application()  # sets Django up before anything imports models
 
-from messenger.core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
+from core.bodylimit import WSGIBodyLimitMiddleware  # noqa: E402
 
 # As the monolith's entry point: bodies past the limit are refused before they are read.
 application = WSGIBodyLimitMiddleware(django_wsgi_app)

@@ -71,7 +71,7 @@ def test_register_refuses_addresses_under_dot_invalid(api_client, email):
 
 def test_the_service_refuses_them_whoever_calls(db):
     from accounts.services import user_register
-    from messenger.core.exceptions import ApplicationError
+    from core.exceptions import ApplicationError
 
     with pytest.raises(ApplicationError) as raised:
         user_register(email="x@deleted.invalid", username="deleted_x", password=STRONG_PASSWORD)

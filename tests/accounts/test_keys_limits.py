@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from messenger.core.events import realtime_user_group_name
+from core.events import realtime_user_group_name
 from tests.accounts.test_keys import COUNT, KEYS, bundle, claim_path, key
 from tests.conftest import bearer_client
 from tests.realtime.test_verify_action import FRAME_TIMEOUT, QUIET, _receive_all_now, devices  # noqa: F401

@@ -7,7 +7,7 @@ import pytest
 
 from contacts.models import Contact
 from contacts.selectors import accepted_contact_ids, blocked_by_any, is_blocked
-from messenger.core.events import realtime_user_group_name
+from core.events import realtime_user_group_name
 
 pytestmark = pytest.mark.django_db
 

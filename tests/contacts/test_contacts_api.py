@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from contacts.models import Contact
-from messenger.core.events import realtime_user_group_name
+from core.events import realtime_user_group_name
 
 pytestmark = pytest.mark.django_db
 

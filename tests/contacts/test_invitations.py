@@ -14,7 +14,7 @@ from accounts.events import user_deleted, user_registered, user_verified
 from contacts.models import Contact, Invitation
 from contacts.services import invitations_expire
 from contacts.tasks import expire_invitations
-from messenger.core.events import realtime_user_group_name
+from core.events import realtime_user_group_name
 from notifications.models import OutboundEmail
 
 pytestmark = pytest.mark.django_db

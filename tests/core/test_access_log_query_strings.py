@@ -4,7 +4,7 @@ and a socket's ticket never reach the log, and neither does any other query stri
 
 uvicorn logs each request (uvicorn.access) and each WebSocket handshake (uvicorn.error, which
 `--no-access-log` does not silence) with the path and its query string; the app's LOGGING keeps
-the path alone (messenger.core.logging.DropQueryStrings). The server runs on its own SQLite
+the path alone (core.logging.DropQueryStrings). The server runs on its own SQLite
 database (tests/media/server.py), so this runs in both modes.
 """
 

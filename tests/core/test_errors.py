@@ -131,7 +131,7 @@ def test_a_lone_surrogate_in_a_dict_key_is_400_not_500(client_for, make_user):
 def test_envelope_replaces_lone_surrogates_everywhere():
     import json
 
-    from messenger.core.exceptions import envelope
+    from core.exceptions import envelope
 
     body = envelope("bad \ud800", "code", {"field.\udc00": ["echo \ud83d"], "plain": ["ok"]})
     assert json.loads(json.dumps(body, ensure_ascii=False).encode("utf-8")) == {

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from messenger.core.logging import RedactCredentials
+from core.logging import RedactCredentials
 
 
 def test_a_handshake_line_loses_its_ticket():

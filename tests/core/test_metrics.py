@@ -247,7 +247,7 @@ def test_a_celery_worker_serves_its_metrics_on_metrics_port(settings):
     import httpx
     from celery.signals import worker_init
 
-    from messenger.core.metrics import _start_exporter
+    from core.metrics import _start_exporter
     from tests.s3 import free_port
 
     settings.METRICS_PORT = free_port()

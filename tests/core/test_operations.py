@@ -3,8 +3,8 @@
 import pytest
 from django.db import transaction
 
+from core.stream import current_stream_position, next_stream_position
 from messenger.asgi import application
-from messenger.core.stream import current_stream_position, next_stream_position
 from tests.sockets import Socket
 
 

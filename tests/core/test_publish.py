@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.db import transaction
 
-from messenger.core.events import (
+from core.events import (
     publish,
     publish_to_chat_group,
     realtime_chat_group_name,

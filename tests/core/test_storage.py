@@ -1,4 +1,4 @@
-"""messenger.core.storage.S3Storage, as settings.py configures it, against moto's S3 server:
+"""core.storage.S3Storage, as settings.py configures it, against moto's S3 server:
 /readyz probes it, presigned URLs may name a public endpoint, spooled uploads go by path."""
 
 import hashlib

@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from messenger.core.stream import current_stream_position, next_stream_position, next_stream_positions
+from core.stream import current_stream_position, next_stream_position, next_stream_positions
 
 
 @pytest.mark.django_db

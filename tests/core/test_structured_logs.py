@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
-from messenger.core.logging import JsonFormatter, RedactCredentials, RequestContext, TextFormatter
+from core.logging import JsonFormatter, RedactCredentials, RequestContext, TextFormatter
 from tests.accounts.helpers import STRONG_PASSWORD
 from tests.messaging.helpers import send_body
 

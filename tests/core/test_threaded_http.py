@@ -1,5 +1,5 @@
 """HTTP under the ASGI server runs Django's WSGI handler on a pool of threads
-(messenger.core.threaded_http): requests run at once, bodies stream both ways, and through the
+(core.threaded_http): requests run at once, bodies stream both ways, and through the
 real application a REST send still reaches a socket on the same server (the events go out on
 the server's loop, as under Django's ASGI handler)."""
 
@@ -13,8 +13,8 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 
+from core.threaded_http import SEND_PIECE_BYTES, ThreadPoolWSGIApp
 from messenger.asgi import application
-from messenger.core.threaded_http import SEND_PIECE_BYTES, ThreadPoolWSGIApp
 from tests.accounts.helpers import session_for
 from tests.messaging.helpers import send_body
 from tests.sockets import Socket

@@ -1,4 +1,4 @@
-"""Counter-based throttles (messenger.core.throttling): N requests pass in a window, the N+1th is
+"""Counter-based throttles (core.throttling): N requests pass in a window, the N+1th is
 a 429 envelope with Retry-After, the window's end lets requests through again; one Redis round
 trip per check in the real mode, the same behaviour on the local-memory cache of the embedded one."""
 
@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 
-from messenger.core.throttling import user_throttle_wait
+from core.throttling import user_throttle_wait
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.core.urls")]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from messenger.core.throttling import parse_rate
+from core.throttling import parse_rate
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messenger.core.urls import slash_optional
+from core.urls import slash_optional
 from messenger.urls import urlpatterns as project_urlpatterns
 from tests.core.views import BoomView, EchoView, SlowQueryView, ThrottledView
 
@@ -12,7 +12,7 @@ urlpatterns = [
     *project_urlpatterns,
 ]
 
-handler400 = "messenger.core.middleware.handler400"
-handler403 = "messenger.core.middleware.handler403"
-handler404 = "messenger.core.middleware.handler404"
-handler500 = "messenger.core.middleware.handler500"
+handler400 = "core.middleware.handler400"
+handler403 = "core.middleware.handler403"
+handler404 = "core.middleware.handler404"
+handler500 = "core.middleware.handler500"

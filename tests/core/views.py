@@ -1,4 +1,4 @@
-"""Views that exist only in tests, to drive messenger.core's error handling end to end."""
+"""Views that exist only in tests, to drive core's error handling end to end."""
 
 from django.db import connection, transaction
 from rest_framework import serializers
@@ -6,8 +6,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messenger.core.fields import Base64BytesField
-from messenger.core.throttling import IPRateThrottle
+from core.fields import Base64BytesField
+from core.throttling import IPRateThrottle
 
 
 class EchoInput(serializers.Serializer):

@@ -93,7 +93,7 @@ def test_demo_prints_logins_that_show_the_demo_data(settings):
     assert media.status_code == 200 and media.json()["file_type"] == "image/png"
     # Really encrypted: bob decrypts it with the scheme (and demo keys) of examples/quickstart.py.
     quickstart = quickstart_module()
-    from messenger.demo.management.commands.demo import encryption_key, public_key
+    from demo.management.commands.demo import encryption_key, public_key
 
     text = quickstart.decrypt_message(conversation[0], encryption_key("demo_bob"), public_key("demo_alice"))
     assert text == "Here is a picture."

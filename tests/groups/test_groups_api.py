@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from core.events import realtime_chat_group_name, realtime_user_group_name
 from groups.models import ChatGroup, GroupMember
 from groups.selectors import group_ids_for_user
-from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
 
 pytestmark = pytest.mark.django_db
 

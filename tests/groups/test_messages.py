@@ -10,11 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from core.events import realtime_user_group_name
+from core.stream import current_stream_position
 from groups import services
 from groups.models import GroupMessage, GroupMessageKey
 from groups.selectors import group_ids_for_user, group_sync_items
-from messenger.core.events import realtime_user_group_name
-from messenger.core.stream import current_stream_position
 from tests.groups.conftest import keys_for, message_body, wrapped_key
 
 pytestmark = pytest.mark.django_db

@@ -237,7 +237,7 @@ def test_nested_json_is_400_on_an_open_route(api_client):
 
 def test_json_at_the_depth_limit_still_parses(api_client):
     """32 levels pass the parser (and reach the serializer, which refuses the shape)."""
-    from messenger.core.parsers import MAX_JSON_DEPTH
+    from core.parsers import MAX_JSON_DEPTH
 
     ok = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
     response = api_client.post(
@@ -636,7 +636,7 @@ def _endless(size: int = 64 * 1024):
 
 
 def _limit_for(op: Operation) -> tuple[int, str]:
-    from messenger.core.bodylimit import body_limit
+    from core.bodylimit import body_limit
 
     return body_limit(_concrete(op))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from messenger.core import events
+from core import events
 from tests.messaging.helpers import send_body
 
 

@@ -7,8 +7,8 @@ import os
 import uuid
 from typing import Any
 
+from core import events
 from messaging.services import message_send
-from messenger.core import events
 
 
 def b64(data: bytes) -> str:

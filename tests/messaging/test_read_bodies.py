@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from core.rendering import iso
 from messaging.models import Message
 from messaging.serializers import MessageSerializer
-from messenger.core.rendering import iso
 from tests.messaging.helpers import send_body
 
 pytestmark = pytest.mark.django_db

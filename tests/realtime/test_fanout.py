@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from messenger.core.events import publish_per_user, realtime_user_group_name
+from core.events import publish_per_user, realtime_user_group_name
 from tests.groups.conftest import keys_for, message_body
 from tests.realtime.test_gateway import next_frame_of, rest, socket_for
 

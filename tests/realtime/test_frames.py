@@ -467,7 +467,7 @@ async def test_the_rate_limit_is_per_connection(user, settings):
 
 
 def test_a_token_bucket_refills_at_its_rate():
-    from messenger.realtime.ratelimit import TokenBucket
+    from realtime.ratelimit import TokenBucket
 
     now = [0.0]
     bucket = TokenBucket(2.0, 2.0, lambda: now[0])

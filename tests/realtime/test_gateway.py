@@ -289,7 +289,7 @@ async def test_a_member_connecting_later_joins_their_groups(user, other_user):
 async def test_events_are_forwarded_verbatim_and_in_order(user):
     from channels.layers import get_channel_layer
 
-    from messenger.core.events import build_message, realtime_user_group_name
+    from core.events import build_message, realtime_user_group_name
 
     communicator = await socket_for(user)
     layer = get_channel_layer()

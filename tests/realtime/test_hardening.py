@@ -14,10 +14,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
+from core.events import realtime_user_group_name
 from messenger.asgi import application
-from messenger.core.events import realtime_user_group_name
-from messenger.realtime import consumers
-from messenger.realtime.presence_store import get_store
+from presence.store import get_store
+from realtime import consumers
 from tests.accounts.helpers import session_for
 from tests.realtime.test_gateway import NOTHING_WITHIN, closed_with, connect, next_frame_of, socket_for
 from tests.realtime.test_presence import befriend, presence_frame, presence_of

@@ -20,9 +20,9 @@ from accounts.models import User
 from accounts.services import user_record_last_seen
 from contacts.models import Contact
 from contacts.services import contact_request, contact_set_status
-from messenger.realtime.presence import presence_connection_opened, presence_connection_refreshed
-from messenger.realtime.presence_store import get_store
-from messenger.realtime.tasks import presence_sweep
+from presence.services import presence_connection_opened, presence_connection_refreshed
+from presence.store import get_store
+from presence.tasks import presence_sweep
 from tests.realtime.test_gateway import NOTHING_WITHIN, rest, socket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -253,9 +253,9 @@ def test_the_sweep_is_scheduled_and_registered(settings):
     from messenger.celery import app
 
     app.loader.import_default_modules()  # what a worker does at start: autodiscover tasks
-    entry = settings.CELERY_BEAT_SCHEDULE["realtime-presence-sweep"]
-    assert entry["task"] == "realtime.presence_sweep"
-    assert "realtime.presence_sweep" in app.tasks
+    entry = settings.CELERY_BEAT_SCHEDULE["presence-sweep"]
+    assert entry["task"] == "presence.sweep"
+    assert "presence.sweep" in app.tasks
     assert 0 < float(entry["schedule"]) <= settings.REALTIME_PRESENCE_TTL_SECONDS
 
 

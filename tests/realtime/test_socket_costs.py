@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings as django_settings
 
-from messenger.realtime.presence_store import get_store
+from presence.store import get_store
 from relay import store as relay_store
 from tests.realtime.test_gateway import authenticated, socket_for
 

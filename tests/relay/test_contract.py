@@ -12,8 +12,8 @@ from datetime import UTC
 import pytest
 from django.db import transaction
 
-from messenger.core.events import realtime_user_group_name
-from messenger.core.exceptions import NotFound, ServiceUnavailable
+from core.events import realtime_user_group_name
+from core.exceptions import NotFound, ServiceUnavailable
 from relay.events import RELAY_ENVELOPE, envelope_event_data
 from relay.exceptions import EnvelopeNotFound, RelayUnavailable
 from relay.selectors import RelayEnvelope, envelopes_pending

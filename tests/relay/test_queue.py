@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from messenger.core.events import realtime_user_group_name
+from core.events import realtime_user_group_name
 from relay.selectors import envelopes_pending, envelopes_pending_count
 from tests.relay.conftest import b64
 

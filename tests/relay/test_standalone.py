@@ -40,7 +40,7 @@ OTHER_APPS = (
     "groups",
     "media",
     "notifications",
-    "messenger.realtime",
+    "realtime",
     "messenger.urls",
 )
 

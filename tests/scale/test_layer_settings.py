@@ -27,7 +27,7 @@ def test_the_layer_is_sharded_over_the_listed_instances_in_their_order():
         CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS="30",
     )
     # channels_redis's layer and storage format, with a bounded pool and batched joins.
-    assert layer["BACKEND"] == "messenger.core.channel_layer.RedisChannelLayer"
+    assert layer["BACKEND"] == "core.channel_layer.RedisChannelLayer"
     # The order is the shard map: channels_redis picks a host by index.
     assert layer["CONFIG"]["hosts"] == [
         {"address": "redis://layer-a.internal:6379/0", "socket_timeout": 30.0},

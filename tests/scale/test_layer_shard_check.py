@@ -1,4 +1,4 @@
-"""Every process must list the same channel-layer shards (messenger/core/layer_shards.py): a
+"""Every process must list the same channel-layer shards (core/layer_shards.py): a
 process configured with another CHANNEL_LAYER_REDIS_URLS would silently split the layer, so it
 registers a fingerprint of its layer on REDIS_URL and is not ready while it differs from the one
 the running processes established; they stay ready.
@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from messenger.core.layer_shards import layer_fingerprint, register_and_compare
+from core.layer_shards import layer_fingerprint, register_and_compare
 from tests.s3 import stop_process
 from tests.servers import (
     START_TIMEOUT_SECONDS,
@@ -37,7 +37,7 @@ def second_shard(redis_url: str) -> str:
 def redis_layer(*urls: str, prefix: str = "messenger:asgi") -> dict:
     return {
         "default": {
-            "BACKEND": "messenger.core.channel_layer.RedisChannelLayer",  # as settings configure it
+            "BACKEND": "core.channel_layer.RedisChannelLayer",  # as settings configure it
             "CONFIG": {"hosts": [{"address": url} for url in urls], "prefix": prefix},
         }
     }
@@ -121,7 +121,7 @@ def test_a_worker_with_other_shards_says_so_at_start(registry, settings, caplog)
 
     register_and_compare(registry)  # a running web process
     settings.CHANNEL_LAYERS = redis_layer(settings.REDIS_URL, second_shard(settings.REDIS_URL))
-    with caplog.at_level("ERROR", logger="messenger.core.layer_shards"):
+    with caplog.at_level("ERROR", logger="core.layer_shards"):
         _register_channel_layer()
     assert any("differs from the running processes'" in record.getMessage() for record in caplog.records)
 

@@ -35,7 +35,7 @@ import pytest
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 
-from messenger.core.events import realtime_chat_group_name, realtime_user_group_name
+from core.events import realtime_chat_group_name, realtime_user_group_name
 from tests.messaging.helpers import send_body
 from tests.realtime.real_server import MANY_REGISTRATIONS
 from tests.s3 import free_port, stop_process

@@ -1,9 +1,0 @@
-from django.apps import AppConfig
-
-
-class DemoConfig(AppConfig):
-    """`manage.py demo`: demo data across every app, so it sits on top of them all."""
-
-    name = "messenger.demo"
-    label = "demo"
-    verbose_name = "Demo data"
