@@ -398,6 +398,7 @@ function renderContacts() {
       await loadContacts();
       renderContacts();
       paintLists();
+      refreshPresence(); // a new contact's presence is visible from now on
     }));
     return b;
   };
@@ -594,9 +595,10 @@ function paintMessage(m) {
   }
   const sender = state.view && state.view.kind === "group" && !mine ? h("small", { class: "sender" }, displayName(state.users.get(m.raw.sender_id))) : null;
   const receipt = mine && state.view.kind === "chat" ? h("span", { class: "receipt", title: m.raw.is_read ? "Read" : "Sent" }, m.raw.is_read ? "✓✓ Read" : "✓ Sent") : null;
-  const menu = !m.raw.is_deleted ? h("span", { class: "msg-actions" },
+  // The API deletes 1:1 messages only (for me, or for everyone by the sender).
+  const menu = !m.raw.is_deleted && state.view.kind === "chat" ? h("span", { class: "msg-actions" },
     h("button", { class: "link", onclick: () => deleteMessage(m, "me") }, "Delete for me"),
-    mine && state.view.kind === "chat" ? h("button", { class: "link", onclick: () => deleteMessage(m, "everyone") }, "Delete for everyone") : null) : null;
+    mine ? h("button", { class: "link", onclick: () => deleteMessage(m, "everyone") }, "Delete for everyone") : null) : null;
   const el = h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { id: m.raw.id }, tabindex: "0" },
     sender, ...body, h("div", { class: "meta" }, h("time", { datetime: m.raw.created_at }, timeOf(m.raw.created_at)), receipt, menu));
   if (m.el) m.el.replaceWith(el);
@@ -605,7 +607,6 @@ function paintMessage(m) {
 
 async function deleteMessage(m, scope) {
   try {
-    if (state.view.kind === "group") throw new Error("Group messages cannot be deleted yet.");
     await api("DELETE", `/messages/${m.raw.id}?scope=${scope}`);
     if (scope === "me") removeMessage(m);
     else { m.raw.is_deleted = true; paintMessage(m); }
