@@ -210,3 +210,109 @@ def test_a_second_device_reads_history_only_after_restoring_the_key_backup(
     screenshot(laptop, "12-restored-history")
 
     messenger_app.assert_plaintexts_absent([mine, theirs, from_laptop, client.PASSPHRASE])
+
+
+def test_the_other_screens_invitation_history_typing_deletes_files_roles_logout_and_account_deletion(
+    messenger_app, open_device, screenshot, tmp_path
+):
+    alice = open_device("alice", **DESKTOP)
+    client.register(alice, "alice")
+    alice.goto(messenger_app.wait_for_link("alice@example.com", "/verify-email"))
+    alice.get_by_role("button", name="Confirm my email").click()
+    expect(alice.get_by_role("status")).to_contain_text("confirmed", timeout=client.TIMEOUT_MS)
+
+    # An invitation by email; its link opens registration, and Bob becomes Alice's contact.
+    client.go(alice, "/contacts")
+    alice.fill("input[name=invite]", "bob@example.com")
+    alice.get_by_role("button", name="Invite").click()
+    expect(alice.get_by_text("Invitation sent to bob@example.com.")).to_be_visible(timeout=client.TIMEOUT_MS)
+    invitation = messenger_app.wait_for_link("bob@example.com", "/register")
+    bob = open_device("bob", **DESKTOP)
+    bob.goto(invitation)
+    expect(bob.get_by_text("Alice invited you to Messenger.", exact=False)).to_be_visible(
+        timeout=client.TIMEOUT_MS
+    )
+    expect(bob.locator("input[name=email]")).to_have_value("bob@example.com")
+    screenshot(bob, "13-invitation")
+    bob.fill("input[name=username]", "bob")
+    bob.fill("input[name=full_name]", "Bob")
+    bob.fill("input[name=password]", client.PASSWORD)
+    bob.fill("input[name=passphrase]", client.PASSPHRASE)
+    bob.get_by_role("button", name="Create account").click()
+    client.expect_connected(bob)
+    client.open_chat(bob, "Alice")
+    client.open_chat(alice, "Bob")
+
+    # History: more than a page; scrolling up loads the earlier ones.
+    history = [typed(f"History line {n:02d}") for n in range(34)]
+    for text in history:
+        client.send(alice, text)
+    client.go(bob, "/")
+    bob.locator(".sidebar a.row", has_text="Alice").first.click()
+    expect(bob.locator(".msg.theirs p.text")).to_have_count(30, timeout=client.TIMEOUT_MS)
+    bob.locator(".messages-scroll").evaluate("(el) => { el.scrollTop = 0; }")
+    client.expect_texts(bob, history)
+
+    # Typing shows in the other's header, live.
+    alice.fill("textarea[name=message]", "I am typing something")
+    expect(bob.locator("#chat-sub")).to_have_text("typing…", timeout=client.TIMEOUT_MS)
+    alice.fill("textarea[name=message]", "")
+
+    # Delete for everyone (the sender): Bob's copy turns into a tombstone, live.
+    last = alice.locator(".msg.mine", has_text=history[-1])
+    last.hover()
+    last.get_by_role("button", name="Delete for everyone").click()
+    expect(bob.locator(".msg.theirs").last).to_contain_text(
+        "This message was deleted.", timeout=client.TIMEOUT_MS
+    )
+    # Delete for me (the recipient): gone from Bob's view only.
+    first = bob.locator(".msg.theirs", has_text=history[0])
+    first.hover()
+    first.get_by_role("button", name="Delete for me").click()
+    expect(bob.locator(".msg.theirs", has_text=history[0])).to_have_count(0, timeout=client.TIMEOUT_MS)
+    expect(alice.locator(".msg.mine", has_text=history[0])).to_have_count(1)
+
+    # A file that is not an image: downloadable, decrypted in the browser, byte for byte.
+    notes = tmp_path / f"meeting-notes-{uuid.uuid4().hex[:8]}.txt"
+    notes.write_text(typed("Agenda: budget, hiring, the offsite") + "\n")
+    client.send(alice, typed("Notes attached"), attach=str(notes))
+    download_button = bob.get_by_role("button", name=re.compile(rf"Download {re.escape(notes.name)}"))
+    expect(download_button).to_be_visible(timeout=client.TIMEOUT_MS)
+    with bob.expect_download() as download:
+        download_button.click()
+    assert download.value.suggested_filename == notes.name
+    assert Path(download.value.path()).read_bytes() == notes.read_bytes()
+    screenshot(bob, "14-file")
+
+    # A group: Alice makes Bob an admin, then removes him; his client drops the group.
+    client.create_group(alice, "Book club", ["bob"])
+    client.open_group(bob, "Book club")
+    alice.get_by_role("button", name="Members").click()
+    alice.get_by_role("button", name="Make admin").click()
+    expect(alice.locator(".main .row", has_text="Bob")).to_contain_text("admin", timeout=client.TIMEOUT_MS)
+    screenshot(alice, "15-members")
+    alice.locator(".main .row", has_text="Bob").get_by_role("button", name="Remove").click()
+    expect(alice.locator(".main .row", has_text="Bob")).to_have_count(0, timeout=client.TIMEOUT_MS)
+    bob.get_by_role("tab", name="Groups").click()
+    expect(bob.locator(".sidebar a.row", has_text="Book club")).to_have_count(0, timeout=client.TIMEOUT_MS)
+
+    # Log out: back to the login screen, and a reload stays there.
+    client.go(bob, "/settings")
+    bob.get_by_role("button", name="Log out").click()
+    expect(bob.get_by_role("heading", name="Log in")).to_be_visible(timeout=client.TIMEOUT_MS)
+    bob.reload()
+    expect(bob.get_by_role("heading", name="Log in")).to_be_visible(timeout=client.TIMEOUT_MS)
+
+    # Account deletion, with the password; logging in again is refused in a sentence.
+    client.go(alice, "/settings")
+    alice.fill("input[name=delete_password]", client.PASSWORD)
+    alice.once("dialog", lambda dialog: dialog.accept())
+    alice.get_by_role("button", name="Delete my account").click()
+    expect(alice.get_by_role("heading", name="Log in")).to_be_visible(timeout=client.TIMEOUT_MS)
+    client.log_in(alice, "alice")
+    refusal = alice.get_by_role("alert")
+    expect(refusal).not_to_have_text("", timeout=client.TIMEOUT_MS)
+    assert "{" not in refusal.inner_text()
+    screenshot(alice, "16-deleted-account-login")
+
+    messenger_app.assert_plaintexts_absent([*history, notes.read_bytes(), notes.name, client.PASSPHRASE])

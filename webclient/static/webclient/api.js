@@ -54,13 +54,23 @@ export async function refreshTokens() {
   return refreshing;
 }
 
+// "/users/x" under the API's base; "/api/..." as is; a pagination link (`next`, an absolute URL
+// as the server saw its own address, which behind a proxy may not be the page's) by its path.
+function resolve(path) {
+  if (/^https?:/.test(path)) {
+    const url = new URL(path);
+    return url.pathname + url.search;
+  }
+  return path.startsWith("/api/") ? path : BASE + path;
+}
+
 async function raw(method, path, body, auth, isForm = false) {
   const headers = { Accept: "application/json" };
   if (auth && session) headers.Authorization = `Bearer ${session.access}`;
   if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path.startsWith("/api/") ? path : BASE + path, {
+    response = await fetch(resolve(path), {
       method, headers, body: body === undefined ? undefined : isForm ? body : JSON.stringify(body),
     });
   } catch {

@@ -128,6 +128,7 @@ async function dispatch(type, data) {
   switch (type) {
     case "message.new": {
       const peer = data.sender_id === state.me.id ? data.recipient_id : data.sender_id;
+      if (peer === data.sender_id) showTyping({ user_id: peer, state: "stop" }); // their message is in
       if (state.view && state.view.kind === "chat" && state.view.id === peer) {
         await addMessages([data], "append");
         markRead();
@@ -136,6 +137,7 @@ async function dispatch(type, data) {
       break;
     }
     case "group.message.new":
+      if (data.sender_id !== state.me.id) showTyping({ user_id: data.sender_id, group_id: data.group_id, state: "stop" });
       if (state.view && state.view.kind === "group" && state.view.id === data.group_id) await addMessages([data], "append");
       break;
     case "message.read": {
@@ -176,6 +178,8 @@ function bumpConversation(peerId, message) {
   const existing = state.conversations.find((c) => c.user.id === peerId);
   const unread = message.sender_id !== state.me.id && !(state.view && state.view.id === peerId);
   if (existing) {
+    // /sync replays what the list already counts (the since token only moves on a sync).
+    if (existing.last_message && message.created_at <= existing.last_message.created_at) return;
     existing.last_message = message;
     if (unread) existing.unread_count += 1;
     state.conversations = [existing, ...state.conversations.filter((c) => c !== existing)];
@@ -483,13 +487,17 @@ async function openChat(kind, id) {
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); composer.requestSubmit(); }
   });
+  // Typing frames are rate limited (THROTTLE_TYPING, 60/min): "start" at most every 5 s while
+  // typing goes on, "stop" after 4 s without a keystroke. A sent message needs no "stop": the
+  // other side clears the indicator when the message arrives (so at most one frame a message).
   let typingSent = 0;
   let typingStop = null;
+  const typingTarget = kind === "chat" ? { to_user_id: id } : { group_id: id };
   input.addEventListener("input", () => {
-    const target = kind === "chat" ? { to_user_id: id } : { group_id: id };
-    if (Date.now() - typingSent > 3000) { state.rt && state.rt.send("typing", { ...target, state: "start" }); typingSent = Date.now(); }
+    if (!input.value) return;
+    if (Date.now() - typingSent > 5000) { state.rt && state.rt.send("typing", { ...typingTarget, state: "start" }); typingSent = Date.now(); }
     clearTimeout(typingStop);
-    typingStop = setTimeout(() => { state.rt && state.rt.send("typing", { ...target, state: "stop" }); typingSent = 0; }, 4000);
+    typingStop = setTimeout(() => { state.rt && state.rt.send("typing", { ...typingTarget, state: "stop" }); typingSent = 0; }, 4000);
   });
   composer.addEventListener("submit", busy(sendButton, status, async () => {
     const text = input.value.trim();
@@ -498,8 +506,7 @@ async function openChat(kind, id) {
     await sendMessage(view, text, file);
     input.value = ""; fileInput.value = ""; pending.textContent = "";
     clearTimeout(typingStop);
-    if (typingSent) state.rt && state.rt.send("typing", { ...(kind === "chat" ? { to_user_id: id } : { group_id: id }), state: "stop" });
-    typingSent = 0;
+    typingSent = 0; // the next keystroke starts a new "typing" (the message cleared the last one)
     input.focus();
   }));
   scroller.addEventListener("scroll", () => { if (scroller.scrollTop < 80) loadOlder(view); });
@@ -570,12 +577,18 @@ async function addMessages(raws, where) {
   if (state.view !== view) return;
   const items = fresh.map((raw, i) => ({ raw, plain: decrypted[i], el: null })).filter((m) => !view.messages.has(m.raw.id));
   items.sort((a, b) => (a.raw.created_at < b.raw.created_at ? -1 : 1));
-  for (const m of items) { view.messages.set(m.raw.id, m); paintMessage(m); }
   const nearBottom = view.scroller.scrollHeight - view.scroller.scrollTop - view.scroller.clientHeight < 120;
-  if (where === "prepend") view.list.prepend(...items.map((m) => m.el));
-  else {
-    view.list.append(...items.map((m) => m.el));
-    if (nearBottom || items.some((m) => m.raw.sender_id === state.me.id)) view.scroller.scrollTop = view.scroller.scrollHeight;
+  // Each in its place by time, wherever it came from: a page of history, a live event, or /sync
+  // replaying what this page had already loaded as history.
+  const shown = [...view.list.children];
+  for (const m of items) {
+    view.messages.set(m.raw.id, m);
+    paintMessage(m);
+    const later = shown.find((el) => el.dataset.at > m.raw.created_at);
+    view.list.insertBefore(m.el, later || null);
+  }
+  if (where === "append" && (nearBottom || items.some((m) => m.raw.sender_id === state.me.id))) {
+    view.scroller.scrollTop = view.scroller.scrollHeight;
   }
 }
 
@@ -599,7 +612,7 @@ function paintMessage(m) {
   const menu = !m.raw.is_deleted && state.view.kind === "chat" ? h("span", { class: "msg-actions" },
     h("button", { class: "link", onclick: () => deleteMessage(m, "me") }, "Delete for me"),
     mine ? h("button", { class: "link", onclick: () => deleteMessage(m, "everyone") }, "Delete for everyone") : null) : null;
-  const el = h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { id: m.raw.id }, tabindex: "0" },
+  const el = h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { id: m.raw.id, at: m.raw.created_at }, tabindex: "0" },
     sender, ...body, h("div", { class: "meta" }, h("time", { datetime: m.raw.created_at }, timeOf(m.raw.created_at)), receipt, menu));
   if (m.el) m.el.replaceWith(el);
   m.el = el;
