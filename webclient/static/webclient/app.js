@@ -803,7 +803,7 @@ async function renderMembers(view) {
   };
   const rows = group.members.map((m) => h("li", { class: "row" },
     h("span", { class: "avatar" }, initials(m.user)),
-    h("span", { class: "grow" }, h("strong", {}, displayName(m.user)), h("small", { class: "muted" }, ` ${m.role}`)),
+    h("span", { class: "grow" }, h("strong", {}, displayName(m.user)), h("small", { class: "muted" }, m.role)),
     isOwner && m.role !== "owner" ? act(m.role === "admin" ? "Make member" : "Make admin", "PATCH", `/groups/${group.id}/members/${m.user.id}`, { role: m.role === "admin" ? "member" : "admin" }) : null,
     canManage && m.role !== "owner" && m.user.id !== state.me.id ? act("Remove", "DELETE", `/groups/${group.id}/members/${m.user.id}`, undefined, "small danger") : null));
   const candidates = state.contacts.filter((c) => c.status === "accepted" && !group.members.some((m) => m.user.id === c.user.id));
