@@ -318,3 +318,40 @@ def test_the_other_screens_invitation_history_typing_deletes_files_roles_logout_
     screenshot(alice, "16-deleted-account-login")
 
     messenger_app.assert_plaintexts_absent([*history, notes.read_bytes(), notes.name, client.PASSPHRASE])
+
+
+def test_starting_over_with_new_keys_after_losing_the_backup(messenger_app, open_device, screenshot):
+    alice = open_device("alice", **DESKTOP)
+    bob = open_device("bob", **DESKTOP)
+    client.register(alice, "alice")
+    client.register(bob, "bob")
+    client.request_contact(alice, "bob")
+    client.accept_contact(bob, "alice")
+    client.open_chat(alice, "Bob")
+    client.open_chat(bob, "Alice")
+    before = typed("Sent to the old keys")
+    client.send(bob, before)
+    client.expect_texts(alice, [before])  # Bob's session with Alice's first identity exists now
+
+    # A new phone, the passphrase forgotten: Alice starts over with new keys.
+    phone = open_device("alice-phone", **PHONE)
+    client.log_in(phone, "alice")
+    phone.get_by_text("No backup, or forgot the passphrase?").click()
+    phone.fill("input[name=new_passphrase]", "a brand new passphrase for alice")
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.get_by_role("button", name="Start over with new keys").click()
+    client.expect_connected(phone)
+    client.open_chat(phone, "Bob")
+    expect(phone.locator(".msg.theirs .unreadable")).to_have_count(1, timeout=client.TIMEOUT_MS)
+
+    # Bob's client notices the new identity and makes a new session: both ways work again.
+    client.go(bob, "/")
+    client.open_chat(bob, "Alice")
+    after, answer = typed("Sent to the new keys"), typed("Phone answers Bob")
+    client.send(bob, after)
+    client.expect_texts(phone, [after])
+    client.send(phone, answer)
+    client.expect_texts(bob, [answer])
+    screenshot(phone, "17-new-keys-phone")
+
+    messenger_app.assert_plaintexts_absent([before, after, answer, "a brand new passphrase for alice"])

@@ -39,12 +39,22 @@ export function setSession(value) {
 }
 export const onSessionChange = (listener) => listeners.add(listener);
 
+// Other tabs of this browser share the session (localStorage). A refresh token works once: two
+// tabs refreshing with the same one would end the session (reuse detection). So refreshes take a
+// lock across tabs, and a tab first adopts tokens another tab already rotated.
+async function rotate() {
+  const stored = JSON.parse(localStorage.getItem(STORAGE) || "null");
+  if (!stored) throw new ApiError(401, { detail: "You were logged out. Please log in again." });
+  if (stored.refresh !== session.refresh) { session = stored; return; }
+  const tokens = await raw("POST", "/auth/refresh", { refresh: session.refresh }, false);
+  setSession({ ...session, access: tokens.access, refresh: tokens.refresh });
+}
+
 export async function refreshTokens() {
   if (!session) throw new ApiError(401, { detail: "Please log in." });
   if (!refreshing) {
-    const refresh = session.refresh;
-    refreshing = raw("POST", "/auth/refresh", { refresh }, false)
-      .then((tokens) => setSession({ ...session, access: tokens.access, refresh: tokens.refresh }))
+    const locked = navigator.locks ? navigator.locks.request("messenger-refresh", rotate) : rotate();
+    refreshing = locked
       .catch((error) => {
         if (error.status === 401) setSession(null); // the session ended (logout elsewhere, reuse)
         throw error;
@@ -53,6 +63,11 @@ export async function refreshTokens() {
   }
   return refreshing;
 }
+
+// A logout in another tab logs this one out too.
+addEventListener("storage", (event) => {
+  if (event.key === STORAGE && !event.newValue && session) setSession(null);
+});
 
 // "/users/x" under the API's base; "/api/..." as is; a pagination link (`next`, an absolute URL
 // as the server saw its own address, which behind a proxy may not be the page's) by its path.

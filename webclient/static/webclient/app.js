@@ -288,10 +288,30 @@ function renderRestore() {
     navigate("/", true);
   }));
   const skip = h("button", { class: "secondary", onclick: () => { sessionStorage.setItem(SKIP_RESTORE, "1"); navigate("/", true); } }, "Continue without my keys");
+  // No backup, or a forgotten passphrase: new keys (and a new backup) make the account usable
+  // again; what was encrypted to the old ones stays unreadable, everywhere.
+  const fresh = h("input", { name: "new_passphrase", type: "password", autocomplete: "off", minlength: 10 });
+  const freshStatus = h("p", { class: "status", role: "alert" });
+  const freshButton = h("button", { type: "submit", class: "danger" }, "Start over with new keys");
+  const freshForm = h("form", {}, field("New key backup passphrase", fresh), freshButton, freshStatus);
+  freshForm.addEventListener("submit", busy(freshButton, freshStatus, async () => {
+    if (fresh.value.length < 10) throw new Error("Choose a passphrase of at least 10 characters.");
+    if (!confirm("New keys make every earlier message unreadable, on all your devices. Continue?")) return;
+    const material = await C.generateIdentity();
+    await api("PATCH", `/users/${state.me.id}`, { public_key: C.publicKeyField(material) });
+    await api("PUT", "/keys", C.keysUpload(material));
+    await api("PUT", BACKUP_PATH, await C.sealBackup(material, fresh.value, state.me.id));
+    await store.saveKeys(state.me.id, await C.importIdentity(material));
+    state.keys = await store.loadKeys(state.me.id);
+    navigate("/", true);
+  }));
   authPage("Restore your keys",
     h("p", {}, "This device does not have your encryption keys. Enter your key backup passphrase to restore them."),
     h("p", { class: "warning" }, "Without the backup, old messages cannot be read on this device."),
-    form, skip);
+    form, skip,
+    h("details", { class: "start-over" }, h("summary", {}, "No backup, or forgot the passphrase?"),
+      h("p", { class: "muted" }, "You can start over with new keys. Messages sent to your old keys cannot be read any more, on any device."),
+      freshForm));
   passphrase.focus();
 }
 
@@ -512,7 +532,8 @@ async function openChat(kind, id) {
   scroller.addEventListener("scroll", () => { if (scroller.scrollTop < 80) loadOlder(view); });
 
   if (kind === "chat") {
-    const peer = await userById(id);
+    // Fresh: their public key may have changed since this page loaded (new keys, a new session).
+    const peer = await get(`/users/${id}`).then(remember, () => userById(id));
     put(title, dot(id), " ", displayName(peer));
     paintHeader();
   } else {
@@ -697,11 +718,12 @@ function showTyping(data) {
 
 // --- sending ---------------------------------------------------------------------------------------------
 async function sessionWith(peerId) {
-  const saved = await store.loadSession(state.me.id, peerId);
-  if (saved) return saved;
-  const bundle = await get(`/keys/${peerId}`);
   const peerPublic = await publicOf(peerId);
-  const session = await C.startSession(state.keys, bundle, peerPublic);
+  const saved = await store.loadSession(state.me.id, peerId);
+  // A session holds while the peer keeps the identity it was made for (they may start over).
+  if (saved && peerPublic && saved.peerIk === C.b64(peerPublic.ik)) return saved;
+  const bundle = await get(`/keys/${peerId}`);
+  const session = { ...(await C.startSession(state.keys, bundle, peerPublic)), peerIk: C.b64(peerPublic.ik) };
   await store.saveSession(state.me.id, peerId, session);
   return session;
 }
