@@ -587,7 +587,7 @@ async function decrypt(view, raw) {
     }
     return await C.decryptGroup(state.keys, raw, senderPublic, C.groupAad(raw.group_id, raw.sender_id, raw.client_message_id));
   } catch {
-    return { unreadable: "This message cannot be decrypted on this device." };
+    return { unreadable: "This message cannot be read: it was encrypted to keys this device does not have." };
   }
 }
 
