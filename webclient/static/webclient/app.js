@@ -650,7 +650,9 @@ async function deleteMessage(m, scope) {
 }
 
 function attachmentView(a) {
-  const isImage = (a.m || "").startsWith("image/") && a.th;
+  // The thumbnail comes from the sender: only an inline JPEG/PNG data URL is shown (never a URL
+  // that would make this browser fetch something; the page's CSP refuses those too).
+  const isImage = (a.m || "").startsWith("image/") && /^data:image\/(jpeg|png);base64,/.test(a.th || "");
   const label = `${a.n} (${sizeOf(a.s)})`;
   const open = async (event) => {
     const button = event.currentTarget;
