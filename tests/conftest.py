@@ -29,6 +29,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Printed at session start: which real services this run talks to (CI checks this)."""
     from django.db import connection
 
+    from tests.browser.conftest import report_header_line as browser_report_header_line
+
     db = settings.DATABASES["default"]
     # The database the tests use (pytest-django creates it), not the development one in NAME.
     test_db = connection.creation._get_test_db_name()
@@ -38,6 +40,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"messenger: channel layer={settings.CHANNEL_LAYERS['default']['BACKEND']}",
         f"messenger: storage={settings.STORAGES['default']['BACKEND']}",
         f"messenger: celery eager={settings.CELERY_TASK_ALWAYS_EAGER} broker={settings.CELERY_BROKER_URL}",
+        browser_report_header_line(),
     ]
 
 

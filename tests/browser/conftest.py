@@ -26,7 +26,19 @@ API is used, and it refuses to run inside a running event loop):
   `<tmp>/browser-<device>.log` (`messenger_app.tmp`).
 - `screenshot` -> `screenshot(page, "chat-alice")`: a full-page PNG in SCREENSHOT_DIR (env;
   default a temporary directory, printed in the pytest header), returns its path.
-- `browser` (package scope): the Chromium (Debian's /usr/bin/chromium, headless) they run in.
+- `browser` (package scope): the Chromium (Debian's /usr/bin/chromium, headless; CHROMIUM_PATH
+  overrides) they run in.
+
+Notes for the tests:
+- The Django ORM works in these tests as in any other (the `browser` fixture allows it while
+  Playwright's loop is up, see there): e.g. read a row the browser made.
+- Taking a device offline: `page.context.set_offline(True)` makes fetch fail and fires the
+  window's `offline` event, but Chromium keeps an already open WebSocket open and delivers what
+  it sends once back online (tried on Chromium 156). A client that closes its socket on
+  `offline` is offline for real; otherwise close the page and later open a new one in the same
+  context (`page.context.new_page()`: same IndexedDB and storage, so the same device).
+- Plaintexts for the privacy proof must be at least 12 bytes (privacy.MIN_PLAINTEXT_BYTES) and
+  unique to the test (a uuid in each); an attachment's file name too, if the client encrypts it.
 
 Data the browsers create is committed (the test uses `transactional_db`: the server is another
 process) and removed after: the flush empties the tables, the bucket is deleted, the Redis keys
@@ -115,15 +127,14 @@ def screenshot_dir() -> Path:
     return path
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def report_header_line() -> str:
+    """What the run's header says of the browser tests (tests/conftest.py prints it: a conftest
+    below the test paths is loaded after the header is written)."""
     missing = missing_for_browser_tests()
     if not missing:
-        state = f"Chromium {CHROMIUM}, screenshots in {screenshot_dir()}"
-    else:
-        state = (
-            "FAIL (BROWSER_TESTS_REQUIRED=1): " if browser_tests_required() else "skipped: "
-        ) + "; ".join(missing)
-    return [f"messenger: browser tests={state}"]
+        return f"messenger: browser tests=Chromium {CHROMIUM}, screenshots in {screenshot_dir()}"
+    outcome = "FAIL (BROWSER_TESTS_REQUIRED=1)" if browser_tests_required() else "skipped"
+    return f"messenger: browser tests={outcome}: " + "; ".join(missing)
 
 
 FAILED = pytest.StashKey[bool]()
