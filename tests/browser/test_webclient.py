@@ -61,6 +61,9 @@ def test_alice_and_bob_chat_live_and_bob_catches_up_after_being_offline(
     # Bob goes offline; Alice sends three; Bob comes back and sees each once, in order.
     bob.context.set_offline(True)
     expect(bob.locator("#conn")).to_have_text("Offline: reconnecting", timeout=client.TIMEOUT_MS)
+    # The client closed its socket (Chromium would keep it open through set_offline): the server
+    # saw Bob go, and Alice's header says so.
+    expect(alice.locator("#chat-sub")).to_have_text("offline", timeout=client.TIMEOUT_MS)
     missed = [
         typed("While you were away one"),
         typed("While you were away two"),
@@ -68,6 +71,7 @@ def test_alice_and_bob_chat_live_and_bob_catches_up_after_being_offline(
     ]
     for text in missed:
         client.send(alice, text)
+    assert client.texts(bob) == [first]  # stored, not delivered: Bob's page has no socket
     bob.context.set_offline(False)
     client.expect_connected(bob)
     client.expect_texts(bob, [first, *missed])
