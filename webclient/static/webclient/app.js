@@ -10,12 +10,18 @@ const root = document.getElementById("app");
 const state = {
   me: null, keys: null, rt: null, connection: "offline",
   users: new Map(), contacts: [], conversations: [], groups: [], presence: new Map(),
-  view: null, // the open chat: {kind: "chat"|"group", id, messages: Map, order: [], next, ...}
+  view: null, // the open chat: {kind: "chat"|"group", id, messages: Map, next, loaded, pending, ...}
   typing: new Map(), banner: "",
 };
 const BACKUP_PATH = "/keys/backup";
 // "Continue without my keys", remembered for this tab only: the next visit asks again.
 const SKIP_RESTORE = "messenger.skip-restore";
+
+// A message's time as a string that sorts: the server writes microseconds, but none when they
+// are zero (Python's isoformat), and "…:01Z" would sort after "…:01.5Z".
+function at(iso) {
+  return iso.replace(/:(\d{2})(?:\.(\d+))?(Z|[+-].*)$/, (_, sec, frac = "", zone) => `:${sec}.${frac.padEnd(6, "0")}${zone}`);
+}
 
 // --- routing -----------------------------------------------------------------------------------
 export function navigate(path, replace = false) {
@@ -179,7 +185,7 @@ function bumpConversation(peerId, message) {
   const unread = message.sender_id !== state.me.id && !(state.view && state.view.id === peerId);
   if (existing) {
     // /sync replays what the list already counts (the since token only moves on a sync).
-    if (existing.last_message && message.created_at <= existing.last_message.created_at) return;
+    if (existing.last_message && at(message.created_at) <= at(existing.last_message.created_at)) return;
     existing.last_message = message;
     if (unread) existing.unread_count += 1;
     state.conversations = [existing, ...state.conversations.filter((c) => c !== existing)];
@@ -482,7 +488,7 @@ function renderSettings() {
 
 // --- conversations ----------------------------------------------------------------------------------
 async function openChat(kind, id) {
-  const view = { kind, id, messages: new Map(), order: [], next: null, loading: false, members: null };
+  const view = { kind, id, messages: new Map(), next: null, loading: false, loaded: false, pending: [], members: null };
   state.view = view;
   const title = h("h2", {});
   const sub = h("small", { class: "muted", id: "chat-sub" });
@@ -519,16 +525,31 @@ async function openChat(kind, id) {
     clearTimeout(typingStop);
     typingStop = setTimeout(() => { state.rt && state.rt.send("typing", { ...typingTarget, state: "stop" }); typingSent = 0; }, 4000);
   });
-  composer.addEventListener("submit", busy(sendButton, status, async () => {
+  // Sends go out one after another, in the order typed: Enter while one is on its way queues the
+  // next instead of dropping it. A refused message comes back into the box with the reason.
+  let sending = Promise.resolve();
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
     const text = input.value.trim();
     const file = fileInput.files[0];
     if (!text && !file) return;
-    await sendMessage(view, text, file);
     input.value = ""; fileInput.value = ""; pending.textContent = "";
     clearTimeout(typingStop);
     typingSent = 0; // the next keystroke starts a new "typing" (the message cleared the last one)
+    sending = sending.then(async () => {
+      sendButton.setAttribute("aria-busy", "true");
+      status.textContent = ""; status.className = "status";
+      try {
+        await sendMessage(view, text, file);
+      } catch (error) {
+        status.textContent = error.message; status.className = "status error";
+        if (!input.value) input.value = text;
+      } finally {
+        sendButton.removeAttribute("aria-busy");
+      }
+    });
     input.focus();
-  }));
+  });
   scroller.addEventListener("scroll", () => { if (scroller.scrollTop < 80) loadOlder(view); });
 
   if (kind === "chat") {
@@ -564,11 +585,16 @@ async function loadOlder(view) {
   try {
     const path = view.next || (view.kind === "chat" ? `/messages/conversation/${view.id}?limit=30` : `/groups/${view.id}/messages?limit=30`);
     const page = await get(path);
+    if (state.view !== view) return; // the user went elsewhere meanwhile
     view.next = page.next;
     view.done = !page.next;
     const before = view.scroller.scrollHeight - view.scroller.scrollTop;
     await addMessages(page.results, "prepend");
     view.scroller.scrollTop = view.scroller.scrollHeight - before;
+    if (!view.loaded) {
+      view.loaded = true;
+      await addMessages(view.pending.splice(0), "append");
+    }
   } catch (error) {
     view.status.textContent = error.message; view.status.className = "status error";
   } finally {
@@ -593,11 +619,20 @@ async function decrypt(view, raw) {
 
 async function addMessages(raws, where) {
   const view = state.view;
+  if (where === "append") {
+    // The view shows a contiguous stretch of history ending now. Live events and /sync items
+    // (which replay what the last sync did not cover, often history already) extend its new end;
+    // before the first page is in, they wait for it; older than the stretch, the scroll-back
+    // brings them in their turn.
+    if (!view.loaded) { view.pending.push(...raws); return; }
+    const oldest = view.list.firstElementChild && view.list.firstElementChild.dataset.at;
+    if (!view.done && oldest) raws = raws.filter((r) => at(r.created_at) >= oldest);
+  }
   const fresh = raws.filter((r) => !view.messages.has(r.id));
   const decrypted = await Promise.all(fresh.map((r) => decrypt(view, r)));
   if (state.view !== view) return;
   const items = fresh.map((raw, i) => ({ raw, plain: decrypted[i], el: null })).filter((m) => !view.messages.has(m.raw.id));
-  items.sort((a, b) => (a.raw.created_at < b.raw.created_at ? -1 : 1));
+  items.sort((a, b) => (at(a.raw.created_at) < at(b.raw.created_at) ? -1 : 1));
   const nearBottom = view.scroller.scrollHeight - view.scroller.scrollTop - view.scroller.clientHeight < 120;
   // Each in its place by time, wherever it came from: a page of history, a live event, or /sync
   // replaying what this page had already loaded as history.
@@ -605,7 +640,7 @@ async function addMessages(raws, where) {
   for (const m of items) {
     view.messages.set(m.raw.id, m);
     paintMessage(m);
-    const later = shown.find((el) => el.dataset.at > m.raw.created_at);
+    const later = shown.find((el) => el.dataset.at > at(m.raw.created_at));
     view.list.insertBefore(m.el, later || null);
   }
   if (where === "append" && (nearBottom || items.some((m) => m.raw.sender_id === state.me.id))) {
@@ -633,7 +668,7 @@ function paintMessage(m) {
   const menu = !m.raw.is_deleted && state.view.kind === "chat" ? h("span", { class: "msg-actions" },
     h("button", { class: "link", onclick: () => deleteMessage(m, "me") }, "Delete for me"),
     mine ? h("button", { class: "link", onclick: () => deleteMessage(m, "everyone") }, "Delete for everyone") : null) : null;
-  const el = h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { id: m.raw.id, at: m.raw.created_at }, tabindex: "0" },
+  const el = h("li", { class: `msg ${mine ? "mine" : "theirs"}`, dataset: { id: m.raw.id, at: at(m.raw.created_at) }, tabindex: "0" },
     sender, ...body, h("div", { class: "meta" }, h("time", { datetime: m.raw.created_at }, timeOf(m.raw.created_at)), receipt, menu));
   if (m.el) m.el.replaceWith(el);
   m.el = el;
