@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.pages import verify_email_page
 from core.health import healthz, readyz
 from core.metrics import metrics_view
 from core.middleware import api_not_found
@@ -28,10 +27,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
-    # Where the verification email links (FRONTEND_URL) until a web client serves that path.
-    path("verify-email", verify_email_page, name="verify-email-page"),
     # Last: any other /api/ path is a JSON 404 whatever DEBUG says.
     re_path(r"^api/", api_not_found),
+    # The web client: / and the paths it routes itself, /verify-email (the email's link) among them.
+    path("", include("webclient.urls")),
 ]
 
 handler400 = "core.middleware.handler400"

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "contacts",
     "groups",
     "messaging",
+    "webclient",  # the browser client's page and static files (/)
     "demo",  # manage.py demo: on top of every app
 ]
 

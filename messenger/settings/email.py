@@ -11,8 +11,8 @@ EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Messenger <no-reply@localhost>")
 # Where links in emails point (verification, invitations, reminders): the web client's origin.
-# Until there is one, this server answers /verify-email itself (accounts.pages), so the default is
-# the server's own address as `make run` serves it (HOST and PORT, which the Makefile passes on).
+# This server serves the web client (webclient/), so the default is the server's own address as
+# `make run` serves it (HOST and PORT, which the Makefile passes on).
 _PUBLIC_HOST = env.str("HOST", default="127.0.0.1")
 if _PUBLIC_HOST in {"0.0.0.0", "::", ""}:  # noqa: S104 (listening on every interface: link to loopback)
     _PUBLIC_HOST = "127.0.0.1"

@@ -214,16 +214,17 @@ def test_make_run_then_the_quickstart_and_make_demo(server: Server) -> None:
     assert frames[1]["data"]["encrypted_content"] == base64.b64encode(b"ciphertext").decode()
 
     # The registrations' verification emails went to the console, linking to this server's port
-    # at a page that answers.
+    # at the web client's page (whose script verifies on a click: tests/browser).
     links = re.findall(r"http://\S+/verify-email\?token=\S+", server.log())
     assert links, server.log()
     link = urlsplit(links[0])
     assert link.netloc == f"127.0.0.1:{server.port}"
     page = httpx.get(f"{server.url}{link.path}?{link.query}", timeout=HTTP_TIMEOUT)
-    assert page.status_code == 200 and 'name="token"' in page.text
+    assert page.status_code == 200 and '<script type="module" src="/static/webclient/app.js">' in page.text
 
-    # Static files through whitenoise, and the API docs.
+    # Static files through whitenoise (the admin's, the web client's), and the API docs.
     assert httpx.get(f"{server.url}/static/admin/css/base.css", timeout=HTTP_TIMEOUT).status_code == 200
+    assert httpx.get(f"{server.url}/static/webclient/app.js", timeout=HTTP_TIMEOUT).status_code == 200
     assert httpx.get(f"{server.url}/api/docs/", timeout=HTTP_TIMEOUT).status_code == 200
 
     # make demo on the same database, then the admin shows it.
