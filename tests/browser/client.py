@@ -77,11 +77,21 @@ def block_contact(page: Any, username: str) -> None:
     )
 
 
+# What the page shows when its own code failed (a TypeError's message), never meant for a person.
+SCRIPT_ERROR = re.compile(r"is not a function|is not defined|Cannot read properties|is not iterable")
+
+
+def expect_no_script_error(page: Any) -> None:
+    """The chat's status line holds a sentence for the user or nothing, never a script's error."""
+    expect(page.locator("#send-status")).not_to_have_text(SCRIPT_ERROR)
+
+
 def open_chat(page: Any, display_name: str) -> None:
     go(page, "/")
     page.locator(".sidebar a.row", has_text=display_name).first.click()
     expect(page.locator(".bar h2")).to_contain_text(display_name, timeout=TIMEOUT_MS)
     expect(page.locator("textarea[name=message]")).to_be_enabled()
+    expect_no_script_error(page)
 
 
 def open_group(page: Any, name: str) -> None:
@@ -106,6 +116,7 @@ def texts(page: Any, who: str = "theirs") -> list[str]:
 
 def expect_texts(page: Any, expected: list[str], who: str = "theirs") -> None:
     expect(page.locator(f".msg.{who} p.text")).to_have_text(expected, timeout=TIMEOUT_MS)
+    expect_no_script_error(page)
 
 
 def create_group(page: Any, name: str, member_names: list[str]) -> None:

@@ -10,7 +10,7 @@ const root = document.getElementById("app");
 const state = {
   me: null, keys: null, rt: null, connection: "offline",
   users: new Map(), contacts: [], conversations: [], groups: [], presence: new Map(),
-  view: null, // the open chat: {kind: "chat"|"group", id, messages: Map, next, loaded, pending, ...}
+  view: null, // the open chat: {kind: "chat"|"group", id, messages: Map, next, loaded, waiting, ...}
   typing: new Map(), banner: "",
 };
 const BACKUP_PATH = "/keys/backup";
@@ -488,7 +488,7 @@ function renderSettings() {
 
 // --- conversations ----------------------------------------------------------------------------------
 async function openChat(kind, id) {
-  const view = { kind, id, messages: new Map(), next: null, loading: false, loaded: false, pending: [], members: null };
+  const view = { kind, id, messages: new Map(), next: null, loading: false, loaded: false, waiting: [], members: null };
   state.view = view;
   const title = h("h2", {});
   const sub = h("small", { class: "muted", id: "chat-sub" });
@@ -593,7 +593,7 @@ async function loadOlder(view) {
     view.scroller.scrollTop = view.scroller.scrollHeight - before;
     if (!view.loaded) {
       view.loaded = true;
-      await addMessages(view.pending.splice(0), "append");
+      await addMessages(view.waiting.splice(0), "append");
     }
   } catch (error) {
     view.status.textContent = error.message; view.status.className = "status error";
@@ -624,7 +624,7 @@ async function addMessages(raws, where) {
     // (which replay what the last sync did not cover, often history already) extend its new end;
     // before the first page is in, they wait for it; older than the stretch, the scroll-back
     // brings them in their turn.
-    if (!view.loaded) { view.pending.push(...raws); return; }
+    if (!view.loaded) { view.waiting.push(...raws); return; }
     const oldest = view.list.firstElementChild && view.list.firstElementChild.dataset.at;
     if (!view.done && oldest) raws = raws.filter((r) => at(r.created_at) >= oldest);
   }
