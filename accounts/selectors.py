@@ -27,6 +27,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from accounts.exceptions import KeyBackupNotFound
 from accounts.models import IdentityKeys, KeyBackup, OneTimePrekey, User
+from accounts.statements import active_user_by_id
 from accounts.tokens import decode_access_token
 from core.exceptions import NotFound
 
@@ -115,10 +116,11 @@ def active_user_for_token_claim(*, user_id: object) -> User | None:
     if not user_id:
         return None
     try:
-        # A signed claim of any JSON type: one that is no UUID raises below.
-        return User.objects.filter(pk=user_id, is_active=True).first()  # type: ignore[misc]
-    except (ValueError, TypeError, DjangoValidationError):  # a signed claim that is no UUID
+        # A signed claim of any JSON type: one that is no UUID raises here.
+        user_uuid = user_id if isinstance(user_id, UUID) else UUID(str(user_id))
+    except ValueError:
         return None
+    return active_user_by_id(user_uuid)
 
 
 def _lower(value: str) -> str:

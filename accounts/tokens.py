@@ -23,7 +23,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
-from rest_framework_simplejwt.utils import datetime_from_epoch
+from rest_framework_simplejwt.utils import aware_utcnow, datetime_from_epoch
 
 from core.exceptions import ServiceUnavailable
 
@@ -127,6 +127,17 @@ def _check_claims(payload: dict[str, Any]) -> None:
         raise TokenError("Token has no valid user id") from None
 
 
+def _token_from_payload(token_class: type[T], raw: str | bytes, payload: dict[str, Any]) -> T:
+    """What `token_class(raw)` builds, from the payload decoded and checked above: simplejwt's
+    constructor would decode and check the signature a second time (every request pays it)."""
+    token = token_class.__new__(token_class)
+    token.token = raw  # type: ignore[assignment]  # simplejwt annotates it as a Token
+    token.current_time = aware_utcnow()
+    token.payload = payload
+    token.verify()  # expiry, jti, token type; a refresh token's blacklist: as the constructor does
+    return token
+
+
 def parse_token(token_class: type[T], raw: str | bytes) -> T:
     """`token_class(raw)` (signature, expiry, type; for a refresh token, not blacklisted) with
     every claim checked for shape: raises TokenError for any token that is not one of ours."""
@@ -134,8 +145,9 @@ def parse_token(token_class: type[T], raw: str | bytes) -> T:
         # Signature first, then the claims' shapes, before simplejwt reads them (its verify()
         # looks the jti up in the blacklist table and turns exp into a datetime).
         # simplejwt annotates the encoded token as a Token: it is the str (or bytes).
-        _check_claims(token_backend.decode(raw, verify=True))  # type: ignore[arg-type]
-        return token_class(raw)  # type: ignore[arg-type]
+        payload = token_backend.decode(raw, verify=True)  # type: ignore[arg-type]
+        _check_claims(payload)
+        return _token_from_payload(token_class, raw, payload)
     except TokenBackendError as exc:
         raise TokenError(str(exc.args[0]) if exc.args else "Token is invalid") from exc
     except (OverflowError, ValueError, TypeError) as exc:
