@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.selectors import active_users_by_id, get_active_user
 from core import metrics
-from core.events import publish
+from core.events import publish, publish_per_user
 from core.exceptions import ApplicationError, PayloadTooLarge
 from core.ids import as_uuid
 from core.stream import next_stream_position, next_stream_positions
@@ -167,15 +167,18 @@ def message_send(
     message._state.adding = False
 
     attachments = attachments_for([message])  # one read of the metadata for both sides' events
-    publish(
-        [recipient_id],
+    recipient_view = message_payload(message, viewer_id=recipient_id, attachments=attachments)
+    sender_view = message_payload(message, viewer_id=sender_id, attachments=attachments)
+    # One layer send for both sides (one Redis round trip, not one per side): the recipient's view
+    # for both, with the fields the sender's own view differs in (their copy of the key) as the
+    # sender's part. `exclude_channel` is the sending socket's, which only the sender's group holds.
+    publish_per_user(
+        {
+            recipient_id: {},
+            sender_id: {key: value for key, value in sender_view.items() if recipient_view[key] != value},  # type: ignore[literal-required]
+        },
         MESSAGE_NEW,
-        message_payload(message, viewer_id=recipient_id, attachments=attachments),
-    )
-    publish(
-        [sender_id],
-        MESSAGE_NEW,
-        message_payload(message, viewer_id=sender_id, attachments=attachments),
+        recipient_view,
         exclude_channel=exclude_channel,
     )
     unread_email_schedule(user_id=recipient_id)

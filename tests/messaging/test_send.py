@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.db import connection
 
+from messaging.events import message_payload
 from messaging.models import Conversation, Message
 from messaging.services import message_send
 from tests.messaging.helpers import b64, group_of, send_body, work_queries
@@ -236,16 +237,20 @@ def test_send_publishes_message_new_to_recipient_and_to_the_senders_other_device
             exclude_channel="specific.sending-socket",
         )
     assert result.created
-    by_group = {event["groups"][0]: event for event in sent}
-    assert set(by_group) == {group_of(user), group_of(other_user)}
-    to_recipient, to_sender = by_group[group_of(other_user)], by_group[group_of(user)]
-    assert to_recipient["type"] == to_sender["type"] == "message.new"
-    assert to_recipient["data"]["id"] == to_sender["data"]["id"] == str(result.message.id)
-    assert to_recipient["data"]["encrypted_content"] == b64(b"ciphertext")
-    assert to_recipient["data"]["sender_encrypted_session_key"] is None
-    assert to_sender["data"]["sender_encrypted_session_key"] == b64(b"key-for-sender")
-    assert to_sender["exclude_channel"] == "specific.sending-socket"
-    assert to_recipient["exclude_channel"] is None
+    # One layer send for both sides: each user's socket gets the shared data merged with its part.
+    (event,) = sent
+    assert set(event["groups"]) == {group_of(user), group_of(other_user)}
+    assert event["type"] == "message.new"
+    to_recipient = {**event["data"], **event["per_user"][str(other_user.pk)]}
+    to_sender = {**event["data"], **event["per_user"][str(user.pk)]}
+    assert to_recipient["id"] == to_sender["id"] == str(result.message.id)
+    assert to_recipient["encrypted_content"] == to_sender["encrypted_content"] == b64(b"ciphertext")
+    assert to_recipient["sender_encrypted_session_key"] is None
+    assert to_sender["sender_encrypted_session_key"] == b64(b"key-for-sender")
+    assert to_recipient == message_payload(result.message, viewer_id=other_user.pk)
+    assert to_sender == message_payload(result.message, viewer_id=user.pk)
+    # The sending socket is skipped; its name is in no group of the recipient's.
+    assert event["exclude_channel"] == "specific.sending-socket"
 
 
 def test_a_retry_publishes_nothing(capture_events, send, user, other_user):
@@ -411,4 +416,5 @@ def test_events_wait_for_the_commit_and_a_rollback_publishes_nothing(capture_eve
     assert Message.objects.count() == 0
     with capture_events() as sent:
         send_through_the_service(user, other_user)
-    assert [event["type"] for event in sent] == ["message.new", "message.new"]
+    assert [event["type"] for event in sent] == ["message.new"]  # one send for both sides
+    assert set(sent[0]["per_user"]) == {str(user.pk), str(other_user.pk)}
