@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +64,7 @@ sys.path.insert(0, str(BASE_DIR))
 import httpx  # noqa: E402
 
 from bench import http1  # noqa: E402
+from bench.profile import Profiler  # noqa: E402
 from bench.upload_memory import BOUNDARY, MIB, Sampler, multipart_body, reset_peak  # noqa: E402
 from bench.ws_sockets import (  # noqa: E402
     Client,
@@ -600,6 +601,8 @@ class Context:
     topology: Topology
     seed: Seed
     templates: Templates
+    work: Path  # the run's temporary folder (server logs, --profile's samples)
+    profiles: dict[str, list[str]] = field(default_factory=dict)  # workload -> its --profile summary
 
     @property
     def rest_url(self) -> str:
@@ -1017,6 +1020,19 @@ WORKLOAD_FUNCTIONS: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
 }
 
 
+@contextlib.contextmanager
+def profiled(ctx: Context, workload: str) -> Iterator[Profiler | None]:
+    """With --profile: py-spy on every serving process of the topology while `workload` runs."""
+    if not ctx.args.profile:
+        yield None
+        return
+    with Profiler(ctx.work, f"{ctx.topology.name}-{workload}") as profiler:
+        for server in ctx.topology.servers:
+            for pid in server.serving_pids():
+                profiler.attach(f"{server.name} {pid}", pid)
+        yield profiler
+
+
 async def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Row], list[str]]:
     rows, failures = [], []
     for name in names:
@@ -1024,7 +1040,10 @@ async def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Row], list
         started = time.monotonic()
         try:
             budget = 120 + 3 * (ctx.plan.warmup + ctx.plan.repeat * ctx.plan.duration) + ctx.plan.sockets_hold
-            new = await asyncio.wait_for(WORKLOAD_FUNCTIONS[name](ctx), budget)
+            with profiled(ctx, name) as profiler:
+                new = await asyncio.wait_for(WORKLOAD_FUNCTIONS[name](ctx), budget)
+            if profiler is not None:
+                ctx.profiles[name] = profiler.summary()
         except (WorkloadFailed, AssertionError, TimeoutError, OSError, httpx.HTTPError) as exc:
             failures.append(f"[{ctx.topology.name}] {name}: {type(exc).__name__}: {exc}"[:800])
             print(f"  FAILED: {failures[-1]}", flush=True)
@@ -1085,7 +1104,13 @@ def comparison(deploy: list[Row], makerun: list[Row], judge: bool) -> list[str]:
     return lines
 
 
-def report(args: argparse.Namespace, command: str, results: dict[str, list[Row]], failures: list[str]) -> str:
+def report(
+    args: argparse.Namespace,
+    command: str,
+    results: dict[str, list[Row]],
+    failures: list[str],
+    profiles: dict[str, dict[str, list[str]]] | None = None,
+) -> str:
     judge = not args.smoke
     plan = args.plan
     lines = [
@@ -1115,6 +1140,9 @@ def report(args: argparse.Namespace, command: str, results: dict[str, list[Row]]
     if "deploy" in results and "makerun" in results:
         lines += ["## `make run` against the deploy topology (target: >= 70 % on every row)", ""]
         lines += [*comparison(results["deploy"], results["makerun"], judge), ""]
+    for topology, by_workload in (profiles or {}).items():
+        for workload, summary in by_workload.items():
+            lines += [f"## Profile: {workload} ({topology}; py-spy, --profile)", "", *summary]
     if failures:
         lines += ["## Failures", "", *[f"- {f}" for f in failures], ""]
     return "\n".join(lines)
@@ -1174,6 +1202,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, help="seconds for the whole run (full: 1800, smoke: 300)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy on every serving process during each workload; the report gets where the CPU went "
+        "(its figures are not the day's: sampling costs the servers a little)",
+    )
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
     overrides = {
@@ -1194,7 +1228,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_topology(
-    args: argparse.Namespace, name: str, env: dict[str, str], work: Path
+    args: argparse.Namespace,
+    name: str,
+    env: dict[str, str],
+    work: Path,
+    profiles: dict[str, dict[str, list[str]]],
 ) -> tuple[list[Row], list[str]]:
     workloads = [w for w in args.workloads if not (w == "sockets" and name != "deploy")]
     manage(env, "flush", "--noinput")
@@ -1209,10 +1247,16 @@ def run_topology(
     try:
         print(f"[{name}] up: " + ", ".join(f"{s.name} {s.url}" for s in topology.servers), flush=True)
         ctx = Context(
-            args=args, plan=args.plan, topology=topology, seed=seeded, templates=Templates(seeded, args.plan)
+            args=args,
+            plan=args.plan,
+            topology=topology,
+            seed=seeded,
+            templates=Templates(seeded, args.plan),
+            work=work,
         )
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             rows, failures = runner.run(run_workloads(ctx, workloads))
+        profiles[name] = ctx.profiles
         for server in topology.servers:
             if server.process.poll() is not None:
                 failures.append(f"[{name}] {server.name} died:\n{server.log_tail()}")
@@ -1242,6 +1286,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"bench-run-{uuid.uuid4().hex[:12]}"
     moto = None
     results: dict[str, list[Row]] = {}
+    profiles: dict[str, dict[str, list[str]]] = {}  # topology -> workload -> --profile's summary
     failures: list[str] = []
     try:
         ensure_database(args.database_url)
@@ -1254,7 +1299,7 @@ def main(argv: list[str] | None = None) -> int:
         env = bench_env(args, prefix, work, s3_env)
         manage(env, "migrate", "--noinput", "--run-syncdb", "-v", "0")
         for name in ("deploy", "makerun") if args.topology == "both" else (args.topology,):
-            rows, failed = run_topology(args, name, env, work)
+            rows, failed = run_topology(args, name, env, work, profiles)
             results[name] = rows
             failures += failed
     except (Interrupted, KeyboardInterrupt) as exc:  # what was measured is still printed
@@ -1269,7 +1314,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(args, command, results, failures)
+    text = report(args, command, results, failures, profiles)
     print()
     print(text)
     # A run with failures writes its default results file no more than a smoke does: a half
