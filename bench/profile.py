@@ -127,18 +127,25 @@ class Profiler:
             by_kind[sampled.name.rsplit(" ", 1)[0]].append(sampled)
         lines: list[str] = []
         for kind, sampled in by_kind.items():
-            inclusive, leaves, waits, total = _aggregate([s.raw for s in sampled])
+            inclusive, leaves, waits, projects, total = _aggregate([s.raw for s in sampled])
             if total == 0:
                 lines += [f"- {kind}: no samples", ""]
                 continue
+            ranked = inclusive.most_common()
+            own = [(frame, count) for frame, count in ranked if frame in projects]
+            others = [(frame, count) for frame, count in ranked if frame not in projects]
             waited = ", ".join(f"{what} {count / PROFILE_RATE:.1f} s" for what, count in waits.most_common())
             lines += [
                 f"**{kind}** ({len(sampled)} process(es)): {total / PROFILE_RATE:.1f} s of CPU sampled"
                 + (f"; besides, waiting for a reply: {waited}" if waited else ""),
                 "",
-                "| share of CPU | function (inclusive) |",
+                "| share of CPU | the project's functions (inclusive: with what they call) |",
                 "|---:|---|",
-                *[f"| {count / total:.0%} | `{frame}` |" for frame, count in inclusive.most_common(top)],
+                *[f"| {count / total:.0%} | `{frame}` |" for frame, count in own[:top]],
+                "",
+                "| share of CPU | libraries' functions (inclusive) |",
+                "|---:|---|",
+                *[f"| {count / total:.0%} | `{frame}` |" for frame, count in others[:top]],
                 "",
                 "| share of CPU | where it is spent (leaf) |",
                 "|---:|---|",
@@ -159,12 +166,32 @@ def _frame_name(frame: str) -> str:
     return f"{function} ({'/'.join(parts[-2:])})"
 
 
+# The project's own top-level packages (py-spy names a file by its path under sys.path).
+_PROJECT = {
+    path.name for path in Path(__file__).resolve().parent.parent.iterdir() if (path / "__init__.py").exists()
+}
+
+
+def _is_project(raw_frame: str) -> bool:
+    """A frame of the project's own code, not an installed package's or the standard library's."""
+    path = raw_frame.partition(" (")[2]
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            return False
+    if "/work/" in path:  # an absolute path: the part under the checkout
+        path = path.split("/", 4)[-1]
+    return path.split("/", 1)[0] in _PROJECT - {"bench"}
+
+
 def _aggregate(
     paths: list[Path],
-) -> tuple[collections.Counter[str], collections.Counter[str], collections.Counter[str], int]:
+) -> tuple[collections.Counter[str], collections.Counter[str], collections.Counter[str], set[str], int]:
+    """Inclusive counts per function, leaf counts, reply waits, which functions are the
+    project's, and the CPU samples in all."""
     inclusive: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
     waits: collections.Counter[str] = collections.Counter()
+    projects: set[str] = set()
     total = 0
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
@@ -172,7 +199,11 @@ def _aggregate(
                 stack, _, count_text = line.rpartition(" ")
                 if not stack or not count_text.isdigit():
                     continue
-                frames = [_frame_name(frame) for frame in stack.split(";") if frame]
+                raw_frames = [frame for frame in stack.split(";") if frame]
+                frames = [_frame_name(frame) for frame in raw_frames]
+                projects.update(
+                    name for name, raw in zip(frames, raw_frames, strict=True) if _is_project(raw)
+                )
                 if not frames or any(waiting in frames[-1] for waiting in _WAITING_LEAVES):
                     continue
                 count = int(count_text)
@@ -184,4 +215,4 @@ def _aggregate(
                 for frame in set(frames):
                     if not frame.startswith(_PLUMBING):
                         inclusive[frame] += count
-    return inclusive, leaves, waits, total
+    return inclusive, leaves, waits, projects, total
