@@ -86,7 +86,10 @@ CIPHERTEXT_BYTES = 256  # a short text message's ciphertext
 KEY_BYTES = 48  # a wrapped session key
 
 # The deploy topology's REST server, as deploy/compose.yaml's `web` runs it.
-GUNICORN_ARGS = ("-w", "2", "--threads", "8", "-k", "gthread")
+# deploy/'s own gunicorn settings (workers, worker class, threads, access log), so that the benchmark
+# measures what is deployed; GUNICORN_WORKERS / GUNICORN_THREADS / GUNICORN_WORKER_CLASS in the
+# environment change them here as there.
+GUNICORN_CONFIG = "deploy/gunicorn.conf.py"
 
 
 # --- What a run measures ---------------------------------------------------------------------------
@@ -264,7 +267,25 @@ def uvicorn_command(port: int) -> list[str]:
 
 
 def gunicorn_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "messenger.wsgi", "-b", f"127.0.0.1:{port}", *GUNICORN_ARGS]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        GUNICORN_CONFIG,
+        "messenger.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+    ]
+
+
+def gunicorn_settings() -> str:
+    """What deploy/gunicorn.conf.py amounts to in this environment, for the report."""
+    import runpy
+
+    conf = runpy.run_path(str(BASE_DIR / GUNICORN_CONFIG))
+    threads = f" x {conf['threads']} threads" if conf["worker_class"] == "gthread" else ""
+    return f"{conf['workers']} {conf['worker_class']} workers{threads}"
 
 
 def makerun_command(port: int) -> list[str]:
@@ -1123,7 +1144,7 @@ def report(
         "- run alone on the machine; compare figures within one run (the floors are measured in it)",
         "- deploy topology: `python "
         + " ".join(gunicorn_command(0)[1:]).replace(" -b 127.0.0.1:0", "")
-        + "` (REST) + `python "
+        + f"` (REST: {gunicorn_settings()}) + `python "
         + " ".join(uvicorn_command(0)[1:]).replace(" --port 0", "")
         + "` (/ws/)",
         "- makerun topology: `make run` (its uvicorn processes serve REST, on threads, and /ws/ on one port)",
