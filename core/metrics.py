@@ -262,3 +262,41 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD") or not metrics_allowed(request):
         raise Http404()  # as for any unknown path: the endpoint is not revealed
     return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Requests ---------------------------------------------------------------------------------------
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"})
+
+
+class RequestMetricsMiddleware:
+    """The three request series the dashboards and alerts read (deploy/grafana, deploy/prometheus),
+    under django-prometheus's names and labels: requests by method, responses by status, latency
+    by view and method.
+
+    In place of django-prometheus's Before/After middleware pair, which updates fourteen series a
+    request (body sizes, charsets, transports, per-view counters nobody reads): 60-160 us of CPU
+    a request measured on this machine, 2-6 % of a send (issue 15). Placed first, it times
+    everything the other middleware do. A request that raised is a 500 response by the time it
+    gets here (Django turns each middleware's exceptions into responses).
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        from django_prometheus.middleware import Metrics
+
+        self.get_response = get_response
+        metrics = Metrics.get_instance()  # the registered series: one set per process
+        self.by_method = metrics.requests_by_method
+        self.by_status = metrics.responses_by_status
+        self.latency = metrics.requests_latency_by_view_method
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        method = request.method if request.method in _KNOWN_METHODS else "<invalid method>"
+        self.by_method.labels(method=method).inc()
+        response: HttpResponse = self.get_response(request)
+        self.by_status.labels(status=str(response.status_code)).inc()
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name if match is not None else None) or "<unnamed view>"
+        self.latency.labels(view=view, method=method).observe(time.perf_counter() - started)
+        return response

@@ -19,14 +19,13 @@ INSTALLED_APPS = [
 # The monolith's, less sessions, messages, auth and static files (no admin, no browser pages).
 # CSRF and frame options stay so `check --deploy` is clean (DRF's views are CSRF-exempt: Bearer).
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.ApiErrorMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "messenger.relay_service.urls"

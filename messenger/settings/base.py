@@ -82,8 +82,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Requests' counts, latencies and statuses (first and last: they time everything between).
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Requests by method, responses by status, latency by view (first: it times everything below).
+    "core.metrics.RequestMetricsMiddleware",
     # The request id every log line of the request carries, and its one access line.
     "core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -95,7 +95,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.ApiErrorMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "messenger.urls"

@@ -44,6 +44,25 @@ def moved(before, after, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
+# --- requests (core.metrics.RequestMetricsMiddleware) --------------------------------------------
+
+
+def test_each_request_moves_the_three_request_series_the_dashboards_read(user, client_for):
+    before = scrape()
+    assert client_for(user).get("/api/v1/auth/me").status_code == 200
+    assert Client().get("/api/v1/auth/me").status_code == 401
+    assert Client().generic("BREW", "/api/v1/auth/me").status_code in (401, 405)
+    after = scrape()
+
+    assert moved(before, after, "django_http_requests_total_by_method_total", method="GET") >= 2
+    # Any method a client makes up is one label, not one series each.
+    assert moved(before, after, "django_http_requests_total_by_method_total", method="<invalid method>") == 1
+    assert moved(before, after, "django_http_responses_total_by_status_total", status="200") >= 1
+    assert moved(before, after, "django_http_responses_total_by_status_total", status="401") >= 1
+    latency = "django_http_requests_latency_seconds_by_view_method_count"
+    assert moved(before, after, latency, view="auth-me", method="GET") == 2
+
+
 # --- access -----------------------------------------------------------------------------------
 
 
@@ -81,7 +100,7 @@ def test_with_a_token_only_its_bearer_reads_metrics(settings):
 
 def test_prometheus_scrapes_plain_http_where_the_api_redirects_to_https(settings):
     settings.SECURE_SSL_REDIRECT = True
-    assert Client().get("/api/v1/users/me", REMOTE_ADDR="127.0.0.1").status_code == 301
+    assert Client().get("/api/v1/auth/me", REMOTE_ADDR="127.0.0.1").status_code == 301
     assert scrape(REMOTE_ADDR="127.0.0.1")
 
 
