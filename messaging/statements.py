@@ -1,6 +1,7 @@
 """Messaging's hand-written statements, the dialect split in one place per statement: each public
-function here picks PostgreSQL's or SQLite's text itself, and tests/messaging/test_statements.py
-runs each in both modes (SQLite embedded, PostgreSQL real) and checks what it wrote.
+function here picks PostgreSQL's or SQLite's text itself (or has one text both run, as the history
+page's read), and tests/messaging/test_statements.py runs each in both modes (SQLite embedded,
+PostgreSQL real) and checks what it wrote or read.
 
 Everything else in the app goes through the ORM, the same on both databases.
 """
@@ -9,9 +10,14 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypedDict, cast
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models.expressions import Col
 
 from contacts.selectors import block_between_sql, is_blocked
 from core.stream import (
@@ -164,3 +170,109 @@ def _insert_if_recipient_active(message: Message) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
+
+
+class MessageRow(TypedDict):
+    """The columns `<message>` is built from (messaging.events.message_row_payload), with the
+    values the model's fields would hold."""
+
+    id: UUID
+    sender_id: UUID
+    recipient_id: UUID
+    encrypted_content: bytes | memoryview
+    encrypted_session_key: bytes | memoryview
+    sender_encrypted_session_key: bytes | memoryview | None
+    crypto_version: str
+    encryption_algorithm: str
+    client_message_id: UUID | None
+    attachment_ids: list[str] | None
+    read_at: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime | None
+
+
+class PagedMessageRow(MessageRow):
+    stream_position: int  # the cursor's position
+
+
+# In the row's order: the statement selects these columns, in this order.
+_PAGE_COLUMNS: tuple[str, ...] = tuple(PagedMessageRow.__annotations__)
+# By attname (`sender_id`), as the row's keys.
+_FIELDS = {field.attname: field for field in Message._meta.concrete_fields}
+
+
+def conversation_page_rows(
+    *,
+    conversation_key: UUID,
+    user_id: UUID,
+    position: int | None,
+    ascending: bool,
+    offset: int,
+    limit: int,
+) -> list[PagedMessageRow]:
+    """A page of one conversation as `user_id` sees it (messaging.selectors.conversation_page).
+
+    One text for both dialects: nothing in it is either's own. Its WHERE is the one the ORM
+    writes for `conversation_messages` (the two NOTs, whose plan that docstring explains), and
+    each value goes through its field's converters as the ORM would (on SQLite: the UUIDs and
+    times; on both: the JSON list), so the rows hold what the model's fields would.
+    """
+    params: list[Any] = [
+        _FIELDS["conversation_key"].get_db_prep_value(conversation_key, connection),
+        _FIELDS["sender_id"].get_db_prep_value(user_id, connection),
+        _FIELDS["recipient_id"].get_db_prep_value(user_id, connection),
+    ]
+    if position is not None:
+        params.append(position)
+    params += [limit, offset]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _conversation_page_statement(bounded=position is not None, ascending=ascending), params
+        )
+        rows = cursor.fetchall()
+    converters = _page_converters(connection.vendor)
+    if converters:
+        rows = [_converted(list(row), converters) for row in rows]
+    return [cast(PagedMessageRow, dict(zip(_PAGE_COLUMNS, row, strict=True))) for row in rows]
+
+
+@functools.cache
+def _conversation_page_statement(*, bounded: bool, ascending: bool) -> str:
+    quote = connection.ops.quote_name
+    column = {name: quote(column_of(field)) for name, field in _FIELDS.items()}
+    position = column["stream_position"]
+    # Only identifiers from the model and fixed SQL are formatted in; every value is a parameter.
+    return (
+        f"SELECT {', '.join(column[name] for name in _PAGE_COLUMNS)} "  # noqa: S608
+        f"FROM {quote(Message._meta.db_table)} WHERE {column['conversation_key']} = %s "
+        f"AND NOT ({column['sender_hidden_position']} IS NOT NULL AND {column['sender_id']} = %s) "
+        f"AND NOT ({column['recipient_hidden_position']} IS NOT NULL AND {column['recipient_id']} = %s) "
+        + (f"AND {position} {'>' if ascending else '<'} %s " if bounded else "")
+        + f"ORDER BY {position} {'ASC' if ascending else 'DESC'} LIMIT %s OFFSET %s"
+    )
+
+
+_Converter = Callable[[Any, Any, Any], Any]
+
+
+@functools.cache
+def _page_converters(vendor: str) -> tuple[tuple[int, tuple[_Converter, ...], Col], ...]:
+    """What the ORM's compiler runs on each selected column (`SQLCompiler.get_converters`),
+    for the columns that have any on this database."""
+    del vendor  # the cache's key: the converters are the connection's
+    found = []
+    for index, name in enumerate(_PAGE_COLUMNS):
+        col = _FIELDS[name].get_col(Message._meta.db_table)
+        converters = (*connection.ops.get_db_converters(col), *col.get_db_converters(connection))
+        if converters:
+            found.append((index, converters, col))
+    return tuple(found)
+
+
+def _converted(row: list[Any], converters: tuple[tuple[int, tuple[_Converter, ...], Col], ...]) -> list[Any]:
+    for index, functions, col in converters:
+        value = row[index]
+        for function in functions:
+            value = function(value, col, connection)
+        row[index] = value
+    return row
