@@ -14,11 +14,11 @@ model's): a client's state built from events equals a fresh read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal, TypedDict
 from uuid import UUID
 
-from core.rendering import b64, iso
+from core.rendering import b64, current_zone, iso
 from media.events import MediaMetadata, attachments_of
 from media.selectors import attachments_for, attachments_for_ids
 from messaging.models import Message, MessageEvent
@@ -99,12 +99,14 @@ def message_row_payload(
     *,
     viewer_id: UUID | str,
     attachments: dict[UUID, MediaMetadata] | None = None,
+    zone: tzinfo | None = None,
 ) -> MessagePayload:
     """`<message>` for one viewer, from its row: the one definition of the shape, behind the REST
     bodies, the `message.new` event and the sync item (`message_payload` for a model).
 
-    Pass `attachments` (from `media.selectors.attachments_for`) when rendering many messages:
-    without it, a message with attachments reads their metadata itself.
+    When rendering many messages, pass `attachments` (from `media.selectors.attachments_for`):
+    without it, a message with attachments reads their metadata itself; and `zone`
+    (`core.rendering.current_zone()`), read once.
     """
     deleted = row["deleted_at"] is not None
     sender_id = str(row["sender_id"])
@@ -129,9 +131,9 @@ def message_row_payload(
         "client_message_id": None if client_message_id is None else str(client_message_id),
         "attachments": found,
         "is_read": read_at is not None,
-        "read_at": iso(read_at),
+        "read_at": iso(read_at, zone),
         "is_deleted": deleted,
-        "created_at": iso(row["created_at"]),
+        "created_at": iso(row["created_at"], zone),
     }
 
 
@@ -154,8 +156,8 @@ def message_row_payloads(rows: Sequence[MessageRow], *, viewer_id: UUID | str) -
     """A page of `<message>`s from its rows (a history page): one attachments read for the page,
     none when no message on it has any."""
     attachments = attachments_for_ids(row["attachment_ids"] for row in rows)
-    viewer = str(viewer_id)
-    return [message_row_payload(row, viewer_id=viewer, attachments=attachments) for row in rows]
+    viewer, zone = str(viewer_id), current_zone()
+    return [message_row_payload(row, viewer_id=viewer, attachments=attachments, zone=zone) for row in rows]
 
 
 def read_payload(message: Message) -> ReadPayload:
