@@ -2,7 +2,8 @@
 from them (messaging.events.message_row_payload). Its bytes must be the ones the ORM path wrote:
 `conversation_messages` paginated by DRF's CursorPagination, each Message rendered by the builder
 as it was before rows (`legacy_message_payload`, a copy), through the same renderer. Every state
-of a message and both viewers, pages walked by `next` and back by `previous`."""
+of a message and both viewers, pages walked by `next` and back by `previous`. The statement's
+rows against the queryset's: tests/messaging/test_statements.py."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from core.rendering import b64, iso
 from media.events import attachments_of
 from media.selectors import attachments_for
 from messaging.api import MessageCursorPagination
-from messaging.models import Message, conversation_key_for
+from messaging.models import Message
 from messaging.selectors import conversation_messages
-from messaging.statements import conversation_page_rows
 from tests.messaging.helpers import send_body
 
 pytestmark = pytest.mark.django_db
@@ -186,39 +186,3 @@ def test_a_page_reads_the_messages_once_and_the_media_only_when_it_has_attachmen
     )
     assert sum('"messaging_message"' in sql for sql in queries) == 1
     assert not any('"media"' in sql for sql in queries)
-
-
-def test_the_statement_reads_what_the_queryset_reads(user, other_user, conversation):
-    """Both dialects: the same rows, in the same order, with the values the model holds (the ids
-    as text on PostgreSQL, an empty attachment list as None)."""
-    for viewer, peer in ((user, other_user), (other_user, user), (conversation, user)):
-        for position, ascending in ((None, False), (None, True)):
-            rows = conversation_page_rows(
-                conversation_key=conversation_key_for(viewer.pk, peer.pk),
-                user_id=viewer.pk,
-                position=position,
-                ascending=ascending,
-                offset=1,
-                limit=5,
-            )
-            order = "stream_position" if ascending else "-stream_position"
-            expected = list(conversation_messages(user_id=viewer.pk, peer_id=peer.pk).order_by(order)[1:6])
-            assert [row["stream_position"] for row in rows] == [m.stream_position for m in expected]
-            for row, message in zip(rows, expected, strict=True):
-                assert str(row["id"]) == str(message.id)
-                assert str(row["sender_id"]) == str(message.sender_id)
-                assert row["created_at"] == message.created_at
-                assert row["read_at"] == message.read_at and row["deleted_at"] == message.deleted_at
-                assert (row["attachment_ids"] or []) == message.attachment_ids
-                assert bytes(row["encrypted_content"]) == bytes(message.encrypted_content)
-        everything = conversation_messages(user_id=viewer.pk, peer_id=peer.pk).order_by("stream_position")
-        middle = list(everything)[1].stream_position
-        below = conversation_page_rows(
-            conversation_key=conversation_key_for(viewer.pk, peer.pk),
-            user_id=viewer.pk,
-            position=middle,
-            ascending=False,
-            offset=0,
-            limit=50,
-        )
-        assert all(row["stream_position"] < middle for row in below) and below
