@@ -255,10 +255,10 @@ def _conversation_page_statement(vendor: str, *, bounded: bool, ascending: bool)
 
 
 def _page_select_list(vendor: str) -> list[str]:
-    """`_PAGE_COLUMNS`, two of them read in a cheaper form: the rows are only ever rendered.
-    PostgreSQL sends each uuid as text: psycopg's UUID object and the builder's str() of it were
-    a tenth of a page's CPU. `attachment_ids` is NULL when empty (most messages), on both: no
-    JSON to parse (the literal is text on SQLite's text column, and jsonb on PostgreSQL's)."""
+    """`_PAGE_COLUMNS`, some in a form cheaper to render (the rows are only ever rendered).
+    PostgreSQL sends the uuids as text: psycopg's UUID objects and the builder's str() of each
+    cost a page of 50 about 0.2 ms. `attachment_ids` is NULL when empty (most messages), on both:
+    no JSON to parse (the literal is text on SQLite's text column, and jsonb on PostgreSQL's)."""
     quote = connection.ops.quote_name
     select = []
     for name in _PAGE_COLUMNS:
