@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Model, QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -31,6 +31,17 @@ def page_size(request: Request, *, default: int, maximum: int, param: str = "lim
     # Past a few digits it is past any maximum: int() of 5,000 digits raises (and costs).
     significant = raw.lstrip("0")
     return maximum if len(significant) > 9 else min(int(significant), maximum)
+
+
+Row = TypeVar("Row")
+
+
+class RowFetcher(Protocol[Row]):
+    """Reads a page of rows for `paginate_rows`, ordered by the pagination's one field: `ascending`,
+    from above `position` up, else from below it down (from an end when it is None); skipping
+    `offset` rows, at most `limit`."""
+
+    def __call__(self, *, position: Any, ascending: bool, offset: int, limit: int) -> list[Row]: ...
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -77,3 +88,42 @@ class CursorPagination(pagination.CursorPagination):
             except DjangoValidationError:
                 raise InvalidCursor(errors={"cursor": ["Not a cursor of this list."]}) from None
         return cursor
+
+    def paginate_rows(
+        self, fetch: RowFetcher[Row], model: type[Model], request: Request, view: APIView | None = None
+    ) -> list[Row]:
+        """`paginate_queryset` over a hand-written statement's rows (dicts holding the ordering
+        field): DRF's cursor logic unchanged, so the cursors and links are the ones a queryset of
+        `model` gets. `fetch` reads the page (`RowFetcher`)."""
+        return self.paginate_queryset(_KeysetRows(fetch, model), request, view)  # type: ignore[arg-type]
+
+
+class _KeysetRows:
+    """What DRF's CursorPagination.paginate_queryset does to a queryset (order_by the one field,
+    filter `<field>__gt`/`__lt` the cursor's position, slice one page and one row), handed to a
+    `RowFetcher`. A unique ordering field only, as the queryset's: DRF then never needs another."""
+
+    def __init__(
+        self, fetch: RowFetcher[Any], model: type[Model], *, ascending: bool = False, position: Any = None
+    ) -> None:
+        self.fetch, self.model, self.ascending, self.position = fetch, model, ascending, position
+
+    def order_by(self, *ordering: str) -> _KeysetRows:
+        if len(ordering) != 1:
+            raise ValueError("paginate_rows orders by one field.")
+        return _KeysetRows(self.fetch, self.model, ascending=not ordering[0].startswith("-"))
+
+    def filter(self, **lookup: Any) -> _KeysetRows:
+        [(key, value)] = lookup.items()
+        field_name, _, comparison = key.rpartition("__")
+        # DRF filters past the cursor in the direction it ordered by: anything else is a new DRF.
+        if comparison != ("gt" if self.ascending else "lt"):
+            raise ValueError(f"paginate_rows: unexpected {key} on an {self.ascending=} ordering.")
+        position = cast("Field[Any, Any]", self.model._meta.get_field(field_name)).to_python(value)
+        return _KeysetRows(self.fetch, self.model, ascending=self.ascending, position=position)
+
+    def __getitem__(self, page: slice) -> list[Any]:
+        offset = page.start or 0
+        return self.fetch(
+            position=self.position, ascending=self.ascending, offset=offset, limit=page.stop - offset
+        )

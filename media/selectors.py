@@ -42,7 +42,12 @@ class HasAttachments(Protocol):
 def attachments_for(messages: Iterable[HasAttachments]) -> dict[UUID, MediaMetadata]:
     """Metadata for every attachment of `messages` (1:1 or group): one query, none if there
     are no attachments. A deleted upload is absent: its message simply shows one fewer."""
-    ids = {UUID(str(media_id)) for message in messages for media_id in (message.attachment_ids or [])}
+    return attachments_for_ids(message.attachment_ids for message in messages)
+
+
+def attachments_for_ids(attachment_ids: Iterable[Iterable[Any] | None]) -> dict[UUID, MediaMetadata]:
+    """`attachments_for` from each message's `attachment_ids` (a page read as rows, not models)."""
+    ids = {UUID(str(media_id)) for message_ids in attachment_ids for media_id in (message_ids or [])}
     return attachments_metadata(media_ids=sorted(ids)) if ids else {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -16,10 +17,11 @@ from core.pagination import CursorPagination
 from core.throttling import UserRateThrottle
 from media.selectors import attachments_for
 from messaging import services
-from messaging.events import message_payload, message_payloads, sync_items
+from messaging.events import message_payload, message_row_payloads, sync_items
+from messaging.models import Message
 from messaging.selectors import (
     SYNC_TOKEN_PATTERN,
-    conversation_messages,
+    conversation_page,
     conversations_for,
     fresh_sync_token,
     parse_sync_token,
@@ -95,10 +97,10 @@ class ConversationView(APIView):
     )
     def get(self, request: AuthenticatedRequest, user_id: UUID) -> Response:
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            conversation_messages(user_id=request.user.pk, peer_id=user_id), request, view=self
+        page = paginator.paginate_rows(
+            partial(conversation_page, user_id=request.user.pk, peer_id=user_id), Message, request, view=self
         )
-        return paginator.get_paginated_response(message_payloads(page, viewer_id=request.user.pk))
+        return paginator.get_paginated_response(message_row_payloads(page, viewer_id=request.user.pk))
 
 
 class ConversationReadView(APIView):
