@@ -123,8 +123,8 @@ class Profiler:
         """Markdown: per process kind, its on-CPU seconds and the functions holding most of them
         (inclusive: a function's share counts the functions it calls)."""
         by_kind: dict[str, list[Sampled]] = collections.defaultdict(list)
-        for _, sampled in self.runs:
-            by_kind[sampled.name.rsplit(" ", 1)[0]].append(sampled)
+        for _, one in self.runs:
+            by_kind[one.name.rsplit(" ", 1)[0]].append(one)
         lines: list[str] = []
         for kind, sampled in by_kind.items():
             inclusive, leaves, waits, projects, total = _aggregate([s.raw for s in sampled])
