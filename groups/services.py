@@ -415,7 +415,10 @@ def group_message_send(
                     attachments_by_id=attachments_for([earlier]),
                 )
 
-        keys = {UUID(str(uid)): key for uid, key in encrypted_session_keys.items()}
+        # The view's keys are UUIDs already (a thousand of them at the cap): converted only if not.
+        keys = {
+            uid if type(uid) is UUID else UUID(str(uid)): key for uid, key in encrypted_session_keys.items()
+        }
         not_members = set(keys) - member_ids
         missing = member_ids - set(keys)
         if not_members or missing:
