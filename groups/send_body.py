@@ -18,7 +18,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from core.fields import Base64BytesField
+from core.fields import Base64BytesField, StrictCharField
 from groups.serializers import MAX_ATTACHMENTS, GroupMessageSendSerializer
 
 _NOT_VALID = object()  # the fast path declines: the serializer decides (and explains)
@@ -29,7 +29,8 @@ def _limit(field: Any) -> int:
 
 
 def _max_length(field_name: str) -> int:
-    return cast(int, GroupMessageSendSerializer._declared_fields[field_name].max_length)
+    field = cast(StrictCharField, GroupMessageSendSerializer._declared_fields[field_name])
+    return cast(int, field.max_length)
 
 
 def _uuid(value: Any) -> Any:
