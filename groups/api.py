@@ -258,8 +258,8 @@ class GroupMessagesView(APIView):
     )
     def post(self, request: AuthenticatedRequest, group_id: UUID) -> Response:
         # The serializer's checks without its per-key cost when the body is valid (send_body.py).
-        body = validated_group_send_body(request.data)
-        sent = services.group_message_send(group_id=group_id, sender_id=request.user.pk, **body)
+        values = validated_group_send_body(request.data)
+        sent = services.group_message_send(group_id=group_id, sender_id=request.user.pk, **values)
         body = group_message_data(
             sent.message, encrypted_session_key=sent.sender_key, attachments_by_id=sent.attachments_by_id
         )

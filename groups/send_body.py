@@ -80,7 +80,8 @@ def _keys(value: Any) -> Any:
         return _NOT_VALID
     limit = settings.MESSAGE_MAX_KEY_BYTES
     keys: dict[UUID, bytes] = {}
-    b64decode, b64encode = base64.b64decode, base64.b64encode
+    # base64.b64decode(validate=True) is binascii's strict decode behind a Python wrapper.
+    a2b, b2a = binascii.a2b_base64, binascii.b2a_base64
     for key, wrapped in value.items():
         # The common shape inlined (_uuid and _base64 above), as this loop runs per member.
         if type(key) is not str or type(wrapped) is not str or not wrapped:
@@ -89,10 +90,10 @@ def _keys(value: Any) -> Any:
             return _NOT_VALID
         try:
             user_id = UUID(key)
-            decoded = b64decode(wrapped, validate=True)
+            decoded = a2b(wrapped, strict_mode=True)  # non-ASCII text: ValueError
         except (binascii.Error, ValueError):
             return _NOT_VALID
-        if not decoded or len(decoded) > limit or b64encode(decoded) != wrapped.encode("ascii"):
+        if not decoded or len(decoded) > limit or b2a(decoded, newline=False) != wrapped.encode("ascii"):
             return _NOT_VALID
         keys[user_id] = decoded
     return keys

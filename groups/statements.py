@@ -62,7 +62,7 @@ def insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None
         *positioned_insert_params(message),
         # The ids and keys as two comma-separated texts, split by the statement: psycopg quotes
         # an array element by element in Python (a regex per key), about 4 us per member.
-        ",".join([str(user_id) for user_id in keys]),
+        ",".join([f"{user_id.int:032x}" for user_id in keys]),  # hyphenless: a fifth of str()'s cost
         ",".join([bytes(key).hex() for key in keys.values()]),
     ]
     with connection.cursor() as cursor:
