@@ -82,8 +82,9 @@ class RedisChannelLayer(ChannelsRedisChannelLayer):  # type: ignore[misc]
             self._waiting.pop(channel, None)
         else:
             message = buffer.get_nowait()
-        if buffer.empty():
-            self.receive_buffer.pop(channel, None)
+        # The buffer stays while its socket does (channels_redis dropped an empty one and made a
+        # new queue for the next message: per socket and message, as costly as the rest of the
+        # receive); it goes when the socket's receive is cancelled, above.
         if isinstance(message, _InboxReadFailed):
             raise message.error  # what channels_redis's receive raises when its read fails
         return message
