@@ -164,12 +164,18 @@ class RedisGroupSender:
         """Each group's live channels: one script per shard."""
         layer = self.layer
         by_shard: dict[int, list[str]] = collections.defaultdict(list)
-        for name in names:
-            by_shard[layer.consistent_hash(name)].append(name)
+        if len(self.clients) == 1:  # one shard: no hash per group (a thousand for a group message)
+            by_shard[0] = list(names)
+        else:
+            for name in names:
+                by_shard[layer.consistent_hash(name)].append(name)
         oldest = int(time.time()) - layer.group_expiry
+        # channels_redis's `_group_key(name)`, without a call per group.
+        group_prefix = f"{layer.prefix}:group:"
+        assert layer._group_key("x") == f"{group_prefix}x".encode(), "channels_redis's group keys changed"
         members: dict[str, list[str]] = {}
         for shard, shard_names in by_shard.items():
-            group_keys = b"\n".join([layer._group_key(name) for name in shard_names])
+            group_keys = "\n".join([group_prefix + name for name in shard_names]).encode("utf8")
             reply = self._read_members[shard](keys=[], args=[oldest, group_keys])
             for name, line in zip(shard_names, reply.decode("utf8").split("\n"), strict=True):
                 members[name] = line.split()
