@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import uuid
 
 import pytest
@@ -148,3 +149,21 @@ async def test_members_sockets_in_one_process_each_get_the_rest_message_with_the
             assert not any(key in json.dumps(frame) for key in others)
     for socket in sockets.values():
         await socket.disconnect()
+
+
+async def test_an_event_reaches_a_socket_while_the_sync_thread_is_busy(user):
+    """Delivering a layer event waits for no worker thread (channels' dispatch hopped to the one
+    sync thread per message, for every socket: a busy thread delayed every delivery behind it)."""
+    socket = await socket_for(user)
+    busy = asyncio.ensure_future(sync_to_async(time.sleep)(2))  # the thread Django's sync code uses
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await get_channel_layer().group_send(
+        realtime_user_group_name(user.pk),
+        {"type": "event.forward", "event": {"type": "group.updated", "data": {"group_id": "g"}}},
+    )
+    frame = await next_frame_of(socket, "group.updated")
+    assert frame == {"type": "group.updated", "data": {"group_id": "g"}}
+    assert time.monotonic() - started < 1.0
+    await busy
+    await socket.disconnect()
