@@ -117,7 +117,12 @@ def publish_per_user(
     if not parts:
         return
     message = build_message(event_type, data, exclude_channel=exclude_channel)
-    json_parts = _jsonable({str(user_id): part for user_id, part in parts.items()})  # one pass for all
+    if all(type(value) is str for part in parts.values() for value in part.values()):
+        # Plain text parts (a group message's wrapped keys, a thousand at the cap) are JSON as they
+        # are: copied, not encoded and decoded again.
+        json_parts = {str(user_id): dict(part) for user_id, part in parts.items()}
+    else:
+        json_parts = _jsonable({str(user_id): part for user_id, part in parts.items()})  # one pass for all
     user_parts = {realtime_user_group_name(user_id): (user_id, part) for user_id, part in json_parts.items()}
     transaction.on_commit(lambda: _send([], message, user_parts))
 

@@ -55,15 +55,21 @@ return full
 
 
 # Each group's live channels, expired memberships dropped first (as channels_redis's group_send
-# does). KEYS: the groups' keys. ARGV: the oldest join time kept. Returns one string: a line per
-# group, its channels separated by spaces (channel names hold neither). One command and one flat
-# reply for any number of groups: a pipeline of two commands per group, or a reply of an element
-# per channel, cost more client CPU (redis-py's RESP parser is Python) than the rest of a publish.
+# does). ARGV: the oldest join time kept, then the groups' keys in one string, a line each (a
+# group's key holds no line break: channels' group names are ASCII letters, digits, `-_.`).
+# Returns one string: a line per group, its channels separated by spaces (channel names hold
+# neither). One command, one argument and one flat reply for any number of groups: a pipeline
+# of two commands per group, a reply of an element per channel, or an argument per group (a
+# thousand for a group message at the cap) cost more client CPU (redis-py packs and parses in
+# Python) than the rest of a publish. The keys are not declared as KEYS: a layer shard is one
+# Redis, never a cluster, so undeclared keys are served.
 _READ_MEMBERS = """
 local lines = {}
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
-  lines[i] = table.concat(redis.call('ZRANGE', KEYS[i], 0, -1), ' ')
+local i = 0
+for key in string.gmatch(ARGV[2], '[^\\n]+') do
+  i = i + 1
+  redis.call('ZREMRANGEBYSCORE', key, 0, ARGV[1])
+  lines[i] = table.concat(redis.call('ZRANGE', key, 0, -1), ' ')
 end
 return table.concat(lines, '\\n')
 """
@@ -158,14 +164,19 @@ class RedisGroupSender:
         """Each group's live channels: one script per shard."""
         layer = self.layer
         by_shard: dict[int, list[str]] = collections.defaultdict(list)
-        for name in names:
-            by_shard[layer.consistent_hash(name)].append(name)
+        if len(self.clients) == 1:  # one shard: no hash per group (a thousand for a group message)
+            by_shard[0] = list(names)
+        else:
+            for name in names:
+                by_shard[layer.consistent_hash(name)].append(name)
         oldest = int(time.time()) - layer.group_expiry
+        # channels_redis's `_group_key(name)`, without a call per group.
+        group_prefix = f"{layer.prefix}:group:"
+        assert layer._group_key("x") == f"{group_prefix}x".encode(), "channels_redis's group keys changed"
         members: dict[str, list[str]] = {}
         for shard, shard_names in by_shard.items():
-            reply = self._read_members[shard](
-                keys=[layer._group_key(name) for name in shard_names], args=[oldest]
-            )
+            group_keys = "\n".join([group_prefix + name for name in shard_names]).encode("utf8")
+            reply = self._read_members[shard](keys=[], args=[oldest, group_keys])
             for name, line in zip(shard_names, reply.decode("utf8").split("\n"), strict=True):
                 members[name] = line.split()
         return members

@@ -415,10 +415,15 @@ def group_message_send(
                     attachments_by_id=attachments_for([earlier]),
                 )
 
-        keys = {UUID(str(uid)): key for uid, key in encrypted_session_keys.items()}
-        not_members = set(keys) - member_ids
-        missing = member_ids - set(keys)
-        if not_members or missing:
+        # The view's keys are UUIDs already (a thousand at the cap; a UUID hashes in Python): the
+        # dict is copied with its hashes, and the sets below are built only for the error.
+        if all(type(uid) is UUID for uid in encrypted_session_keys):
+            keys = dict(encrypted_session_keys)
+        else:
+            keys = {UUID(str(uid)): key for uid, key in encrypted_session_keys.items()}
+        if len(keys) != len(member_ids) or not all(uid in keys for uid in member_ids):
+            not_members = set(keys) - member_ids
+            missing = member_ids - set(keys)
             problems = []
             if not_members:
                 problems.append(f"Not members of this group: {_ids(not_members)}.")

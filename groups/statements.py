@@ -31,8 +31,10 @@ def _group_message_statement() -> str:
         f"message AS ({positioned_insert_sql(GroupMessage)} RETURNING {quote('id')}, {quote('stream_position')}), "
         f"keys AS (INSERT INTO {quote(GroupMessageKey._meta.db_table)} "
         f"({quote('message_id')}, {quote('user_id')}, {quote('encrypted_session_key')}, {quote('stream_position')}) "
-        f"SELECT message.{quote('id')}, key.user_id, key.wrapped, message.{quote('stream_position')} "
-        f"FROM message, unnest(CAST(%s AS {user_type}[]), CAST(%s AS {key_type}[])) AS key(user_id, wrapped)) "
+        f"SELECT message.{quote('id')}, key.user_id, CAST(decode(key.hex, 'hex') AS {key_type}), "
+        f"message.{quote('stream_position')} "
+        f"FROM message, unnest(CAST(string_to_array(%s, ',') AS {user_type}[]), "
+        f"string_to_array(%s, ',')) AS key(user_id, hex)) "
         f"SELECT {quote('stream_position')} FROM message"
     )
 
@@ -58,8 +60,10 @@ def insert_group_message(message: GroupMessage, keys: dict[UUID, bytes]) -> None
     params = [
         MAIN_STREAM,
         *positioned_insert_params(message),
-        list(keys),
-        [bytes(key) for key in keys.values()],
+        # The ids and keys as two comma-separated texts, split by the statement: psycopg quotes
+        # an array element by element in Python (a regex per key), about 4 us per member.
+        ",".join([f"{user_id.int:032x}" for user_id in keys]),  # hyphenless: a fifth of str()'s cost
+        ",".join([bytes(key).hex() for key in keys.values()]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_group_message_statement(), params)

@@ -70,6 +70,11 @@ CLOSE_RATE_LIMITED = 4429
 CLOSE_SERVER_ERROR = 1011
 
 
+# The channel-layer messages the gateway handles, by type: none of their handlers touches the
+# database (what a client frame needs runs in database_sync_to_async, which keeps connections).
+_LAYER_HANDLERS = {"event.forward": "event_forward", "access.revoked": "access_revoked"}
+
+
 class BadFrame(ValueError):
     """A text frame that is not a JSON value the gateway can take (the reason is the detail)."""
 
@@ -303,7 +308,15 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             uuid.uuid4().hex[:16] if message.get("type") == "websocket.receive" else None
         )
         try:
-            await super().dispatch(message)
+            handler = _LAYER_HANDLERS.get(message.get("type"))  # type: ignore[arg-type]
+            if handler is not None:
+                # channels' dispatch first runs `close_old_connections` through sync_to_async for
+                # every message: a thread hop per socket per event (for a group message to a
+                # thousand sockets, a thousand hops one after another on the one sync thread, most
+                # of the delivery's time). These handlers use no database connection.
+                await getattr(self, handler)(message)
+            else:
+                await super().dispatch(message)
         except StopConsumer:
             raise
         except Exception:
@@ -471,6 +484,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             part = per_user.get(me)
             if part is None:
                 return
+            if event_type not in _EVENTS_WITH_SOCKET_RULES:  # nothing below reads the merged data
+                await self.send(text_data=spliced_frame(message, event_type, data, part))
+                metrics.delivered(message)
+                return
             data = {**data, **part}
         if event_type == group_events.GROUP_MEMBER_ADDED and me in data.get("user_ids", []):
             name = realtime_chat_group_name(data["group_id"])
@@ -513,6 +530,38 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, detail: str, *, status: int = 400) -> None:
         await self.send_frame("error", {"code": code, "detail": detail, "status": status})
+
+
+# The events event_forward does more with than forward (a membership change, a relay window).
+_EVENTS_WITH_SOCKET_RULES = frozenset(
+    {
+        group_events.GROUP_MEMBER_ADDED,
+        group_events.GROUP_MEMBER_REMOVED,
+        group_events.GROUP_DELETED,
+        frames.TYPING,
+        RELAY_ENVELOPE,
+        RELAY_ACKED,
+    }
+)
+# Where the shared part of a per-user frame is kept, encoded, on the layer message itself.
+_SHARED_FRAME_KEY = "_shared_frame_head"
+
+
+def spliced_frame(
+    message: dict[str, Any], event_type: str, data: Mapping[str, Any], part: Mapping[str, Any]
+) -> str:
+    """`json.dumps({"type": event_type, "data": {**data, **part}})`, the same text, with the shared
+    `data` encoded once per layer message rather than once per socket: channels_redis hands one
+    message dict to every socket of the process it was pushed for (a thousand members' sockets
+    for a group message), so the first socket keeps the encoded head on the message and each
+    socket adds only its own part (its wrapped key)."""
+    if not data or not part or any(key in data for key in part):  # nothing to splice, or a key overridden
+        return json.dumps({"type": event_type, "data": {**data, **part}})
+    head = message.get(_SHARED_FRAME_KEY)
+    if head is None:
+        # '{"type": ..., "data": {...}}' without its last two braces: the members' parts go there.
+        head = message[_SHARED_FRAME_KEY] = json.dumps({"type": event_type, "data": data})[:-2]
+    return f"{head}, {json.dumps(part)[1:]}}}"
 
 
 def _session_reads(user_id: uuid.UUID) -> tuple[list[Any], list[Any], Exception | None]:

@@ -9,7 +9,9 @@ embedded: one layer, each channel's copy counted).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 import uuid
 
 import pytest
@@ -94,3 +96,74 @@ async def test_each_members_socket_frame_is_the_rest_message_with_its_own_key(us
         others = [key for uid, key in body["encrypted_session_keys"].items() if uid != str(member.pk)]
         assert not any(key in json.dumps(frame) for key in others)
         await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("data", "part"),
+    [
+        (
+            {"id": "m", "text": "é\u2028", "attachments": [{"id": "a", "size": 5}], "sender_id": None},
+            {"k": "v"},
+        ),
+        ({"id": "m"}, {"encrypted_session_key": "a2V5", "extra": [1, None]}),
+        ({}, {"k": "v"}),  # nothing shared: plain encoding
+        ({"id": "m"}, {}),
+        ({"id": "m", "k": "shared"}, {"k": "own"}),  # a part that overrides: plain encoding
+    ],
+)
+def test_a_spliced_frame_is_the_text_a_plain_encoding_gives(data, part):
+    from realtime.consumers import spliced_frame
+
+    message: dict = {}
+    for _ in range(2):  # the first socket encodes the shared head, the next reuse it
+        assert spliced_frame(message, "group.message.new", data, part) == json.dumps(
+            {"type": "group.message.new", "data": {**data, **part}}
+        )
+
+
+async def test_members_sockets_in_one_process_each_get_the_rest_message_with_their_own_key(user, make_user):
+    """The sockets share one layer message (one process): each frame still carries its own key
+    only, and is the `<group message>` its member reads over REST."""
+    members = [await sync_to_async(make_user)() for _ in range(4)]
+    created = await rest(
+        user, "post", "/api/v1/groups", {"name": "Team", "member_ids": [str(m.pk) for m in members]}
+    )
+    assert created.status_code == 201, created.content
+    group_id = created.json()["id"]
+    sockets = {member: await socket_for(member) for member in [user, *members]}
+
+    from groups.models import ChatGroup
+
+    group = await sync_to_async(ChatGroup.objects.get)(pk=group_id)
+    body = await sync_to_async(message_body)(group)
+    for round_ in range(2):  # a second message: nothing of the first one's frame is reused
+        body["encrypted_content"] = base64.b64encode(f"ciphertext {round_}".encode()).decode()
+        sent = await rest(user, "post", f"/api/v1/groups/{group_id}/messages", body)
+        assert sent.status_code == 201, sent.content
+        for member, socket in sockets.items():
+            frame = await next_frame_of(socket, "group.message.new")
+            history = await rest(member, "get", f"/api/v1/groups/{group_id}/messages")
+            assert frame["data"] == history.json()["results"][0]
+            assert frame["data"]["encrypted_session_key"] == body["encrypted_session_keys"][str(member.pk)]
+            others = [key for uid, key in body["encrypted_session_keys"].items() if uid != str(member.pk)]
+            assert not any(key in json.dumps(frame) for key in others)
+    for socket in sockets.values():
+        await socket.disconnect()
+
+
+async def test_an_event_reaches_a_socket_while_the_sync_thread_is_busy(user):
+    """Delivering a layer event waits for no worker thread (channels' dispatch hopped to the one
+    sync thread per message, for every socket: a busy thread delayed every delivery behind it)."""
+    socket = await socket_for(user)
+    busy = asyncio.ensure_future(sync_to_async(time.sleep)(2))  # the thread Django's sync code uses
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await get_channel_layer().group_send(
+        realtime_user_group_name(user.pk),
+        {"type": "event.forward", "event": {"type": "group.updated", "data": {"group_id": "g"}}},
+    )
+    frame = await next_frame_of(socket, "group.updated")
+    assert frame == {"type": "group.updated", "data": {"group_id": "g"}}
+    assert time.monotonic() - started < 1.0
+    await busy
+    await socket.disconnect()
