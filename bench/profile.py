@@ -23,7 +23,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-PROFILE_RATE = 250  # samples a second per process
+# Samples a second per process, read without stopping it (--nonblocking: py-spy otherwise pauses
+# the process for each sample, which at 250 Hz over five processes tripled a send's latency).
+PROFILE_RATE = 100
 
 # Leaves that are a thread waiting, not running (py-spy's idle detection misses some of them).
 _WAITING_LEAVES = (
@@ -100,7 +102,19 @@ class Profiler:
             raise RuntimeError("--profile needs py-spy (requirements-dev.txt: `make setup`)")
         raw = self.work / f"profile-{self.label}-{pid}.txt"
         process = subprocess.Popen(
-            [executable, "record", "-p", str(pid), "-r", str(PROFILE_RATE), "-f", "raw", "-o", str(raw)],
+            [
+                executable,
+                "record",
+                "--nonblocking",
+                "-p",
+                str(pid),
+                "-r",
+                str(PROFILE_RATE),
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
