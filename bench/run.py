@@ -992,7 +992,8 @@ async def workload_sockets(ctx: Context) -> list[Row]:
     await asyncio.sleep(1)
     before = sum(rss_kib(pid) for pid in pids)
     try:
-        ramp = await connect_sockets(clients, urls)
+        with profiled_phase(ctx, "sockets: the connects"):
+            ramp = await connect_sockets(clients, urls)
         await asyncio.sleep(2)  # presence hooks, GC
         after = sum(rss_kib(pid) for pid in pids)
         cpu_before, idle_started = sum(cpu_seconds(pid) for pid in pids), time.monotonic()
@@ -1002,7 +1003,8 @@ async def workload_sockets(ctx: Context) -> list[Row]:
         if closed:
             raise WorkloadFailed(f"sockets: {len(closed)} closed during the hold: {closed[0].closed}")
         members = ctx.seed.ids[: ctx.plan.broadcast_members]
-        p99s, maxima, _ = await broadcasts(ctx, clients[: len(members)], members, ctx.plan.repeat)
+        with profiled_phase(ctx, f"sockets: {len(members)}-member messages with all {n} open"):
+            p99s, maxima, _ = await broadcasts(ctx, clients[: len(members)], members, ctx.plan.repeat)
     finally:
         await close_sockets(clients)
     name = f"{n} sockets on {len(ws)} ASGI processes"
@@ -1029,6 +1031,10 @@ async def workload_sockets(ctx: Context) -> list[Row]:
     ]
 
 
+# With --profile, these profile their phases apart (a ramp of connects and a broadcast have
+# nothing in common), not the whole workload.
+PROFILED_BY_PHASE = {"sockets"}
+
 WORKLOAD_FUNCTIONS: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     "send": workload_send,
     "send-serial": workload_send_serial,
@@ -1047,11 +1053,22 @@ def profiled(ctx: Context, workload: str) -> Iterator[Profiler | None]:
     if not ctx.args.profile:
         yield None
         return
-    with Profiler(ctx.work, f"{ctx.topology.name}-{workload}") as profiler:
+    slug = "".join(c if c.isalnum() else "-" for c in workload)
+    with Profiler(ctx.work, f"{ctx.topology.name}-{slug}") as profiler:
         for server in ctx.topology.servers:
             for pid in server.serving_pids():
                 profiler.attach(f"{server.name} {pid}", pid)
+        profiler.attach(f"load client {os.getpid()}", os.getpid())  # this harness: its share of the CPU
         yield profiler
+
+
+@contextlib.contextmanager
+def profiled_phase(ctx: Context, label: str) -> Iterator[None]:
+    """With --profile: `label`'s own profile in the report (a workload's phase, or a whole workload)."""
+    with profiled(ctx, label) as profiler:
+        yield
+    if profiler is not None:
+        ctx.profiles[label] = profiler.summary()
 
 
 async def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Row], list[str]]:
@@ -1063,10 +1080,11 @@ async def run_workloads(ctx: Context, names: list[str]) -> tuple[list[Row], list
             budget = 120 + 3 * (ctx.plan.warmup + ctx.plan.repeat * ctx.plan.duration) + ctx.plan.sockets_hold
             if name == "sockets":  # its ramp: room for N connects at 20 a second
                 budget += ctx.args.sockets / 20
-            with profiled(ctx, name) as profiler:
+            if name in PROFILED_BY_PHASE:
                 new = await asyncio.wait_for(WORKLOAD_FUNCTIONS[name](ctx), budget)
-            if profiler is not None:
-                ctx.profiles[name] = profiler.summary()
+            else:
+                with profiled_phase(ctx, name):
+                    new = await asyncio.wait_for(WORKLOAD_FUNCTIONS[name](ctx), budget)
         except (WorkloadFailed, AssertionError, TimeoutError, OSError, httpx.HTTPError) as exc:
             failures.append(f"[{ctx.topology.name}] {name}: {type(exc).__name__}: {exc}"[:800])
             print(f"  FAILED: {failures[-1]}", flush=True)
