@@ -11,17 +11,15 @@ are read from the serializer's fields, not restated here.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
 
+from core.fastpath import NOT_VALID, base64_or_not_valid, uuid_or_not_valid
 from core.fields import Base64BytesField, StrictCharField
 from groups.serializers import MAX_ATTACHMENTS, GroupMessageSendSerializer
-
-_NOT_VALID = object()  # the fast path declines: the serializer decides (and explains)
 
 
 def _limit(field: Any) -> int:
@@ -31,31 +29,6 @@ def _limit(field: Any) -> int:
 def _max_length(field_name: str) -> int:
     field = cast(StrictCharField, GroupMessageSendSerializer._declared_fields[field_name])
     return cast(int, field.max_length)
-
-
-def _uuid(value: Any) -> Any:
-    if type(value) is not str:
-        return _NOT_VALID
-    try:
-        return UUID(hex=value)  # what DRF's UUIDField does with a string
-    except ValueError:
-        return _NOT_VALID
-
-
-def _base64(value: Any, limit: int) -> Any:
-    """Base64BytesField's rules: a string, within the limit (the serializer gives the 413),
-    canonical standard base64, not empty."""
-    if type(value) is not str or not value:
-        return _NOT_VALID
-    if (len(value) // 4) * 3 - value[-2:].count("=") > limit:
-        return _NOT_VALID
-    try:
-        decoded = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return _NOT_VALID
-    if not decoded or base64.b64encode(decoded) != value.encode("ascii"):
-        return _NOT_VALID
-    return decoded
 
 
 def _text(value: Any, field_name: str) -> Any:
@@ -69,7 +42,7 @@ def _text(value: Any, field_name: str) -> Any:
         or not value.isprintable()
         or value.strip() != value
     ):
-        return _NOT_VALID
+        return NOT_VALID
     return value
 
 
@@ -77,24 +50,24 @@ def _keys(value: Any) -> Any:
     """WrappedKeysField: {user id: base64 key}, 1 to GROUP_MAX_MEMBERS of them. Keys are read as
     the field reads them (`UUID(str(key))`, so spellings of one id collapse, the last one kept)."""
     if type(value) is not dict or not 0 < len(value) <= settings.GROUP_MAX_MEMBERS:
-        return _NOT_VALID
+        return NOT_VALID
     limit = settings.MESSAGE_MAX_KEY_BYTES
     keys: dict[UUID, bytes] = {}
     # base64.b64decode(validate=True) is binascii's strict decode behind a Python wrapper.
     a2b, b2a = binascii.a2b_base64, binascii.b2a_base64
     for key, wrapped in value.items():
-        # The common shape inlined (_uuid and _base64 above), as this loop runs per member.
+        # The common shape inlined (core.fastpath's checks), as this loop runs per member.
         if type(key) is not str or type(wrapped) is not str or not wrapped:
-            return _NOT_VALID
+            return NOT_VALID
         if (len(wrapped) // 4) * 3 > limit + 2:  # past the cap: the serializer's 413
-            return _NOT_VALID
+            return NOT_VALID
         try:
             user_id = UUID(key)
             decoded = a2b(wrapped, strict_mode=True)  # non-ASCII text: ValueError
         except (binascii.Error, ValueError):
-            return _NOT_VALID
+            return NOT_VALID
         if not decoded or len(decoded) > limit or b2a(decoded, newline=False) != wrapped.encode("ascii"):
-            return _NOT_VALID
+            return NOT_VALID
         keys[user_id] = decoded
     return keys
 
@@ -108,14 +81,16 @@ def _fast(data: Any) -> dict[str, Any] | None:
         return None
     client_message_id = data.get("client_message_id")
     body = {
-        "encrypted_content": _base64(data.get("encrypted_content"), _limit(fields["encrypted_content"])),
+        "encrypted_content": base64_or_not_valid(
+            data.get("encrypted_content"), _limit(fields["encrypted_content"])
+        ),
         "encrypted_session_keys": _keys(data.get("encrypted_session_keys")),
         "crypto_version": _text(data.get("crypto_version"), "crypto_version"),
         "encryption_algorithm": _text(data.get("encryption_algorithm"), "encryption_algorithm"),
-        "client_message_id": None if client_message_id is None else _uuid(client_message_id),
-        "attachment_ids": [_uuid(media_id) for media_id in attachments],
+        "client_message_id": None if client_message_id is None else uuid_or_not_valid(client_message_id),
+        "attachment_ids": [uuid_or_not_valid(media_id) for media_id in attachments],
     }
-    if any(value is _NOT_VALID for value in body.values()) or _NOT_VALID in body["attachment_ids"]:
+    if any(value is NOT_VALID for value in body.values()) or NOT_VALID in body["attachment_ids"]:
         return None
     return body
 

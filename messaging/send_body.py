@@ -11,19 +11,15 @@ restated here. Measured: 344 us for the serializer, about 25 us here, per valid 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import re
 from typing import Any, cast
-from uuid import UUID
 
 from django.core.validators import RegexValidator
 
+from core.fastpath import NOT_VALID, base64_or_not_valid, uuid_or_not_valid
 from core.fields import Base64BytesField
 from messaging.serializers import MAX_ATTACHMENTS, MessageSendSerializer
-
-_NOT_VALID = object()  # the fast path declines: the serializer decides (and explains)
 
 
 @functools.cache
@@ -38,34 +34,13 @@ def _limit(field_name: str) -> int:
     return cast(int, field._limit())  # every ciphertext field of a send has a cap
 
 
-def _uuid(value: Any) -> Any:
-    if not isinstance(value, str):
-        return _NOT_VALID
-    try:
-        return UUID(hex=value)  # what DRF's UUIDField does with a string
-    except ValueError:
-        return _NOT_VALID
-
-
 def _base64(value: Any, field_name: str) -> Any:
-    """Base64BytesField's rules: a string, within the limit (the serializer gives the 413),
-    canonical standard base64, not empty."""
-    if not isinstance(value, str):
-        return _NOT_VALID
-    if (len(value) // 4) * 3 - value[-2:].count("=") > _limit(field_name):
-        return _NOT_VALID
-    try:
-        decoded = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return _NOT_VALID
-    if not decoded or base64.b64encode(decoded) != value.encode("ascii"):
-        return _NOT_VALID
-    return decoded
+    return base64_or_not_valid(value, _limit(field_name))
 
 
 def _text(value: Any, field_name: str) -> Any:
     if not isinstance(value, str) or not _pattern(field_name).search(value):
-        return _NOT_VALID
+        return NOT_VALID
     return value
 
 
@@ -78,7 +53,7 @@ def _fast(data: Any) -> dict[str, Any] | None:
     sender_key = data.get("sender_encrypted_session_key")
     client_message_id = data.get("client_message_id")
     body = {
-        "recipient_id": _uuid(data.get("recipient_id")),
+        "recipient_id": uuid_or_not_valid(data.get("recipient_id")),
         "encrypted_content": _base64(data.get("encrypted_content"), "encrypted_content"),
         "encrypted_session_key": _base64(data.get("encrypted_session_key"), "encrypted_session_key"),
         "sender_encrypted_session_key": None
@@ -86,10 +61,10 @@ def _fast(data: Any) -> dict[str, Any] | None:
         else _base64(sender_key, "sender_encrypted_session_key"),
         "crypto_version": _text(data.get("crypto_version"), "crypto_version"),
         "encryption_algorithm": _text(data.get("encryption_algorithm"), "encryption_algorithm"),
-        "client_message_id": None if client_message_id is None else _uuid(client_message_id),
-        "attachment_ids": [_uuid(media_id) for media_id in attachments],
+        "client_message_id": None if client_message_id is None else uuid_or_not_valid(client_message_id),
+        "attachment_ids": [uuid_or_not_valid(media_id) for media_id in attachments],
     }
-    if any(value is _NOT_VALID for value in body.values()) or _NOT_VALID in body["attachment_ids"]:
+    if any(value is NOT_VALID for value in body.values()) or NOT_VALID in body["attachment_ids"]:
         return None
     body["attachment_ids"] = list(dict.fromkeys(body["attachment_ids"]))  # as validate_attachment_ids
     return body
