@@ -406,10 +406,12 @@ with transaction.atomic():  # one commit for the lot: seeding is not what is mea
                 encrypted_session_key=os.urandom(plan["key_bytes"]), sender_encrypted_session_key=os.urandom(plan["key_bytes"]),
                 crypto_version="1", encryption_algorithm="x25519-aes-256-gcm", client_message_id=None, attachment_ids=[],
             )
-    FloorRow.objects.bulk_create(
-        FloorRow(owner_id=reader, body=base64.b64encode(os.urandom(plan["ciphertext_bytes"])).decode())
-        for _ in range(plan["history_messages"])
-    )
+        # Each reader's floor page as full as its conversation (not only the last reader's: a
+        # history run without the send workload's floor inserts read empty pages).
+        FloorRow.objects.bulk_create(
+            FloorRow(owner_id=reader, body=base64.b64encode(os.urandom(plan["ciphertext_bytes"])).decode())
+            for _ in range(plan["history_messages"])
+        )
 print(json.dumps({
     "ids": [str(pk) for pk in ids], "tokens": tokens, "groups": groups, "broadcast": str(broadcast.pk),
 }))
