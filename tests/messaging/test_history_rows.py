@@ -23,17 +23,6 @@ from tests.messaging.helpers import send_body
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def local_media(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-
-
 def legacy_message_payload(message: Message, *, viewer_id, attachments) -> dict:
     """messaging.events.message_payload as it was before rows (b598df7), kept as the reference."""
     deleted = message.deleted_at is not None
@@ -73,7 +62,7 @@ def legacy_page(viewer, peer, url: str) -> bytes:
 
 
 @pytest.fixture
-def conversation(client_for, user, other_user, make_user, local_media):
+def conversation(client_for, user, other_user, make_user, local_media_storage):
     """Every state a message can be in, both directions, and a third user's messages beside it."""
     from tests.support.media import upload
 
